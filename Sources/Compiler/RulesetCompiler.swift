@@ -1,0 +1,277 @@
+import Addressing
+import Manifests
+import Ruleset
+import ServiceGraph
+
+extension ServiceGraph {
+    /// Compiles the graph into our tables, one per address family in use (always IPv4).
+    ///
+    /// Pure, deterministic and total: every graph compiles, equal graphs give equal rulesets.
+    /// The kernel objects are a fixed skeleton of chains and maps plus one load-balancing chain per
+    /// bucket count in use; services only add map elements (DESIGN.md, "Ruleset shape").
+    public func compile(options: CompilerOptions = CompilerOptions()) -> Ruleset {
+        let families = Set(services.flatMap { $0.frontendAddresses.map(\.family) }).union([.ipv4])
+        return Ruleset(
+            tables: IPFamily.allCases.filter(families.contains).map { family in
+                var builder = TableBuilder(family: family, options: options)
+                for service in services { builder.add(service) }
+                return builder.table()
+            })
+    }
+}
+
+extension Service {
+    var frontendAddresses: [IPAddress] { clusterIPs + externalIPs + loadBalancerIPs }
+}
+
+/// Collects the elements of one family's table, then lays out the skeleton around them.
+struct TableBuilder {
+    let family: IPFamily
+    let options: CompilerOptions
+
+    private var serviceIPs = ElementList()
+    private var noEndpointServices = ElementList()
+    private var endpoints = ElementList()
+    private var nodePorts = ElementList()
+    private var noEndpointNodePorts = ElementList()
+    private var nodePortEndpoints = ElementList()
+    private var hairpin = ElementList()
+    private var balancers: Set<BalancerChain> = []
+
+    init(family: IPFamily, options: CompilerOptions) {
+        self.family = family
+        self.options = options
+    }
+
+    // MARK: Elements
+
+    mutating func add(_ service: Service) {
+        for port in service.ports {
+            let label = "\(service.id):\(port.name ?? String(port.port))"
+            let proto = Value.transportProtocol(port.transport.ipProtocolNumber)
+            let available = Self.usableEndpoints(port.endpoints).filter { $0.address.family == family }
+            let local = available.filter(isLocal)
+
+            for address in service.clusterIPs where address.family == family {
+                let chosen = service.internalTrafficPolicy == .local ? local : available
+                addFrontend(
+                    [.address(address), proto, .port(port.port)], endpoints: chosen, anyEndpoints: !available.isEmpty,
+                    kind: .service, label: label)
+            }
+            for address in service.externalIPs + service.loadBalancerIPs where address.family == family {
+                let isLocalPolicy = service.externalTrafficPolicy == .local
+                addFrontend(
+                    [.address(address), proto, .port(port.port)], endpoints: isLocalPolicy ? local : available,
+                    anyEndpoints: !available.isEmpty, kind: isLocalPolicy ? .localService : .service, label: label)
+            }
+            if let nodePort = port.nodePort {
+                let isLocalPolicy = service.externalTrafficPolicy == .local
+                addFrontend(
+                    [proto, .port(nodePort)], endpoints: isLocalPolicy ? local : available,
+                    anyEndpoints: !available.isEmpty, kind: isLocalPolicy ? .localNodePort : .nodePort,
+                    label: "\(label) nodePort")
+            }
+            for endpoint in available {
+                hairpin.add(SetElement(key: [.address(endpoint.address), .address(endpoint.address)]))
+            }
+        }
+    }
+
+    /// Ready endpoints; when there are none, the serving terminating ones (kube-proxy's fallback,
+    /// so that connections drain to pods still able to answer instead of failing).
+    static func usableEndpoints(_ endpoints: [Endpoint]) -> [Endpoint] {
+        let ready = endpoints.filter(\.isReady)
+        return ready.isEmpty ? endpoints.filter { $0.isServing && $0.isTerminating } : ready
+    }
+
+    private func isLocal(_ endpoint: Endpoint) -> Bool {
+        guard let node = options.nodeName, let endpointNode = endpoint.nodeName else { return true }
+        return node == endpointNode
+    }
+
+    /// One frontend: its verdict-map element and its buckets. `key` is the frontend's key in the
+    /// verdict map; the bucket keys extend it with the bucket number.
+    private mutating func addFrontend(
+        _ key: [Value], endpoints chosen: [Endpoint], anyEndpoints: Bool, kind: BalancerChain.Kind, label: String
+    ) {
+        let isNodePort = kind.isNodePort
+        guard !chosen.isEmpty else {
+            if anyEndpoints {
+                // Traffic policy Local with no endpoint on this node: drop, as kube-proxy does,
+                // so the load balancer's health check moves traffic to another node.
+                let element = SetElement(key: key, data: .verdict(.drop), comment: label)
+                if isNodePort { nodePorts.add(element) } else { serviceIPs.add(element) }
+            } else {
+                let element = SetElement(key: key, data: .verdict(.goto(Names.rejectService)), comment: label)
+                if isNodePort { noEndpointNodePorts.add(element) } else { noEndpointServices.add(element) }
+            }
+            return
+        }
+        var bucket: UInt32 = 0
+        for endpoint in chosen {
+            for _ in 0..<endpoint.weight {
+                let element = SetElement(
+                    key: key + [.integer(bucket)], data: .values([.address(endpoint.address), .port(endpoint.port)]),
+                    comment: "\(label) -> \(endpoint.targetName ?? endpoint.address.description)")
+                if isNodePort { nodePortEndpoints.add(element) } else { endpoints.add(element) }
+                bucket += 1
+            }
+        }
+        let balancer = BalancerChain(kind: kind, buckets: Int(bucket))
+        balancers.insert(balancer)
+        let element = SetElement(key: key, data: .verdict(.goto(balancer.name)), comment: label)
+        if isNodePort { nodePorts.add(element) } else { serviceIPs.add(element) }
+    }
+
+    // MARK: Table
+
+    func table() -> Table {
+        let address = Field.destinationAddress(family)
+        let frontend: [Field] = [address, .transportProtocol, .destinationPort]
+        let nodePortKey: [Field] = [.transportProtocol, .destinationPort]
+        let addressPort = NamedSet.Data.fields([address, .destinationPort])
+
+        var sets = [
+            NamedSet(name: Names.serviceIPs, key: frontend, data: .verdict, elements: serviceIPs.elements),
+            NamedSet(name: Names.serviceNodePorts, key: nodePortKey, data: .verdict, elements: nodePorts.elements),
+            NamedSet(
+                name: Names.noEndpointServices, key: frontend, data: .verdict, elements: noEndpointServices.elements),
+            NamedSet(
+                name: Names.noEndpointNodePorts, key: nodePortKey, data: .verdict,
+                elements: noEndpointNodePorts.elements),
+            NamedSet(
+                name: Names.endpoints, key: frontend + [.randomBucket(modulus: 1)], data: addressPort,
+                elements: endpoints.elements),
+            NamedSet(
+                name: Names.nodePortEndpoints, key: nodePortKey + [.randomBucket(modulus: 1)], data: addressPort,
+                elements: nodePortEndpoints.elements),
+            NamedSet(name: Names.hairpin, key: [.sourceAddress(family), .destinationAddress(family)],
+                elements: hairpin.elements),
+        ]
+        let nodeIPs = options.nodeIPs.filter { $0.family == family }
+        if !nodeIPs.isEmpty {
+            sets.append(
+                NamedSet(
+                    name: Names.nodePortIPs, key: [address],
+                    elements: nodeIPs.sorted().map { SetElement(key: [.address($0)]) }))
+        }
+
+        return Table(
+            family: TableFamily(family), name: options.tableName, sets: sets,
+            chains: baseChains() + [
+                Chain(
+                    name: Names.services,
+                    rules: [
+                        Rule([.verdictMap(frontend, map: Names.serviceIPs)]),
+                        Rule(nodePortMatch(nodeIPs) + [.verdictMap(nodePortKey, map: Names.serviceNodePorts)]),
+                    ]),
+                Chain(
+                    name: Names.endpointsCheck,
+                    rules: [
+                        Rule([.verdictMap(frontend, map: Names.noEndpointServices)]),
+                        Rule(nodePortMatch(nodeIPs) + [.verdictMap(nodePortKey, map: Names.noEndpointNodePorts)]),
+                    ]),
+                Chain(
+                    name: Names.rejectService,
+                    rules: [
+                        Rule([.match(.transportProtocol, .equal, .tcp), .reject(.tcpReset)]),
+                        Rule([.reject(.portUnreachable)]),
+                    ]),
+                masqueradingChain(),
+            ] + balancers.sorted().map(balancerChain))
+    }
+
+    private func baseChains() -> [Chain] {
+        let checkNew = [Rule([.connectionState([.new]), .verdict(.jump(Names.endpointsCheck))])]
+        return [
+            Chain(
+                name: Names.natPrerouting, hook: .init(type: .nat, point: .prerouting, priority: -100),
+                rules: [Rule([.verdict(.jump(Names.services))])]),
+            Chain(
+                name: Names.natOutput, hook: .init(type: .nat, point: .output, priority: -100),
+                rules: [Rule([.verdict(.jump(Names.services))])]),
+            Chain(
+                name: Names.natPostrouting, hook: .init(type: .nat, point: .postrouting, priority: 100),
+                rules: [Rule([.verdict(.jump(Names.masquerading))])]),
+            // Before NAT (-100): packets to a service without endpoints are refused here.
+            Chain(name: Names.filterInput, hook: .init(type: .filter, point: .input, priority: -110), rules: checkNew),
+            Chain(
+                name: Names.filterForward, hook: .init(type: .filter, point: .forward, priority: -110),
+                rules: checkNew),
+            Chain(
+                name: Names.filterOutput, hook: .init(type: .filter, point: .output, priority: -110), rules: checkNew),
+        ]
+    }
+
+    /// NodePorts answer on the node's own addresses: the ones given, or any local one but loopback.
+    private func nodePortMatch(_ nodeIPs: [IPAddress]) -> [Statement] {
+        if !nodeIPs.isEmpty { return [.lookup([.destinationAddress(family)], set: Names.nodePortIPs)] }
+        let loopback = family == .ipv4 ? IPNetwork("127.0.0.0/8")! : IPNetwork("::1/128")!
+        return [.destinationIsLocal, .match(.destinationAddress(family), .notEqual, .network(loopback))]
+    }
+
+    private func masqueradingChain() -> Chain {
+        let bit = options.masqueradeBit
+        return Chain(
+            name: Names.masquerading,
+            rules: [
+                // Hairpin: a pod reaching itself through its service must see another source.
+                Rule([
+                    .connectionDestinationTranslated,
+                    .lookup([.sourceAddress(family), .destinationAddress(family)], set: Names.hairpin),
+                    .masquerade(fullyRandom: true),
+                ]),
+                Rule([.matchMasked(.mark, mask: bit, .equal, 0), .verdict(.return)]),
+                // Clear our bit so that the mark is as other tables expect it.
+                Rule([.toggleMarkBits(bit)]),
+                Rule([.masquerade(fullyRandom: true)]),
+            ])
+    }
+
+    private func balancerChain(_ balancer: BalancerChain) -> Chain {
+        let bucket = Field.randomBucket(modulus: UInt32(balancer.buckets))
+        let markAlways = Rule([.setMarkBits(options.masqueradeBit)])
+        var rules: [Rule] = []
+        switch balancer.kind {
+        case .service:
+            if let cluster = options.clusterCIDRs.first(where: { $0.family == family }) {
+                rules.append(
+                    Rule([
+                        .match(.sourceAddress(family), .notEqual, .network(cluster)),
+                        .setMarkBits(options.masqueradeBit),
+                    ]))
+            }
+        case .nodePort: rules.append(markAlways)
+        case .localService, .localNodePort: break
+        }
+        let key: [Field] =
+            balancer.kind.isNodePort
+            ? [.transportProtocol, .destinationPort, bucket]
+            : [.destinationAddress(family), .transportProtocol, .destinationPort, bucket]
+        let map = balancer.kind.isNodePort ? Names.nodePortEndpoints : Names.endpoints
+        rules.append(Rule([.destinationNATMap(family, key, map: map)]))
+        return Chain(name: balancer.name, rules: rules)
+    }
+}
+
+/// Elements in insertion order without duplicate keys: the first claim of a key wins, so the
+/// compiler stays total even if two services claim one external address and port.
+struct ElementList {
+    private(set) var elements: [SetElement] = []
+    private var keys: Set<[Value]> = []
+
+    mutating func add(_ element: SetElement) {
+        guard keys.insert(element.key).inserted else { return }
+        elements.append(element)
+    }
+}
+
+extension TransportProtocol {
+    var ipProtocolNumber: UInt8 {
+        switch self {
+        case .tcp: 6
+        case .udp: 17
+        case .sctp: 132
+        }
+    }
+}

@@ -1,0 +1,381 @@
+import Addressing
+
+// Typed, validated Kubernetes objects: only the fields nfcompile reads. Every value that a later
+// stage may have to complain about carries the `SourceLocation` it came from.
+
+/// A value together with where it was written.
+public struct Located<Value: Hashable & Sendable>: Hashable, Sendable {
+    public var value: Value
+    public var location: SourceLocation
+
+    public init(_ value: Value, at location: SourceLocation) {
+        self.value = value
+        self.location = location
+    }
+}
+
+public struct ObjectMeta: Hashable, Sendable {
+    public var name: String
+    /// `default` when the manifest names none.
+    public var namespace: String
+    public var labels: [String: String]
+    public var annotations: [String: String]
+    /// True when `metadata.deletionTimestamp` is set: the object is terminating.
+    public var isTerminating: Bool
+    /// Where the object starts (its first key).
+    public var location: SourceLocation
+
+    public init(
+        name: String, namespace: String = "default", labels: [String: String] = [:],
+        annotations: [String: String] = [:], isTerminating: Bool = false, location: SourceLocation
+    ) {
+        self.name = name
+        self.namespace = namespace
+        self.labels = labels
+        self.annotations = annotations
+        self.isTerminating = isTerminating
+        self.location = location
+    }
+}
+
+public enum TransportProtocol: String, Hashable, Sendable, CaseIterable, Comparable {
+    case tcp = "TCP"
+    case udp = "UDP"
+    case sctp = "SCTP"
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Kubernetes' IntOrString for ports: a number, or the name of a container port.
+public enum PortReference: Hashable, Sendable, CustomStringConvertible {
+    case number(UInt16)
+    case name(String)
+
+    public var description: String {
+        switch self {
+        case .number(let number): "\(number)"
+        case .name(let name): name
+        }
+    }
+}
+
+// MARK: - Service
+
+public struct ServiceManifest: Hashable, Sendable {
+    public enum ServiceType: String, Hashable, Sendable {
+        case clusterIP = "ClusterIP"
+        case nodePort = "NodePort"
+        case loadBalancer = "LoadBalancer"
+        case externalName = "ExternalName"
+    }
+
+    public enum TrafficPolicy: String, Hashable, Sendable {
+        case cluster = "Cluster"
+        case local = "Local"
+    }
+
+    public struct Port: Hashable, Sendable {
+        public var name: String?
+        public var transport: TransportProtocol
+        public var port: UInt16
+        /// Defaults to `port` when the manifest omits it.
+        public var targetPort: PortReference
+        /// Only as written; allocation of missing NodePorts happens in the graph.
+        public var nodePort: Located<UInt16>?
+        public var location: SourceLocation
+
+        public init(
+            name: String?, transport: TransportProtocol, port: UInt16, targetPort: PortReference,
+            nodePort: Located<UInt16>?, location: SourceLocation
+        ) {
+            self.name = name
+            self.transport = transport
+            self.port = port
+            self.targetPort = targetPort
+            self.nodePort = nodePort
+            self.location = location
+        }
+    }
+
+    public var meta: ObjectMeta
+    public var type: ServiceType
+    /// nil when the Service has no selector (its endpoints come from EndpointSlices/Endpoints).
+    public var selector: [String: String]?
+    /// `spec.clusterIP: None`.
+    public var isHeadless: Bool
+    /// `spec.clusterIPs` (or `spec.clusterIP`), as written; empty when to be allocated.
+    public var clusterIPs: [Located<IPAddress>]
+    public var ports: [Port]
+    public var externalIPs: [Located<IPAddress>]
+    /// `status.loadBalancer.ingress[].ip` (hostname-only entries are skipped).
+    public var loadBalancerIngress: [Located<IPAddress>]
+    public var loadBalancerSourceRanges: [Located<IPNetwork>]
+    public var externalTrafficPolicy: TrafficPolicy
+    public var internalTrafficPolicy: TrafficPolicy
+    /// `spec.sessionAffinity: ClientIP` timeout in seconds (default 10800); nil for None.
+    public var sessionAffinityTimeout: Int?
+    public var externalName: String?
+    public var publishNotReadyAddresses: Bool
+
+    public init(
+        meta: ObjectMeta, type: ServiceType = .clusterIP, selector: [String: String]? = nil, isHeadless: Bool = false,
+        clusterIPs: [Located<IPAddress>] = [], ports: [Port] = [], externalIPs: [Located<IPAddress>] = [],
+        loadBalancerIngress: [Located<IPAddress>] = [], loadBalancerSourceRanges: [Located<IPNetwork>] = [],
+        externalTrafficPolicy: TrafficPolicy = .cluster, internalTrafficPolicy: TrafficPolicy = .cluster,
+        sessionAffinityTimeout: Int? = nil, externalName: String? = nil, publishNotReadyAddresses: Bool = false
+    ) {
+        self.meta = meta
+        self.type = type
+        self.selector = selector
+        self.isHeadless = isHeadless
+        self.clusterIPs = clusterIPs
+        self.ports = ports
+        self.externalIPs = externalIPs
+        self.loadBalancerIngress = loadBalancerIngress
+        self.loadBalancerSourceRanges = loadBalancerSourceRanges
+        self.externalTrafficPolicy = externalTrafficPolicy
+        self.internalTrafficPolicy = internalTrafficPolicy
+        self.sessionAffinityTimeout = sessionAffinityTimeout
+        self.externalName = externalName
+        self.publishNotReadyAddresses = publishNotReadyAddresses
+    }
+}
+
+// MARK: - Pods and workloads
+
+/// A container port, as `spec.containers[].ports[]` declares it.
+public struct ContainerPort: Hashable, Sendable {
+    public var name: String?
+    public var number: UInt16
+    public var transport: TransportProtocol
+
+    public init(name: String?, number: UInt16, transport: TransportProtocol = .tcp) {
+        self.name = name
+        self.number = number
+        self.transport = transport
+    }
+}
+
+/// What nfcompile needs of a pod spec (a Pod's own, or a workload's template).
+public struct PodTemplate: Hashable, Sendable {
+    public var labels: [String: String]
+    /// All ports of all containers (and init containers with restartPolicy Always), in order.
+    public var ports: [ContainerPort]
+    public var nodeName: String?
+
+    public init(labels: [String: String], ports: [ContainerPort], nodeName: String? = nil) {
+        self.labels = labels
+        self.ports = ports
+        self.nodeName = nodeName
+    }
+}
+
+public struct PodManifest: Hashable, Sendable {
+    public enum Phase: String, Hashable, Sendable {
+        case pending = "Pending", running = "Running", succeeded = "Succeeded", failed = "Failed", unknown = "Unknown"
+    }
+
+    public var meta: ObjectMeta
+    public var template: PodTemplate
+    /// `status.podIPs` (or `status.podIP`); empty when to be allocated.
+    public var podIPs: [Located<IPAddress>]
+    /// `status.conditions[type=Ready].status`; nil when the manifest says nothing (taken as ready).
+    public var ready: Bool?
+    public var phase: Phase?
+
+    public init(
+        meta: ObjectMeta, template: PodTemplate, podIPs: [Located<IPAddress>] = [], ready: Bool? = nil,
+        phase: Phase? = nil
+    ) {
+        self.meta = meta
+        self.template = template
+        self.podIPs = podIPs
+        self.ready = ready
+        self.phase = phase
+    }
+}
+
+/// A label selector with `matchLabels` and `matchExpressions` (Deployments, ReplicaSets, StatefulSets).
+public struct LabelSelector: Hashable, Sendable {
+    public struct Requirement: Hashable, Sendable {
+        public enum Operator: String, Hashable, Sendable {
+            case `in` = "In", notIn = "NotIn", exists = "Exists", doesNotExist = "DoesNotExist"
+        }
+
+        public var key: String
+        public var `operator`: Operator
+        public var values: [String]
+
+        public init(key: String, operator: Operator, values: [String]) {
+            self.key = key
+            self.operator = `operator`
+            self.values = values
+        }
+    }
+
+    public var matchLabels: [String: String]
+    public var matchExpressions: [Requirement]
+
+    public init(matchLabels: [String: String] = [:], matchExpressions: [Requirement] = []) {
+        self.matchLabels = matchLabels
+        self.matchExpressions = matchExpressions
+    }
+
+    public func matches(_ labels: [String: String]) -> Bool {
+        matchLabels.allSatisfy { labels[$0.key] == $0.value }
+            && matchExpressions.allSatisfy { requirement in
+                let value = labels[requirement.key]
+                switch requirement.operator {
+                case .in: return value.map(requirement.values.contains) ?? false
+                case .notIn: return value.map { !requirement.values.contains($0) } ?? true
+                case .exists: return value != nil
+                case .doesNotExist: return value == nil
+                }
+            }
+    }
+}
+
+public struct WorkloadManifest: Hashable, Sendable {
+    public enum Kind: String, Hashable, Sendable {
+        case deployment = "Deployment", replicaSet = "ReplicaSet", statefulSet = "StatefulSet"
+    }
+
+    public var kind: Kind
+    public var meta: ObjectMeta
+    /// `spec.replicas`, default 1.
+    public var replicas: Int
+    public var selector: LabelSelector
+    public var template: PodTemplate
+
+    public init(kind: Kind, meta: ObjectMeta, replicas: Int, selector: LabelSelector, template: PodTemplate) {
+        self.kind = kind
+        self.meta = meta
+        self.replicas = replicas
+        self.selector = selector
+        self.template = template
+    }
+}
+
+// MARK: - Endpoints given explicitly
+
+public struct EndpointSliceManifest: Hashable, Sendable {
+    public enum AddressType: String, Hashable, Sendable {
+        case ipv4 = "IPv4", ipv6 = "IPv6", fqdn = "FQDN"
+    }
+
+    public struct Port: Hashable, Sendable {
+        public var name: String?
+        public var port: UInt16?
+        public var transport: TransportProtocol
+
+        public init(name: String?, port: UInt16?, transport: TransportProtocol) {
+            self.name = name
+            self.port = port
+            self.transport = transport
+        }
+    }
+
+    public struct Endpoint: Hashable, Sendable {
+        /// Parsed addresses; empty for FQDN slices.
+        public var addresses: [Located<IPAddress>]
+        /// Conditions; nil means "unknown", which Kubernetes treats as true for ready and serving.
+        public var ready: Bool?
+        public var serving: Bool?
+        public var terminating: Bool?
+        public var nodeName: String?
+        public var zone: String?
+        /// `targetRef.name`, usually the pod.
+        public var targetName: String?
+
+        public init(
+            addresses: [Located<IPAddress>], ready: Bool? = nil, serving: Bool? = nil, terminating: Bool? = nil,
+            nodeName: String? = nil, zone: String? = nil, targetName: String? = nil
+        ) {
+            self.addresses = addresses
+            self.ready = ready
+            self.serving = serving
+            self.terminating = terminating
+            self.nodeName = nodeName
+            self.zone = zone
+            self.targetName = targetName
+        }
+    }
+
+    public var meta: ObjectMeta
+    /// From the `kubernetes.io/service-name` label.
+    public var serviceName: String?
+    public var addressType: AddressType
+    public var ports: [Port]
+    public var endpoints: [Endpoint]
+
+    public init(
+        meta: ObjectMeta, serviceName: String?, addressType: AddressType, ports: [Port], endpoints: [Endpoint]
+    ) {
+        self.meta = meta
+        self.serviceName = serviceName
+        self.addressType = addressType
+        self.ports = ports
+        self.endpoints = endpoints
+    }
+}
+
+/// The legacy v1 Endpoints object (named like its Service).
+public struct EndpointsManifest: Hashable, Sendable {
+    public struct Address: Hashable, Sendable {
+        public var ip: Located<IPAddress>
+        public var nodeName: String?
+        public var targetName: String?
+
+        public init(ip: Located<IPAddress>, nodeName: String? = nil, targetName: String? = nil) {
+            self.ip = ip
+            self.nodeName = nodeName
+            self.targetName = targetName
+        }
+    }
+
+    public struct Subset: Hashable, Sendable {
+        public var addresses: [Address]
+        public var notReadyAddresses: [Address]
+        public var ports: [EndpointSliceManifest.Port]
+
+        public init(addresses: [Address], notReadyAddresses: [Address], ports: [EndpointSliceManifest.Port]) {
+            self.addresses = addresses
+            self.notReadyAddresses = notReadyAddresses
+            self.ports = ports
+        }
+    }
+
+    public var meta: ObjectMeta
+    public var subsets: [Subset]
+
+    public init(meta: ObjectMeta, subsets: [Subset]) {
+        self.meta = meta
+        self.subsets = subsets
+    }
+}
+
+/// An Ingress: recognised so its backend Services can be checked; L7 routing is not ours.
+public struct IngressManifest: Hashable, Sendable {
+    public var meta: ObjectMeta
+    /// Names of the Services its rules and default backend point at, with where each is named.
+    public var backendServices: [Located<String>]
+
+    public init(meta: ObjectMeta, backendServices: [Located<String>]) {
+        self.meta = meta
+        self.backendServices = backendServices
+    }
+}
+
+/// Everything decoded from the inputs, each list in input order (file path order, then document order).
+public struct ManifestSet: Hashable, Sendable {
+    public var services: [ServiceManifest] = []
+    public var pods: [PodManifest] = []
+    public var workloads: [WorkloadManifest] = []
+    public var endpointSlices: [EndpointSliceManifest] = []
+    public var endpoints: [EndpointsManifest] = []
+    public var ingresses: [IngressManifest] = []
+    /// Warnings and notes found while decoding (skipped kinds are not reported here).
+    public var diagnostics: [Diagnostic] = []
+
+    public init() {}
+}

@@ -1,0 +1,86 @@
+import Addressing
+
+/// A packet or metadata field: what a rule matches on and what a set key is made of.
+public enum Field: Hashable, Sendable {
+    /// `ip saddr` / `ip6 saddr`
+    case sourceAddress(IPFamily)
+    /// `ip daddr` / `ip6 daddr`
+    case destinationAddress(IPFamily)
+    /// `meta l4proto`
+    case transportProtocol
+    /// `th dport`: the destination port of TCP, UDP and SCTP alike.
+    case destinationPort
+    /// `meta mark`
+    case mark
+    /// `numgen random mod N`: a random bucket in 0..<N.
+    case randomBucket(modulus: UInt32)
+}
+
+/// A constant a field is compared with or a set element holds.
+public enum Value: Hashable, Sendable {
+    case address(IPAddress)
+    case network(IPNetwork)
+    /// An IP protocol number (6 tcp, 17 udp, 132 sctp).
+    case transportProtocol(UInt8)
+    case port(UInt16)
+    case integer(UInt32)
+}
+
+public enum Verdict: Hashable, Sendable {
+    case accept
+    case drop
+    case `return`
+    case jump(String)
+    case goto(String)
+}
+
+public enum ConnectionState: String, Hashable, Sendable, Comparable {
+    case new, established, related, invalid, untracked
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// One statement of a rule; a rule's statements are evaluated in order.
+public enum Statement: Hashable, Sendable {
+    public enum Comparison: String, Hashable, Sendable {
+        case equal = "=="
+        case notEqual = "!="
+    }
+
+    /// `field == value` (or `!=`); a network value matches its prefix.
+    case match(Field, Comparison, Value)
+    /// `(field & mask) == value`
+    case matchMasked(Field, mask: UInt32, Comparison, UInt32)
+    /// `fib daddr type local`: the destination is an address of this host.
+    case destinationIsLocal
+    /// `ct state …`
+    case connectionState(Set<ConnectionState>)
+    /// `ct status dnat`: the connection's destination was translated.
+    case connectionDestinationTranslated
+    /// `fields @set`
+    case lookup([Field], set: String)
+    /// `fields vmap @map`
+    case verdictMap([Field], map: String)
+    /// `meta mark set meta mark | bits`
+    case setMarkBits(UInt32)
+    /// `meta mark set meta mark ^ bits`
+    case toggleMarkBits(UInt32)
+    /// `dnat ip to fields map @map`: destination address and port from a map lookup.
+    case destinationNATMap(IPFamily, [Field], map: String)
+    /// `masquerade` (fully random source ports when `fullyRandom`).
+    case masquerade(fullyRandom: Bool)
+    /// `reject with tcp reset` (needs a TCP match before it) or an ICMP port-unreachable `reject`.
+    case reject(RejectKind)
+    case verdict(Verdict)
+
+    public enum RejectKind: Hashable, Sendable {
+        case tcpReset
+        case portUnreachable
+    }
+}
+
+extension Value {
+    public static let tcp = Value.transportProtocol(6)
+    public static let udp = Value.transportProtocol(17)
+    public static let sctp = Value.transportProtocol(132)
+}

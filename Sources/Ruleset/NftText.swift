@@ -1,0 +1,201 @@
+import Addressing
+
+extension Ruleset {
+    /// The ruleset as an `nft -f` script that replaces each of our tables atomically: it declares
+    /// the table (so the delete cannot fail), deletes it, and defines it anew, all in one
+    /// transaction. Deterministic: equal rulesets give identical text.
+    public func nftText() -> String {
+        var output = ""
+        for table in tables {
+            let qualified = "\(table.family.rawValue) \(table.name)"
+            output += "table \(qualified)\ndelete table \(qualified)\n"
+            output += table.nftText()
+        }
+        return output
+    }
+}
+
+extension Table {
+    /// `table FAMILY NAME { … }` as nft writes it.
+    public func nftText() -> String {
+        var lines = ["table \(family.rawValue) \(name) {"]
+        var blocks: [[String]] = sets.map { $0.nftLines() }
+        blocks += chains.map { $0.nftLines() }
+        for (index, block) in blocks.enumerated() {
+            if index > 0 { lines.append("") }
+            lines += block.map { "\t" + $0 }
+        }
+        lines.append("}")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension NamedSet {
+    func nftLines() -> [String] {
+        var lines = ["\(isMap ? "map" : "set") \(name) {", "\t" + typeDeclaration]
+        if !elements.isEmpty {
+            lines.append("\telements = {")
+            for (index, element) in elements.enumerated() {
+                let separator = index == elements.count - 1 ? "" : ","
+                lines.append("\t\t" + element.nftText(key: key, data: data) + separator)
+            }
+            lines.append("\t}")
+        }
+        lines.append("}")
+        return lines
+    }
+
+    /// `type a . b : c` where every field has a named type, else `typeof expr . expr : expr`.
+    var typeDeclaration: String {
+        let dataFields: [Field]
+        switch data {
+        case .verdict?: dataFields = []
+        case .fields(let fields)?: dataFields = fields
+        case nil: dataFields = []
+        }
+        let named = (key + dataFields).allSatisfy { $0.nftTypeName != nil }
+        let keyText =
+            named
+            ? key.map { $0.nftTypeName! }.joined(separator: " . ")
+            : key.map(\.nftText).joined(separator: " . ")
+        let dataText: String? =
+            switch data {
+            case .verdict?: "verdict"
+            case .fields(let fields)?:
+                named
+                    ? fields.map { $0.nftTypeName! }.joined(separator: " . ")
+                    : fields.map(\.nftText).joined(separator: " . ")
+            case nil: nil
+            }
+        return (named ? "type " : "typeof ") + keyText + (dataText.map { " : " + $0 } ?? "")
+    }
+}
+
+extension SetElement {
+    func nftText(key fields: [Field], data dataFields: NamedSet.Data?) -> String {
+        var text = key.map(\.nftText).joined(separator: " . ")
+        if let comment { text += " comment \(quoted(comment))" }
+        switch data {
+        case .verdict(let verdict)?: text += " : " + verdict.nftText
+        case .values(let values)?: text += " : " + values.map(\.nftText).joined(separator: " . ")
+        case nil: break
+        }
+        return text
+    }
+}
+
+extension Chain {
+    func nftLines() -> [String] {
+        var lines = ["chain \(name) {"]
+        if let hook {
+            lines.append(
+                "\ttype \(hook.type.rawValue) hook \(hook.point.rawValue) priority \(hook.priority); policy accept;")
+        }
+        lines += rules.map { "\t" + $0.nftText }
+        lines.append("}")
+        return lines
+    }
+}
+
+extension Rule {
+    public var nftText: String { statements.map(\.nftText).joined(separator: " ") }
+}
+
+extension Statement {
+    public var nftText: String {
+        switch self {
+        case let .match(field, comparison, value):
+            let op = comparison == .equal ? "" : "!= "
+            return "\(field.nftText) \(op)\(value.nftText)"
+        case let .matchMasked(field, mask, comparison, value):
+            return "\(field.nftText) & \(hex(mask)) \(comparison.rawValue) \(hex(value))"
+        case .destinationIsLocal:
+            return "fib daddr type local"
+        case .connectionState(let states):
+            return "ct state " + states.sorted().map(\.rawValue).joined(separator: ",")
+        case .connectionDestinationTranslated:
+            return "ct status dnat"
+        case let .lookup(fields, set):
+            return fields.map(\.nftText).joined(separator: " . ") + " @\(set)"
+        case let .verdictMap(fields, map):
+            return fields.map(\.nftText).joined(separator: " . ") + " vmap @\(map)"
+        case .setMarkBits(let bits):
+            return "meta mark set meta mark | \(hex(bits))"
+        case .toggleMarkBits(let bits):
+            return "meta mark set meta mark ^ \(hex(bits))"
+        case let .destinationNATMap(family, fields, map):
+            let keyword = TableFamily(family).rawValue
+            return "dnat \(keyword) to " + fields.map(\.nftText).joined(separator: " . ") + " map @\(map)"
+        case .masquerade(let fullyRandom):
+            return fullyRandom ? "masquerade fully-random" : "masquerade"
+        case .reject(.tcpReset):
+            return "reject with tcp reset"
+        case .reject(.portUnreachable):
+            return "reject"
+        case .verdict(let verdict):
+            return verdict.nftText
+        }
+    }
+}
+
+extension Field {
+    public var nftText: String {
+        switch self {
+        case .sourceAddress(let family): "\(TableFamily(family).rawValue) saddr"
+        case .destinationAddress(let family): "\(TableFamily(family).rawValue) daddr"
+        case .transportProtocol: "meta l4proto"
+        case .destinationPort: "th dport"
+        case .mark: "meta mark"
+        case .randomBucket(let modulus): "numgen random mod \(modulus)"
+        }
+    }
+
+    /// nft's name for the field's data type; nil when it has none and `typeof` must be used.
+    var nftTypeName: String? {
+        switch self {
+        case .sourceAddress(let family), .destinationAddress(let family):
+            family == .ipv4 ? "ipv4_addr" : "ipv6_addr"
+        case .transportProtocol: "inet_proto"
+        case .destinationPort: "inet_service"
+        case .mark: "mark"
+        case .randomBucket: nil
+        }
+    }
+}
+
+extension Value {
+    public var nftText: String {
+        switch self {
+        case .address(let address): address.description
+        case .network(let network): network.description
+        case .transportProtocol(let number):
+            switch number {
+            case 6: "tcp"
+            case 17: "udp"
+            case 132: "sctp"
+            default: "\(number)"
+            }
+        case .port(let port): "\(port)"
+        case .integer(let integer): "\(integer)"
+        }
+    }
+}
+
+extension Verdict {
+    public var nftText: String {
+        switch self {
+        case .accept: "accept"
+        case .drop: "drop"
+        case .return: "return"
+        case .jump(let chain): "jump \(chain)"
+        case .goto(let chain): "goto \(chain)"
+        }
+    }
+}
+
+private func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }
+
+/// A double-quoted nft string; nft has no escapes, so quotes inside are replaced.
+private func quoted(_ text: String) -> String {
+    "\"" + String(text.map { $0 == "\"" ? "'" : $0 }) + "\""
+}

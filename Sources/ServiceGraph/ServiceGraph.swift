@@ -1,0 +1,110 @@
+import Addressing
+import Manifests
+
+/// A Service's identity: namespace and name.
+public struct ServiceID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var namespace: String
+    public var name: String
+
+    public init(namespace: String, name: String) {
+        self.namespace = namespace
+        self.name = name
+    }
+
+    public var description: String { "\(namespace)/\(name)" }
+
+    public static func < (lhs: ServiceID, rhs: ServiceID) -> Bool {
+        (lhs.namespace, lhs.name) < (rhs.namespace, rhs.name)
+    }
+}
+
+/// The service/endpoint graph a node must implement: every Service that needs rules, with its
+/// frontends and the endpoints behind each port. Plain values, sorted, so that equal inputs give
+/// equal graphs.
+public struct ServiceGraph: Hashable, Sendable {
+    /// Sorted by `id`. Headless and ExternalName Services are not here: they need no rules.
+    public var services: [Service]
+
+    public init(services: [Service]) {
+        self.services = services.sorted { $0.id < $1.id }
+    }
+}
+
+public struct Service: Hashable, Sendable {
+    public var id: ServiceID
+    public var ports: [ServicePort]
+    public var clusterIPs: [IPAddress]
+    public var externalIPs: [IPAddress]
+    public var loadBalancerIPs: [IPAddress]
+    public var loadBalancerSourceRanges: [IPNetwork]
+    public var externalTrafficPolicy: ServiceManifest.TrafficPolicy
+    public var internalTrafficPolicy: ServiceManifest.TrafficPolicy
+    /// ClientIP session affinity timeout in seconds; nil when affinity is off.
+    public var sessionAffinityTimeout: Int?
+
+    public init(
+        id: ServiceID, ports: [ServicePort], clusterIPs: [IPAddress], externalIPs: [IPAddress] = [],
+        loadBalancerIPs: [IPAddress] = [], loadBalancerSourceRanges: [IPNetwork] = [],
+        externalTrafficPolicy: ServiceManifest.TrafficPolicy = .cluster,
+        internalTrafficPolicy: ServiceManifest.TrafficPolicy = .cluster, sessionAffinityTimeout: Int? = nil
+    ) {
+        self.id = id
+        self.ports = ports
+        self.clusterIPs = clusterIPs
+        self.externalIPs = externalIPs
+        self.loadBalancerIPs = loadBalancerIPs
+        self.loadBalancerSourceRanges = loadBalancerSourceRanges
+        self.externalTrafficPolicy = externalTrafficPolicy
+        self.internalTrafficPolicy = internalTrafficPolicy
+        self.sessionAffinityTimeout = sessionAffinityTimeout
+    }
+}
+
+public struct ServicePort: Hashable, Sendable {
+    /// nil for the single unnamed port of a one-port Service.
+    public var name: String?
+    public var transport: TransportProtocol
+    public var port: UInt16
+    /// Set for NodePort and LoadBalancer Services.
+    public var nodePort: UInt16?
+    /// Sorted by address, then port.
+    public var endpoints: [Endpoint]
+
+    public init(name: String?, transport: TransportProtocol, port: UInt16, nodePort: UInt16?, endpoints: [Endpoint]) {
+        self.name = name
+        self.transport = transport
+        self.port = port
+        self.nodePort = nodePort
+        self.endpoints = endpoints.sorted { ($0.address, $0.port) < ($1.address, $1.port) }
+    }
+}
+
+/// One backend of a service port, with the EndpointSlice conditions.
+public struct Endpoint: Hashable, Sendable {
+    public var address: IPAddress
+    public var port: UInt16
+    public var isReady: Bool
+    public var isServing: Bool
+    public var isTerminating: Bool
+    public var nodeName: String?
+    public var zone: String?
+    /// Relative share of new connections (buckets in the load-balancing map); at least 1.
+    public var weight: Int
+    /// The pod behind the endpoint, for comments and messages.
+    public var targetName: String?
+
+    public init(
+        address: IPAddress, port: UInt16, isReady: Bool = true, isServing: Bool? = nil, isTerminating: Bool = false,
+        nodeName: String? = nil, zone: String? = nil, weight: Int = 1, targetName: String? = nil
+    ) {
+        self.address = address
+        self.port = port
+        self.isReady = isReady
+        self.isServing = isServing ?? isReady
+        self.isTerminating = isTerminating
+        self.nodeName = nodeName
+        self.zone = zone
+        self.weight = max(1, weight)
+        self.targetName = targetName
+    }
+}

@@ -1,0 +1,149 @@
+import Addressing
+import Compiler
+import Lab
+import Manifests
+import Ruleset
+import ServiceGraph
+import Testing
+
+/// Graphs built by hand, so the compiler is tested without the decoder.
+enum Fixtures {
+    static func ip(_ text: String) -> IPAddress { IPAddress(text)! }
+
+    static func endpoint(_ address: String, _ port: UInt16 = 8080, ready: Bool = true, terminating: Bool = false,
+                         weight: Int = 1, node: String? = nil) -> Endpoint {
+        Endpoint(address: ip(address), port: port, isReady: ready, isServing: ready || terminating,
+                 isTerminating: terminating, nodeName: node, weight: weight, targetName: "pod-\(address)")
+    }
+
+    static func service(_ name: String, clusterIP: String, port: UInt16 = 80, nodePort: UInt16? = nil,
+                        transport: TransportProtocol = .tcp, endpoints: [Endpoint],
+                        externalIPs: [String] = [], externalPolicy: ServiceManifest.TrafficPolicy = .cluster) -> Service {
+        Service(
+            id: ServiceID(namespace: "default", name: name),
+            ports: [ServicePort(name: "http", transport: transport, port: port, nodePort: nodePort, endpoints: endpoints)],
+            clusterIPs: [ip(clusterIP)], externalIPs: externalIPs.map(ip), externalTrafficPolicy: externalPolicy)
+    }
+}
+
+@Suite struct CompilerTests {
+    typealias F = Fixtures
+
+    func set(_ name: String, in ruleset: Ruleset, family: TableFamily = .ip) -> NamedSet? {
+        ruleset.tables.first { $0.family == family }?.sets.first { $0.name == name }
+    }
+
+    @Test func clusterIPWithThreeEndpointsGetsThreeBuckets() throws {
+        let graph = ServiceGraph(services: [
+            F.service("web", clusterIP: "10.96.0.10", endpoints: [F.endpoint("10.244.0.3"), F.endpoint("10.244.0.2"), F.endpoint("10.244.0.4")])
+        ])
+        let ruleset = graph.compile()
+        let serviceIPs = try #require(set("service-ips", in: ruleset))
+        #expect(serviceIPs.elements.map(\.data) == [.verdict(.goto("lb-3"))])
+        #expect(serviceIPs.elements.first?.key == [.address(F.ip("10.96.0.10")), .tcp, .port(80)])
+        let buckets = try #require(set("endpoints", in: ruleset)).elements
+        #expect(buckets.map { $0.key.last } == [.integer(0), .integer(1), .integer(2)])
+        #expect(Set(buckets.compactMap(\.data)) == Set(["10.244.0.2", "10.244.0.3", "10.244.0.4"].map {
+            SetElement.Data.values([.address(F.ip($0)), .port(8080)])
+        }))
+        let chains = ruleset.tables[0].chains.map(\.name)
+        #expect(chains.contains("lb-3"))
+        try NftCheck.validate(ruleset.nftText())
+    }
+
+    @Test func weightsBecomeBuckets() throws {
+        let graph = ServiceGraph(services: [
+            F.service("canary", clusterIP: "10.96.0.11", endpoints: [F.endpoint("10.244.0.2", weight: 9), F.endpoint("10.244.0.3")])
+        ])
+        let ruleset = graph.compile()
+        let buckets = try #require(set("endpoints", in: ruleset)).elements
+        #expect(buckets.count == 10)
+        #expect(buckets.filter { $0.data == .values([.address(F.ip("10.244.0.2")), .port(8080)]) }.count == 9)
+        #expect(set("service-ips", in: ruleset)?.elements.first?.data == .verdict(.goto("lb-10")))
+    }
+
+    @Test func serviceWithoutEndpointsIsRejectedNotBlackHoled() throws {
+        let graph = ServiceGraph(services: [F.service("empty", clusterIP: "10.96.0.12", nodePort: 30001, endpoints: [])])
+        let ruleset = graph.compile()
+        #expect(set("service-ips", in: ruleset)?.elements.isEmpty == true)
+        #expect(set("no-endpoint-services", in: ruleset)?.elements.map(\.data) == [.verdict(.goto("reject-service"))])
+        #expect(set("no-endpoint-nodeports", in: ruleset)?.elements.map(\.key) == [[.tcp, .port(30001)]])
+        try NftCheck.validate(ruleset.nftText())
+    }
+
+    @Test func terminatingServingEndpointsAreAFallbackOnly() throws {
+        let ready = F.endpoint("10.244.0.2")
+        let draining = F.endpoint("10.244.0.3", ready: false, terminating: true)
+        let both = ServiceGraph(services: [F.service("a", clusterIP: "10.96.0.13", endpoints: [ready, draining])]).compile()
+        #expect(set("endpoints", in: both)?.elements.count == 1)
+        let onlyDraining = ServiceGraph(services: [F.service("a", clusterIP: "10.96.0.13", endpoints: [draining])]).compile()
+        #expect(set("endpoints", in: onlyDraining)?.elements.count == 1)
+        #expect(set("no-endpoint-services", in: onlyDraining)?.elements.isEmpty == true)
+    }
+
+    @Test func nodePortsHaveTheirOwnMapAndAlwaysMasquerade() throws {
+        let graph = ServiceGraph(services: [
+            F.service("np", clusterIP: "10.96.0.14", nodePort: 31080, endpoints: [F.endpoint("10.244.0.2")])
+        ])
+        let ruleset = graph.compile()
+        #expect(set("service-nodeports", in: ruleset)?.elements.first?.key == [.tcp, .port(31080)])
+        #expect(set("nodeport-endpoints", in: ruleset)?.elements.first?.key == [.tcp, .port(31080), .integer(0)])
+        let chain = try #require(ruleset.tables[0].chains.first { $0.name == "nodeport-lb-1" })
+        #expect(chain.rules.first == Rule([.setMarkBits(0x4000)]))
+        try NftCheck.validate(ruleset.nftText())
+    }
+
+    @Test func externalTrafficPolicyLocalKeepsSourceAndLocalEndpoints() throws {
+        let graph = ServiceGraph(services: [
+            F.service("lb", clusterIP: "10.96.0.15", nodePort: 31000,
+                      endpoints: [F.endpoint("10.244.0.2", node: "a"), F.endpoint("10.244.1.2", node: "b")],
+                      externalIPs: ["198.51.100.7"], externalPolicy: .local)
+        ])
+        let ruleset = graph.compile(options: CompilerOptions(nodeName: "a"))
+        let verdicts = set("service-ips", in: ruleset)?.elements.map(\.data)
+        #expect(verdicts == [.verdict(.goto("lb-2")), .verdict(.goto("local-lb-1"))])
+        #expect(set("service-nodeports", in: ruleset)?.elements.map(\.data) == [.verdict(.goto("local-nodeport-lb-1"))])
+        let onNodeC = graph.compile(options: CompilerOptions(nodeName: "c"))
+        #expect(set("service-nodeports", in: onNodeC)?.elements.map(\.data) == [.verdict(.drop)])
+        try NftCheck.validate(ruleset.nftText())
+    }
+
+    @Test func everyProtocolAndBothFamiliesValidate() throws {
+        let graph = ServiceGraph(services: [
+            F.service("dns", clusterIP: "10.96.0.10", port: 53, transport: .udp, endpoints: [F.endpoint("10.244.0.5", 53)]),
+            F.service("sig", clusterIP: "10.96.0.16", port: 3868, transport: .sctp, endpoints: [F.endpoint("10.244.0.6", 3868)]),
+            F.service("v6", clusterIP: "fd00:10:96::10", nodePort: 30080, endpoints: [F.endpoint("fd00:10:244::2")]),
+        ])
+        let ruleset = graph.compile(options: CompilerOptions(clusterCIDRs: [IPNetwork("10.244.0.0/16")!, IPNetwork("fd00:10:244::/64")!]))
+        #expect(ruleset.tables.map(\.family) == [.ip, .ip6])
+        #expect(set("endpoints", in: ruleset, family: .ip6)?.elements.count == 1)
+        #expect(set("endpoints", in: ruleset, family: .ip)?.elements.count == 2)
+        try NftCheck.validate(ruleset.nftText())
+    }
+
+    @Test func nodeIPsRestrictNodePorts() throws {
+        let graph = ServiceGraph(services: [F.service("np", clusterIP: "10.96.0.14", nodePort: 31080, endpoints: [F.endpoint("10.244.0.2")])])
+        let ruleset = graph.compile(options: CompilerOptions(nodeIPs: [F.ip("192.0.2.10")]))
+        #expect(set("nodeport-ips", in: ruleset)?.elements.map(\.key) == [[.address(F.ip("192.0.2.10"))]])
+        let services = try #require(ruleset.tables[0].chains.first { $0.name == "services" })
+        #expect(services.rules[1].statements.first == .lookup([.destinationAddress(.ipv4)], set: "nodeport-ips"))
+        try NftCheck.validate(ruleset.nftText())
+    }
+
+    @Test func kernelObjectCountDoesNotGrowWithServices() {
+        func objects(_ count: Int) -> Int {
+            let services = (0..<count).map { index in
+                F.service("s\(index)", clusterIP: IPAddress(ipv4: 0x0A60_0000 + UInt32(index) + 2).description,
+                          endpoints: (0..<3).map { F.endpoint(IPAddress(ipv4: 0x0AF4_0000 + UInt32(index * 3 + $0) + 2).description) })
+            }
+            let table = ServiceGraph(services: services).compile().tables[0]
+            return table.chains.count + table.sets.count
+        }
+        #expect(objects(10) == objects(1000))
+    }
+
+    @Test func compileIsDeterministic() {
+        let services = (0..<50).map { F.service("s\($0)", clusterIP: "10.96.1.\($0 + 2)", endpoints: [F.endpoint("10.244.1.\($0 + 2)")]) }
+        #expect(ServiceGraph(services: services).compile().nftText() == ServiceGraph(services: services.reversed()).compile().nftText())
+    }
+}
