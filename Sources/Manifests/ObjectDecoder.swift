@@ -182,7 +182,9 @@ struct ObjectDecoder {
 
         clusterIPs(spec, into: &service)
         service.ports = servicePorts(spec, type: service.type)
-        if service.ports.isEmpty, service.type != .externalName, !service.isHeadless {
+        // Only when no port is written at all: ports that are written but wrong have been reported already.
+        let portsWritten = spec?[field: "ports"].map { ValueKind($0) != .sequence || !$0.items.isEmpty } ?? false
+        if !portsWritten, service.type != .externalName, !service.isHeadless {
             error(spec ?? root, "Service \"\(meta.name)\" has no ports",
                   fix: "add spec.ports with at least one port (port: 80, targetPort: 8080 …)")
         }
