@@ -141,8 +141,14 @@ enum TabIndentation {
                 }
                 parentIndent = column
             } else if before == "-" {
-                let dashes = content.indices.filter { content[$0] == "-" }
-                parentIndent = indent + (dashes.last ?? 0)
+                // The innermost of the leading "- " entries (`- - |`); the header's own `-` does not count.
+                var column = 0, lastDash = 0
+                while column + 1 < content.count, content[column] == "-", content[column + 1] == " " || content[column + 1] == "\t" {
+                    lastDash = column
+                    column += 2
+                    while column < content.count, content[column] == " " || content[column] == "\t" { column += 1 }
+                }
+                parentIndent = indent + lastDash
             }
             let explicit = header.compactMap { $0.wholeNumberValue }.first
             blockScalar = (parentIndent, explicit.map { parentIndent + $0 })

@@ -124,6 +124,31 @@ struct LoaderTests {
         #expect(errors(text).isEmpty, "\(errors(text))")
     }
 
+    @Test("block scalars under list items and with indentation indicators keep their tabs")
+    func tabsInOtherBlockScalars() {
+        let text = """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: tabs
+            spec:
+              containers:
+              - name: web
+                image: nginx
+                command:
+                - |
+                  echo one
+                  \techo two
+                - >-
+                  folded
+                  \ttext
+                args:
+                - |2
+                    \tindented more
+            """
+        #expect(errors(text).isEmpty, "\(errors(text))")
+    }
+
     @Test("a tab in indentation is found at its column, after a block scalar has ended too")
     func tabAfterBlockScalar() throws {
         let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  annotations:\n    a: |\n      text\n  \tname: x\n"
