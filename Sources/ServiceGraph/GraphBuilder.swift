@@ -83,7 +83,7 @@ struct GraphBuilder {
                         nodePort: nodePorts[PortKey(service: id, port: port)],
                         endpoints: endpoints(of: manifest, port: port, family: family, pods: pods))
                 }
-                if manifest.selector.map({ !$0.isEmpty }) ?? false,
+                if manifest.selector.map({ !$0.isEmpty }) ?? false, !hasExplicitEndpoints(manifest),
                     !pods.contains(where: { selects(manifest, $0) })
                 {
                     let selector = manifest.selector!.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
@@ -258,19 +258,29 @@ struct GraphBuilder {
 
     // MARK: Endpoints
 
+    private func slices(of service: ServiceManifest) -> [EndpointSliceManifest] {
+        manifests.endpointSlices.filter {
+            $0.meta.namespace == service.meta.namespace && $0.serviceName == service.meta.name
+        }
+    }
+
+    private func legacyEndpoints(of service: ServiceManifest) -> EndpointsManifest? {
+        manifests.endpoints.first {
+            $0.meta.namespace == service.meta.namespace && $0.meta.name == service.meta.name
+        }
+    }
+
+    /// EndpointSlices (or else a v1 Endpoints object) given in the input are used as they are.
+    private func hasExplicitEndpoints(_ service: ServiceManifest) -> Bool {
+        !slices(of: service).isEmpty || legacyEndpoints(of: service) != nil
+    }
+
     private mutating func endpoints(
         of service: ServiceManifest, port: ServiceManifest.Port, family: IPFamily, pods: [PodInstance]
     ) -> [Endpoint] {
-        let slices = manifests.endpointSlices.filter {
-            $0.meta.namespace == service.meta.namespace && $0.serviceName == service.meta.name
-        }
+        let slices = slices(of: service)
         if !slices.isEmpty { return endpoints(from: slices, port: port, family: family) }
-
-        if let legacy = manifests.endpoints.first(where: {
-            $0.meta.namespace == service.meta.namespace && $0.meta.name == service.meta.name
-        }) {
-            return endpoints(from: legacy, port: port, family: family)
-        }
+        if let legacy = legacyEndpoints(of: service) { return endpoints(from: legacy, port: port, family: family) }
 
         let id = ServiceID(namespace: service.meta.namespace, name: service.meta.name)
         return pods.filter { selects(service, $0) }.compactMap { pod in

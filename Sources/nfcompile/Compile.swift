@@ -31,7 +31,7 @@ func compileReportingDiagnostics(_ input: InputOptions) throws -> CompiledInput 
             paths: input.paths, graphOptions: input.graphOptions, compilerOptions: input.compilerOptions)
         printToStandardError(compiled.diagnostics)
         return compiled
-    } catch let error as InputError {
+    } catch {
         printToStandardError(error.diagnostics)
         let count = error.errors.count
         printToStandardError("nfcompile: \(count) error\(count == 1 ? "" : "s") in the input; nothing was compiled")

@@ -31,7 +31,8 @@ public final class NetworkLab: @unchecked Sendable {
             try node("ip", "link", "set", "lo", "up")
             // Somewhere to route service addresses that no rule translated, so that the
             // forward hook sees them (and rejects them when the service has no endpoints).
-            try node("ip", "link", "add", "uplink", "type", "dummy")
+            // A veth whose peer stays down: a dead end that needs no extra kernel module.
+            try node("ip", "link", "add", "uplink", "type", "veth", "peer", "name", "uplink-peer")
             try node("ip", "link", "set", "uplink", "up")
             try node("ip", "address", "add", "\(nodeIP)/32", "dev", "uplink")
             try node("ip", "route", "add", "default", "dev", "uplink")
@@ -131,7 +132,8 @@ public final class NetworkLab: @unchecked Sendable {
         guard !isTornDown else { return }
         isTornDown = true
         for listener in listeners where listener.isRunning {
-            listener.terminate()
+            // SIGKILL, not terminate(): children may inherit a signal mask that blocks SIGTERM.
+            kill(listener.processIdentifier, SIGKILL)
             listener.waitUntilExit()
         }
         for namespace in namespaces.reversed() {

@@ -1,0 +1,30 @@
+import Foundation
+
+/// Paths of the checkout and of the shared example data beside it, for tests.
+public enum Repository {
+    /// The checkout's root (this file is Tests/Lab/Repository.swift).
+    public static let root = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    public static let rules = root.appendingPathComponent("rules")
+
+    /// `../shared/data` next to the checkout (CI lays a copy there). Throws when it is missing,
+    /// so tests that need it fail with the reason instead of skipping.
+    public static func sharedData(_ relative: String) throws -> URL {
+        let url = root.deletingLastPathComponent().appendingPathComponent("shared/data").appendingPathComponent(relative)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw LabError("missing \(url.path): the shared example data must sit beside the checkout (../shared/data)")
+        }
+        return url
+    }
+
+    /// The example scenarios: every directory under rules/.
+    public static func scenarios() throws -> [URL] {
+        try FileManager.default.contentsOfDirectory(at: rules, includingPropertiesForKeys: nil)
+            .filter { $0.hasDirectoryPath }
+            .sorted { $0.lastPathComponent < $1.lastPathComponent }
+    }
+
+    /// Whether golden files should be re-recorded: only on purpose, with NFCOMPILE_RECORD=1.
+    public static var isRecording: Bool { ProcessInfo.processInfo.environment["NFCOMPILE_RECORD"] == "1" }
+}
