@@ -7,6 +7,7 @@ import PackageDescription
 //   ServiceGraph    the service/endpoint graph: label selection, address allocation, cross-object checks
 //   Ruleset         the ruleset IR and its nft text renderer
 //   Compiler        graph → IR, pure and deterministic
+//   Netlink         IR ⇄ kernel over netlink (libnftnl + libmnl): the only module that touches C
 //   nfcompile       the thin command-line tool
 let package = Package(
     name: "nfcompile",
@@ -17,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
         .target(name: "Addressing"),
@@ -24,10 +26,19 @@ let package = Package(
         .target(name: "ServiceGraph", dependencies: ["Addressing", "Manifests"]),
         .target(name: "Ruleset", dependencies: ["Addressing"]),
         .target(name: "Compiler", dependencies: ["Addressing", "ServiceGraph", "Ruleset"]),
+        // C libraries from Debian (libmnl-dev, libnftnl-dev); only the Netlink module touches them.
+        .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
+        .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
+        .target(
+            name: "Netlink",
+            dependencies: [
+                "Addressing", "Ruleset", "CMnl", "CNftnl",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
         .executableTarget(
             name: "nfcompile",
             dependencies: [
-                "Manifests", "ServiceGraph", "Ruleset", "Compiler",
+                "Manifests", "ServiceGraph", "Ruleset", "Compiler", "Netlink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -40,6 +51,7 @@ let package = Package(
         // Kernel tier: real rules and traffic in throwaway network namespaces (needs root).
         .target(name: "Lab", path: "Tests/Lab"),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Compiler", "Ruleset", "ServiceGraph", "Manifests"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Ruleset", "Addressing"]),
     ],
     swiftLanguageModes: [.v6]
 )

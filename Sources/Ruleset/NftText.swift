@@ -45,29 +45,15 @@ extension NamedSet {
         return lines
     }
 
-    /// `type a . b : c` where every field has a named type, else `typeof expr . expr : expr`.
+    /// Always `typeof`: it names the expressions, not just their types, so a set read back from
+    /// the kernel (nft keeps typeof in the set's userdata) says exactly what was written.
     var typeDeclaration: String {
-        let dataFields: [Field]
+        let keyText = key.map(\.nftText).joined(separator: " . ")
         switch data {
-        case .verdict?: dataFields = []
-        case .fields(let fields)?: dataFields = fields
-        case nil: dataFields = []
+        case .verdict?: return "typeof \(keyText) : verdict"
+        case .fields(let fields)?: return "typeof \(keyText) : " + fields.map(\.nftText).joined(separator: " . ")
+        case nil: return "typeof \(keyText)"
         }
-        let named = (key + dataFields).allSatisfy { $0.nftTypeName != nil }
-        let keyText =
-            named
-            ? key.map { $0.nftTypeName! }.joined(separator: " . ")
-            : key.map(\.nftText).joined(separator: " . ")
-        let dataText: String? =
-            switch data {
-            case .verdict?: "verdict"
-            case .fields(let fields)?:
-                named
-                    ? fields.map { $0.nftTypeName! }.joined(separator: " . ")
-                    : fields.map(\.nftText).joined(separator: " . ")
-            case nil: nil
-            }
-        return (named ? "type " : "typeof ") + keyText + (dataText.map { " : " + $0 } ?? "")
     }
 }
 
@@ -147,18 +133,6 @@ extension Field {
         case .destinationPort: "th dport"
         case .mark: "meta mark"
         case .randomBucket(let modulus): "numgen random mod \(modulus)"
-        }
-    }
-
-    /// nft's name for the field's data type; nil when it has none and `typeof` must be used.
-    var nftTypeName: String? {
-        switch self {
-        case .sourceAddress(let family), .destinationAddress(let family):
-            family == .ipv4 ? "ipv4_addr" : "ipv6_addr"
-        case .transportProtocol: "inet_proto"
-        case .destinationPort: "inet_service"
-        case .mark: "mark"
-        case .randomBucket: nil
         }
     }
 }

@@ -1,0 +1,133 @@
+import Addressing
+import Ruleset
+
+/// How each IR field sits in packets, registers and set keys.
+extension Field {
+    /// Bytes of the value itself.
+    var byteLength: Int {
+        switch self {
+        case .sourceAddress(let family), .destinationAddress(let family): family.byteCount
+        case .transportProtocol: 1
+        case .destinationPort: 2
+        case .mark, .randomBucket: 4
+        }
+    }
+
+    /// Bytes it takes in a register or a concatenated key: rounded up to whole 4-byte registers.
+    var paddedLength: Int { (byteLength + 3) & ~3 }
+
+    /// nft's datatype number (src/datatype.h): what `nft list` uses to print values.
+    var datatype: UInt32 {
+        switch self {
+        case .sourceAddress(.ipv4), .destinationAddress(.ipv4): 7  // ipv4_addr
+        case .sourceAddress(.ipv6), .destinationAddress(.ipv6): 8  // ipv6_addr
+        case .transportProtocol: 12  // inet_proto
+        case .destinationPort: 13  // inet_service
+        case .mark: 19  // mark
+        case .randomBucket: 4  // integer
+        }
+    }
+
+    /// Where a payload field is: header, offset and length.
+    var payloadLocation: (base: Expression.PayloadBase, offset: UInt32)? {
+        switch self {
+        case .sourceAddress(.ipv4): (.network, 12)
+        case .destinationAddress(.ipv4): (.network, 16)
+        case .sourceAddress(.ipv6): (.network, 8)
+        case .destinationAddress(.ipv6): (.network, 24)
+        case .destinationPort: (.transport, 2)
+        case .transportProtocol, .mark, .randomBucket: nil
+        }
+    }
+
+    /// The expression that loads the field into `register`.
+    func load(into register: Register) -> Expression {
+        switch self {
+        case .transportProtocol: .meta(.l4proto, destination: register)
+        case .mark: .meta(.mark, destination: register)
+        case .randomBucket(let modulus): .randomNumber(modulus: modulus, destination: register)
+        case .sourceAddress, .destinationAddress, .destinationPort:
+            .payload(
+                base: payloadLocation!.base, offset: payloadLocation!.offset, length: UInt32(byteLength),
+                destination: register)
+        }
+    }
+
+    /// The field a full-length load expression reads, if it is one of ours.
+    init?(loadedBy expression: Expression) {
+        switch expression {
+        case .meta(.l4proto, _): self = .transportProtocol
+        case .meta(.mark, _): self = .mark
+        case .randomNumber(let modulus, _): self = .randomBucket(modulus: modulus)
+        case let .payload(base, offset, length, _):
+            let candidates: [Field] = [
+                .sourceAddress(.ipv4), .destinationAddress(.ipv4), .sourceAddress(.ipv6), .destinationAddress(.ipv6),
+                .destinationPort,
+            ]
+            guard
+                let field = candidates.first(where: {
+                    $0.payloadLocation?.base == base && $0.payloadLocation?.offset == offset
+                        && UInt32($0.byteLength) == length
+                })
+            else { return nil }
+            self = field
+        default: return nil
+        }
+    }
+}
+
+/// Values as bytes: network order for addresses and ports, host order for integers (as the
+/// kernel's registers hold them). Keys of concatenations pad every field to 4 bytes.
+enum ValueCoding {
+    static func bytes(_ value: Value, as field: Field) -> [UInt8] {
+        switch value {
+        case .address(let address): address.bytes
+        case .network(let network): network.address.bytes
+        case .transportProtocol(let number): [number]
+        case .port(let port): [UInt8(port >> 8), UInt8(port & 0xff)]
+        case .integer(let integer): hostOrder(integer)
+        }
+    }
+
+    static func value(_ bytes: ArraySlice<UInt8>, as field: Field) -> Value? {
+        guard bytes.count >= field.byteLength else { return nil }
+        let bytes = Array(bytes.prefix(field.byteLength))
+        switch field {
+        case .sourceAddress, .destinationAddress: return IPAddress(bytes: bytes).map(Value.address)
+        case .transportProtocol: return .transportProtocol(bytes[0])
+        case .destinationPort: return .port(UInt16(bytes[0]) << 8 | UInt16(bytes[1]))
+        case .mark, .randomBucket: return .integer(fromHostOrder(bytes))
+        }
+    }
+
+    /// A concatenated key or data value: each field padded to a multiple of 4 bytes.
+    static func concatenation(_ values: [Value], as fields: [Field]) -> [UInt8] {
+        zip(values, fields).flatMap { value, field in
+            let raw = bytes(value, as: field)
+            return raw + [UInt8](repeating: 0, count: field.paddedLength - raw.count)
+        }
+    }
+
+    static func split(_ bytes: [UInt8], as fields: [Field]) -> [Value]? {
+        var values: [Value] = []
+        var offset = 0
+        for field in fields {
+            guard offset + field.byteLength <= bytes.count,
+                let value = value(bytes[offset..<offset + field.byteLength], as: field)
+            else { return nil }
+            values.append(value)
+            offset += field.paddedLength
+        }
+        return offset == bytes.count ? values : nil
+    }
+
+    static func hostOrder(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
+
+    static func fromHostOrder(_ bytes: some Collection<UInt8>) -> UInt32 {
+        var value: UInt32 = 0
+        withUnsafeMutableBytes(of: &value) { raw in
+            for (index, byte) in bytes.prefix(4).enumerated() { raw[index] = byte }
+        }
+        return value
+    }
+}

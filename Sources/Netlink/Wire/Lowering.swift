@@ -1,0 +1,169 @@
+import Addressing
+import Ruleset
+
+/// Statements → kernel expressions, exactly as nft 1.0.6 writes the same rule text (checked
+/// with `nft --debug=netlink`), so rules we write list back through `nft list ruleset` unchanged.
+enum Lowering {
+    static let first = Register(number: 1)
+
+    static func expressions(for rule: Rule, family: TableFamily) -> [Expression] {
+        rule.statements.flatMap { expressions(for: $0, family: family) }
+    }
+
+    static func expressions(for statement: Statement, family: TableFamily) -> [Expression] {
+        switch statement {
+        case let .match(field, comparison, value):
+            return match(field, comparison, value)
+        case let .matchMasked(field, mask, comparison, value):
+            return [
+                field.load(into: first),
+                .bitwise(
+                    source: first, destination: first, length: 4, mask: ValueCoding.hostOrder(mask),
+                    xor: ValueCoding.hostOrder(0)),
+                .compare(source: first, compareOperator(comparison), data: ValueCoding.hostOrder(value)),
+            ]
+        case .destinationIsLocal:
+            return [
+                .fibDestinationType(destination: first),
+                .compare(source: first, .equal, data: ValueCoding.hostOrder(2)),  // RTN_LOCAL
+            ]
+        case .connectionState(let states):
+            return bitTest(.conntrack(.state, destination: first), bits: states.reduce(0) { $0 | $1.bit })
+        case .connectionDestinationTranslated:
+            return bitTest(.conntrack(.status, destination: first), bits: 0x20)  // IPS_DST_NAT
+        case let .lookup(fields, set):
+            return load(fields) + [.lookup(source: first, set: set, destination: nil)]
+        case let .verdictMap(fields, map):
+            return load(fields) + [.lookup(source: first, set: map, destination: .verdict)]
+        case .setMarkBits(let bits):
+            return markUpdate(mask: ~bits, xor: bits)
+        case .toggleMarkBits(let bits):
+            return markUpdate(mask: 0xffff_ffff, xor: bits)
+        case let .destinationNATMap(addressFamily, fields, map):
+            // The map's data, address then port, lands in consecutive registers from the first.
+            let portRegister = Register(offset: Field.destinationAddress(addressFamily).paddedLength)
+            return load(fields) + [
+                .lookup(source: first, set: map, destination: first),
+                .destinationNAT(family: addressFamily.nfproto, address: first, port: portRegister),
+            ]
+        case .masquerade(let fullyRandom):
+            return [.masquerade(flags: fullyRandom ? 0x10 : 0)]  // NF_NAT_RANGE_PROTO_RANDOM_FULLY
+        case .reject(.tcpReset):
+            return [.reject(type: 1, code: 0)]  // NFT_REJECT_TCP_RST
+        case .reject(.portUnreachable):
+            // NFT_REJECT_ICMP_UNREACH with ICMP port unreachable (3) or ICMPv6 port unreachable (4).
+            return [.reject(type: 0, code: family == .ip ? 3 : 4)]
+        case .verdict(let verdict):
+            return [verdict.immediate]
+        }
+    }
+
+    /// Loads a concatenation into consecutive registers from the first.
+    static func load(_ fields: [Field]) -> [Expression] {
+        var offset = 0
+        return fields.map { field in
+            defer { offset += field.paddedLength }
+            return field.load(into: Register(offset: offset))
+        }
+    }
+
+    private static func match(_ field: Field, _ comparison: Statement.Comparison, _ value: Value) -> [Expression] {
+        guard case .network(let network) = value, let location = field.payloadLocation else {
+            return [
+                field.load(into: first),
+                .compare(source: first, compareOperator(comparison), data: ValueCoding.bytes(value, as: field)),
+            ]
+        }
+        // A prefix on a byte boundary loads just its bytes; any other loads the address and masks it.
+        let prefixBytes = network.prefixLength / 8
+        if network.prefixLength % 8 == 0 {
+            return [
+                .payload(base: location.base, offset: location.offset, length: UInt32(prefixBytes), destination: first),
+                .compare(source: first, compareOperator(comparison), data: Array(network.address.bytes.prefix(prefixBytes))),
+            ]
+        }
+        let mask = IPNetwork.mask(prefixLength: network.prefixLength, byteCount: field.byteLength)
+        return [
+            field.load(into: first),
+            .bitwise(
+                source: first, destination: first, length: UInt32(field.byteLength), mask: mask,
+                xor: [UInt8](repeating: 0, count: field.byteLength)),
+            .compare(source: first, compareOperator(comparison), data: network.address.bytes),
+        ]
+    }
+
+    private static func bitTest(_ load: Expression, bits: UInt32) -> [Expression] {
+        [
+            load,
+            .bitwise(
+                source: first, destination: first, length: 4, mask: ValueCoding.hostOrder(bits),
+                xor: ValueCoding.hostOrder(0)),
+            .compare(source: first, .notEqual, data: ValueCoding.hostOrder(0)),
+        ]
+    }
+
+    private static func markUpdate(mask: UInt32, xor: UInt32) -> [Expression] {
+        [
+            .meta(.mark, destination: first),
+            .bitwise(
+                source: first, destination: first, length: 4, mask: ValueCoding.hostOrder(mask),
+                xor: ValueCoding.hostOrder(xor)),
+            .setMeta(.mark, source: first),
+        ]
+    }
+
+    static func compareOperator(_ comparison: Statement.Comparison) -> Expression.CompareOperator {
+        comparison == .equal ? .equal : .notEqual
+    }
+}
+
+extension ConnectionState {
+    /// The kernel's ct state bits (NF_CT_STATE_BIT and friends).
+    var bit: UInt32 {
+        switch self {
+        case .invalid: 1
+        case .established: 2
+        case .related: 4
+        case .new: 8
+        case .untracked: 64
+        }
+    }
+}
+
+extension IPFamily {
+    /// NFPROTO_IPV4 / NFPROTO_IPV6.
+    var nfproto: UInt32 { self == .ipv4 ? 2 : 10 }
+}
+
+extension IPNetwork {
+    /// The netmask of a prefix length, as bytes.
+    static func mask(prefixLength: Int, byteCount: Int) -> [UInt8] {
+        (0..<byteCount).map { index in
+            let bits = max(0, min(8, prefixLength - index * 8))
+            return bits == 0 ? 0 : ~UInt8(0xff >> bits)
+        }
+    }
+}
+
+extension Verdict {
+    var immediate: Expression {
+        switch self {
+        case .accept: .immediateVerdict(.accept, chain: nil)
+        case .drop: .immediateVerdict(.drop, chain: nil)
+        case .return: .immediateVerdict(.return, chain: nil)
+        case .jump(let chain): .immediateVerdict(.jump, chain: chain)
+        case .goto(let chain): .immediateVerdict(.goto, chain: chain)
+        }
+    }
+
+    init?(code: VerdictCode, chain: String?) {
+        switch (code, chain) {
+        case (.accept, nil): self = .accept
+        case (.drop, nil): self = .drop
+        case (.return, nil): self = .return
+        case (.jump, let chain?): self = .jump(chain)
+        case (.goto, let chain?): self = .goto(chain)
+        default: return nil
+        }
+    }
+}
