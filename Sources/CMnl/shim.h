@@ -10,3 +10,8 @@
 
 // MNL_SOCKET_BUFFER_SIZE is a macro with a function call in it; Swift cannot import it.
 static inline size_t nfc_mnl_socket_buffer_size(void) { return MNL_SOCKET_BUFFER_SIZE; }
+
+// setns() is declared by <sched.h> only under _GNU_SOURCE, which Swift's Glibc module is not
+// built with; declare it here for the one caller that enters a network namespace.
+extern int setns(int fd, int nstype);
+static inline int nfc_enter_network_namespace(int fd) { return setns(fd, 0x40000000 /* CLONE_NEWNET */); }

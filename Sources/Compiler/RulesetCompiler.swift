@@ -206,8 +206,9 @@ struct TableBuilder {
     /// NodePorts answer on the node's own addresses: the ones given, or any local one but loopback.
     private func nodePortMatch(_ nodeIPs: [IPAddress]) -> [Statement] {
         if !nodeIPs.isEmpty { return [.lookup([.destinationAddress(family)], set: Names.nodePortIPs)] }
-        let loopback = family == .ipv4 ? IPNetwork("127.0.0.0/8")! : IPNetwork("::1/128")!
-        return [.destinationIsLocal, .match(.destinationAddress(family), .notEqual, .network(loopback))]
+        // IPv6 has one loopback address, IPv4 a whole /8 (a full-length prefix is an address).
+        let loopback: Value = family == .ipv4 ? .network(IPNetwork("127.0.0.0/8")!) : .address(IPAddress("::1")!)
+        return [.destinationIsLocal, .match(.destinationAddress(family), .notEqual, loopback)]
     }
 
     private func masqueradingChain() -> Chain {

@@ -19,6 +19,7 @@ public enum Field: Hashable, Sendable {
 /// A constant a field is compared with or a set element holds.
 public enum Value: Hashable, Sendable {
     case address(IPAddress)
+    /// A prefix shorter than the address; a full-length one is written as `.address`.
     case network(IPNetwork)
     /// An IP protocol number (6 tcp, 17 udp, 132 sctp).
     case transportProtocol(UInt8)

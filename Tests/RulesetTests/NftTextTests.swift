@@ -40,7 +40,7 @@ import Testing
                 \t}
 
                 \tmap v {
-                \t\ttype inet_proto . inet_service : verdict
+                \t\ttypeof meta l4proto . th dport : verdict
                 \t}
 
                 \tchain pre {

@@ -8,7 +8,33 @@ struct NetlinkSocket: ~Copyable {
     private let handle: OpaquePointer
     let portID: UInt32
 
-    init() throws(NetlinkError) {
+    /// Opens a socket in the current network namespace, or in the named one (`ip netns` name):
+    /// a socket belongs to the namespace it was created in, so the thread steps in, opens it,
+    /// and steps back, without suspending in between.
+    init(networkNamespace: String? = nil) throws(NetlinkError) {
+        guard let networkNamespace else {
+            try self.init(openingHere: ())
+            return
+        }
+        let target = open("/var/run/netns/\(networkNamespace)", O_RDONLY | O_CLOEXEC)
+        guard target >= 0 else {
+            throw NetlinkError.system("open network namespace \(networkNamespace)", Errno(rawValue: errno))
+        }
+        defer { close(target) }
+        let home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        guard home >= 0 else { throw NetlinkError.system("open this thread's network namespace", Errno(rawValue: errno)) }
+        defer { close(home) }
+        guard nfc_enter_network_namespace(target) == 0 else {
+            throw NetlinkError.system("enter network namespace \(networkNamespace)", Errno(rawValue: errno))
+        }
+        defer {
+            // Failing to step back would leave this thread in the wrong namespace: our bug, not the user's.
+            precondition(nfc_enter_network_namespace(home) == 0, "cannot return to the original network namespace")
+        }
+        try self.init(openingHere: ())
+    }
+
+    private init(openingHere: Void) throws(NetlinkError) {
         guard let handle = mnl_socket_open(NETLINK_NETFILTER) else {
             throw NetlinkError.system("open a netfilter netlink socket", Errno(rawValue: errno))
         }

@@ -79,7 +79,8 @@ extension Field {
 /// Values as bytes: network order for addresses and ports, host order for integers (as the
 /// kernel's registers hold them). Keys of concatenations pad every field to 4 bytes.
 enum ValueCoding {
-    static func bytes(_ value: Value, as field: Field) -> [UInt8] {
+    /// A value's bytes; its type says how many (fields only matter when decoding).
+    static func bytes(_ value: Value) -> [UInt8] {
         switch value {
         case .address(let address): address.bytes
         case .network(let network): network.address.bytes
@@ -100,11 +101,11 @@ enum ValueCoding {
         }
     }
 
-    /// A concatenated key or data value: each field padded to a multiple of 4 bytes.
-    static func concatenation(_ values: [Value], as fields: [Field]) -> [UInt8] {
-        zip(values, fields).flatMap { value, field in
-            let raw = bytes(value, as: field)
-            return raw + [UInt8](repeating: 0, count: field.paddedLength - raw.count)
+    /// A concatenated key or data value: each part padded to a multiple of 4 bytes.
+    static func concatenation(_ values: [Value]) -> [UInt8] {
+        values.flatMap { value in
+            let raw = bytes(value)
+            return raw + [UInt8](repeating: 0, count: (raw.count + 3) / 4 * 4 - raw.count)
         }
     }
 

@@ -71,7 +71,7 @@ enum Lowering {
         guard case .network(let network) = value, let location = field.payloadLocation else {
             return [
                 field.load(into: first),
-                .compare(source: first, compareOperator(comparison), data: ValueCoding.bytes(value, as: field)),
+                .compare(source: first, compareOperator(comparison), data: ValueCoding.bytes(value)),
             ]
         }
         // A prefix on a byte boundary loads just its bytes; any other loads the address and masks it.
@@ -133,6 +133,10 @@ extension ConnectionState {
 extension IPFamily {
     /// NFPROTO_IPV4 / NFPROTO_IPV6.
     var nfproto: UInt32 { self == .ipv4 ? 2 : 10 }
+}
+
+extension TableFamily {
+    var nfproto: UInt32 { addressFamily.nfproto }
 }
 
 extension IPNetwork {

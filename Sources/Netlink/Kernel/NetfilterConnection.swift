@@ -1,0 +1,288 @@
+internal import CMnl
+internal import CNftnl
+import Glibc
+import Ruleset
+import SystemPackage
+
+/// A conversation with the kernel's nf_tables over netlink: read the generation, read a table
+/// back into the IR, commit a transaction atomically. Owns its socket; use it from one task.
+public struct NetfilterConnection: ~Copyable {
+    private let socket: NetlinkSocket
+    private var sequence: UInt32
+
+    /// Connects to nf_tables in this network namespace, or in the named one (as `ip netns` names it).
+    public init(networkNamespace: String? = nil) throws(NetlinkError) {
+        socket = try NetlinkSocket(networkNamespace: networkNamespace)
+        sequence = UInt32(truncatingIfNeeded: time(nil))
+    }
+
+    // MARK: Generation
+
+    /// The ruleset generation: it moves with every committed transaction, anyone's.
+    public mutating func generation() throws(NetlinkError) -> UInt32 {
+        let messages = try exchange(Messages.getGeneration(sequence: takeSequence()), dump: false)
+        for message in messages where message.type == UInt16(NFNL_SUBSYS_NFTABLES) << 8 | UInt16(NFT_MSG_NEWGEN.rawValue) {
+            return Self.generationID(message)
+        }
+        throw NetlinkError.unexpectedContent("no generation in the kernel's answer")
+    }
+
+    private static func generationID(_ message: ReceivedMessage) -> UInt32 {
+        message.withHeader { header in
+            let gen = nftnl_gen_alloc()!
+            defer { nftnl_gen_free(gen) }
+            _ = nftnl_gen_nlmsg_parse(header, gen)
+            return nftnl_gen_get_u32(gen, attribute(NFTNL_GEN_ID))
+        }
+    }
+
+    // MARK: Commit
+
+    /// Commits `transaction` as one batch. With `generation`, the kernel refuses it (ERESTART)
+    /// if any other transaction committed since that generation was read. Returns the new
+    /// generation. On refusal nothing was applied, and the error names each refused operation.
+    @discardableResult
+    public mutating func commit(_ transaction: Transaction, ifGenerationIs generation: UInt32? = nil)
+        throws(NetlinkError) -> UInt32
+    {
+        let batch = Batch(transaction, firstSequence: takeSequence(), generation: generation)
+        sequence = batch.followingSequence
+        let probe = takeSequence()
+        socket.reserveBuffers(for: batch.bytes.count)
+        try socket.send(batch.bytes)
+        // Netlink answers in order: once the generation request is answered, every error
+        // report of the batch has arrived. Acks are not requested, so success is silent.
+        try socket.send(Messages.getGeneration(sequence: probe))
+        var refusals: [NetlinkError.Refusal] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = try socket.receive(into: &buffer)
+            for message in ReceivedMessage.split(buffer, count: count) {
+                if message.type == ReceivedMessage.error {
+                    let report = message.errorReport
+                    guard report.code != 0 else { continue }
+                    let code = Errno(rawValue: -report.code)
+                    if report.sequence == batch.beginSequence, code.rawValue == 85 /* ERESTART */ {
+                        throw NetlinkError.generationChanged
+                    }
+                    refusals.append(
+                        NetlinkError.Refusal(
+                            operation: batch.describe(sequence: report.sequence, attributeOffset: report.attributeOffset),
+                            error: code))
+                } else if message.sequence == probe {
+                    if refusals.isEmpty { return Self.generationID(message) }
+                    throw NetlinkError.refused(refusals)
+                }
+            }
+        }
+    }
+
+    // MARK: Reading back
+
+    /// Reads our table of one family back into the IR; nil when it does not exist. The read is
+    /// consistent: it is retried when another transaction commits while it runs.
+    public mutating func readTable(_ table: TableID) throws(NetlinkError) -> Table? {
+        for _ in 0..<10 {
+            let before = try generation()
+            var interrupted = false
+            let result = try readTableOnce(table, interrupted: &interrupted)
+            if !interrupted, try generation() == before { return result }
+        }
+        throw NetlinkError.unexpectedContent("the ruleset kept changing while nfcompile read table \(table)")
+    }
+
+    private mutating func readTableOnce(_ id: TableID, interrupted: inout Bool) throws(NetlinkError) -> Table? {
+        let tableRequest = Messages.build(NFT_MSG_GETTABLE, family: id.family, flags: Messages.request, sequence: takeSequence()) { header in
+            let object = NftnlTable()
+            setString(id.name) { nftnl_table_set_str(object.pointer, attribute(NFTNL_TABLE_NAME.rawValue), $0) }
+            nftnl_table_nlmsg_build_payload(header, object.pointer)
+        }
+        do {
+            _ = try exchange(tableRequest, dump: false)
+        } catch .system(_, .noSuchFileOrDirectory) {
+            return nil
+        }
+
+        var table = Table(family: id.family, name: id.name)
+        let chainMessages = try exchange(
+            Messages.build(NFT_MSG_GETCHAIN, family: id.family, flags: Messages.request | Messages.dump, sequence: takeSequence()),
+            dump: true)
+        for message in chainMessages where message.type != ReceivedMessage.done {
+            interrupted = interrupted || message.isDumpInterrupted
+            if let chain = try Self.chain(message, table: id.name) { table.chains.append(chain) }
+        }
+
+        let setRequest = Messages.build(NFT_MSG_GETSET, family: id.family, flags: Messages.request | Messages.dump, sequence: takeSequence()) { header in
+            let object = NftnlSet()
+            setString(id.name) { nftnl_set_set_str(object.pointer, attribute(NFTNL_SET_TABLE.rawValue), $0) }
+            nftnl_set_nlmsg_build_payload(header, object.pointer)
+        }
+        for message in try exchange(setRequest, dump: true) where message.type != ReceivedMessage.done {
+            interrupted = interrupted || message.isDumpInterrupted
+            table.sets.append(try Self.set(message))
+        }
+        for index in table.sets.indices {
+            table.sets[index].elements = try readElements(id, table.sets[index], interrupted: &interrupted)
+        }
+
+        let ruleRequest = Messages.build(NFT_MSG_GETRULE, family: id.family, flags: Messages.request | Messages.dump, sequence: takeSequence()) { header in
+            let object = NftnlRule()
+            setString(id.name) { nftnl_rule_set_str(object.pointer, attribute(NFTNL_RULE_TABLE.rawValue), $0) }
+            nftnl_rule_nlmsg_build_payload(header, object.pointer)
+        }
+        for message in try exchange(ruleRequest, dump: true) where message.type != ReceivedMessage.done {
+            interrupted = interrupted || message.isDumpInterrupted
+            let (chain, rule) = try Self.rule(message, family: id.family)
+            guard let index = table.chains.firstIndex(where: { $0.name == chain }) else {
+                throw NetlinkError.unexpectedContent("a rule in unknown chain \(chain)")
+            }
+            table.chains[index].rules.append(rule)
+        }
+        return table
+    }
+
+    private mutating func readElements(_ id: TableID, _ declaration: NamedSet, interrupted: inout Bool)
+        throws(NetlinkError) -> [SetElement]
+    {
+        let request = Messages.build(NFT_MSG_GETSETELEM, family: id.family, flags: Messages.request | Messages.dump, sequence: takeSequence()) { header in
+            let object = NftnlSet()
+            setString(id.name) { nftnl_set_set_str(object.pointer, attribute(NFTNL_SET_TABLE.rawValue), $0) }
+            setString(declaration.name) { nftnl_set_set_str(object.pointer, attribute(NFTNL_SET_NAME.rawValue), $0) }
+            nftnl_set_elems_nlmsg_build_payload(header, object.pointer)
+        }
+        var elements: [SetElement] = []
+        for message in try exchange(request, dump: true) where message.type != ReceivedMessage.done {
+            interrupted = interrupted || message.isDumpInterrupted
+            elements += try Self.elements(message, of: declaration)
+        }
+        return elements
+    }
+
+    // MARK: Decoding objects
+
+    private static func chain(_ message: ReceivedMessage, table: String) throws(NetlinkError) -> Chain? {
+        let object = NftnlChain()
+        message.withHeader { _ = nftnl_chain_nlmsg_parse($0, object.pointer) }
+        let pointer = object.pointer
+        guard String(cString: nftnl_chain_get_str(pointer, attribute(NFTNL_CHAIN_TABLE.rawValue))) == table else {
+            return nil
+        }
+        let name = String(cString: nftnl_chain_get_str(pointer, attribute(NFTNL_CHAIN_NAME.rawValue)))
+        guard nftnl_chain_is_set(pointer, attribute(NFTNL_CHAIN_HOOKNUM.rawValue)) else { return Chain(name: name) }
+        guard let point = Chain.Hook.Point(hookNumber: nftnl_chain_get_u32(pointer, attribute(NFTNL_CHAIN_HOOKNUM.rawValue))),
+            let typeName = nftnl_chain_get_str(pointer, attribute(NFTNL_CHAIN_TYPE.rawValue)),
+            let type = Chain.Hook.ChainType(rawValue: String(cString: typeName)),
+            nftnl_chain_get_u32(pointer, attribute(NFTNL_CHAIN_POLICY.rawValue)) == UInt32(NF_ACCEPT)
+        else { throw NetlinkError.unexpectedContent("base chain \(name) with a hook, type or policy nfcompile does not use") }
+        let priority = nftnl_chain_get_s32(pointer, attribute(NFTNL_CHAIN_PRIO.rawValue))
+        return Chain(name: name, hook: Chain.Hook(type: type, point: point, priority: priority))
+    }
+
+    private static func set(_ message: ReceivedMessage) throws(NetlinkError) -> NamedSet {
+        let object = NftnlSet()
+        message.withHeader { _ = nftnl_set_nlmsg_parse($0, object.pointer) }
+        let pointer = object.pointer
+        let name = String(cString: nftnl_set_get_str(pointer, attribute(NFTNL_SET_NAME.rawValue)))
+        var length: UInt32 = 0
+        let userData = copyBytes(nftnl_set_get_data(pointer, attribute(NFTNL_SET_USERDATA.rawValue), &length), length)
+        func u32(_ type: UInt32) -> UInt32? {
+            nftnl_set_is_set(pointer, attribute(type)) ? nftnl_set_get_u32(pointer, attribute(type)) : nil
+        }
+        let attributes = SetAttributes(
+            flags: u32(NFTNL_SET_FLAGS.rawValue) ?? 0, keyType: u32(NFTNL_SET_KEY_TYPE.rawValue) ?? 0,
+            keyLength: u32(NFTNL_SET_KEY_LEN.rawValue) ?? 0, dataType: u32(NFTNL_SET_DATA_TYPE.rawValue),
+            dataLength: u32(NFTNL_SET_DATA_LEN.rawValue), userData: userData)
+        guard let set = NamedSet(name: name, attributes: attributes) else {
+            throw NetlinkError.unexpectedContent("set \(name) is not declared the way nfcompile declares sets")
+        }
+        return set
+    }
+
+    private static func elements(_ message: ReceivedMessage, of declaration: NamedSet) throws(NetlinkError)
+        -> [SetElement]
+    {
+        let object = NftnlSet()
+        message.withHeader { _ = nftnl_set_elems_nlmsg_parse($0, object.pointer) }
+        guard let iterator = nftnl_set_elems_iter_create(object.pointer) else { return [] }
+        defer { nftnl_set_elems_iter_destroy(iterator) }
+        var elements: [SetElement] = []
+        while let element = nftnl_set_elems_iter_next(iterator) {
+            func bytes(_ type: Int) -> [UInt8]? {
+                guard nftnl_set_elem_is_set(element, attribute(type)) else { return nil }
+                var length: UInt32 = 0
+                return copyBytes(nftnl_set_elem_get(element, attribute(type), &length), length)
+            }
+            guard let keyBytes = bytes(NFTNL_SET_ELEM_KEY), let key = ValueCoding.split(keyBytes, as: declaration.key)
+            else { throw NetlinkError.unexpectedContent("an element of \(declaration.name) with an unreadable key") }
+            var data: SetElement.Data?
+            switch declaration.data {
+            case .verdict?:
+                let code = VerdictCode(rawValue: Int32(bitPattern: nftnl_set_elem_get_u32(element, attribute(NFTNL_SET_ELEM_VERDICT))))
+                let chain = nftnl_set_elem_is_set(element, attribute(NFTNL_SET_ELEM_CHAIN))
+                    ? String(cString: nftnl_set_elem_get_str(element, attribute(NFTNL_SET_ELEM_CHAIN))) : nil
+                guard let code, let verdict = Verdict(code: code, chain: chain) else {
+                    throw NetlinkError.unexpectedContent("an element of \(declaration.name) with an unknown verdict")
+                }
+                data = .verdict(verdict)
+            case .fields(let fields)?:
+                guard let dataBytes = bytes(NFTNL_SET_ELEM_DATA), let values = ValueCoding.split(dataBytes, as: fields)
+                else { throw NetlinkError.unexpectedContent("an element of \(declaration.name) with unreadable data") }
+                data = .values(values)
+            case nil:
+                break
+            }
+            elements.append(SetElement(key: key, data: data, comment: bytes(NFTNL_SET_ELEM_USERDATA).flatMap(ElementComment.decode)))
+        }
+        return elements
+    }
+
+    private static func rule(_ message: ReceivedMessage, family: TableFamily) throws(NetlinkError) -> (String, Rule) {
+        let object = NftnlRule()
+        message.withHeader { _ = nftnl_rule_nlmsg_parse($0, object.pointer) }
+        let chain = String(cString: nftnl_rule_get_str(object.pointer, attribute(NFTNL_RULE_CHAIN.rawValue)))
+        var expressions: [Expression] = []
+        if let iterator = nftnl_expr_iter_create(object.pointer) {
+            defer { nftnl_expr_iter_destroy(iterator) }
+            while let expression = nftnl_expr_iter_next(iterator) {
+                guard let decoded = ExpressionCoding.read(expression) else {
+                    throw NetlinkError.unexpectedContent("a rule in chain \(chain) with an expression nfcompile does not write")
+                }
+                expressions.append(decoded)
+            }
+        }
+        guard let rule = Lifting.rule(from: expressions) else {
+            throw NetlinkError.unexpectedContent("a rule in chain \(chain) that nfcompile did not write")
+        }
+        return (chain, rule)
+    }
+
+    // MARK: Requests
+
+    private mutating func takeSequence() -> UInt32 {
+        sequence &+= 1
+        return sequence
+    }
+
+    /// Sends one request and collects its answer: for a dump, every message up to NLMSG_DONE;
+    /// otherwise the reply or the acknowledgement.
+    private func exchange(_ request: [UInt8], dump: Bool) throws(NetlinkError) -> [ReceivedMessage] {
+        let requestSequence = readU32(request[...], 8)
+        try socket.send(request)
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var answer: [ReceivedMessage] = []
+        while true {
+            let count = try socket.receive(into: &buffer)
+            for message in ReceivedMessage.split(buffer, count: count) where message.sequence == requestSequence {
+                if message.type == ReceivedMessage.error {
+                    let report = message.errorReport
+                    if report.code != 0 {
+                        throw NetlinkError.system("read the ruleset", Errno(rawValue: -report.code))
+                    }
+                    return answer
+                }
+                answer.append(message)
+                if message.type == ReceivedMessage.done || !dump { return answer }
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+internal import CNftnl
+import Ruleset
+
+// Owned libnftnl objects: each frees its C object when it goes out of scope, and lends the
+// pointer only inside this module. None crosses a task boundary.
+
+struct NftnlTable: ~Copyable {
+    let pointer: OpaquePointer
+    init() { pointer = nftnl_table_alloc() }
+    deinit { nftnl_table_free(pointer) }
+}
+
+struct NftnlChain: ~Copyable {
+    let pointer: OpaquePointer
+    init() { pointer = nftnl_chain_alloc() }
+    deinit { nftnl_chain_free(pointer) }
+}
+
+struct NftnlRule: ~Copyable {
+    let pointer: OpaquePointer
+    init() { pointer = nftnl_rule_alloc() }
+    deinit { nftnl_rule_free(pointer) }
+}
+
+struct NftnlSet: ~Copyable {
+    let pointer: OpaquePointer
+    init() { pointer = nftnl_set_alloc() }
+    deinit { nftnl_set_free(pointer) }
+}
+
+// MARK: - Setters and getters with Swift types
+
+func setString(_ text: String, _ body: (UnsafePointer<CChar>) -> Void) { text.withCString(body) }
+
+func setBytes(_ bytes: [UInt8], _ body: (UnsafeRawPointer, UInt32) -> Void) {
+    bytes.withUnsafeBytes { body($0.baseAddress!, UInt32($0.count)) }
+}
+
+/// Copies `length` bytes that libnftnl lends.
+func copyBytes(_ pointer: UnsafeRawPointer?, _ length: UInt32) -> [UInt8] {
+    guard let pointer else { return [] }
+    return Array(UnsafeRawBufferPointer(start: pointer, count: Int(length)))
+}
+
+/// libnftnl attribute numbers come as named C enums (UInt32) or anonymous ones (Int).
+func attribute(_ value: UInt32) -> UInt16 { UInt16(value) }
+func attribute(_ value: Int) -> UInt16 { UInt16(value) }
+
+// MARK: - Expressions
+
+enum ExpressionCoding {
+    /// A libnftnl expression for one of ours; ownership passes to the rule it is added to.
+    static func make(_ expression: Expression) -> OpaquePointer {
+        func new(_ name: String) -> OpaquePointer { nftnl_expr_alloc(name)! }
+        func u32(_ e: OpaquePointer, _ type: Int, _ value: UInt32) { nftnl_expr_set_u32(e, UInt16(type), value) }
+        func data(_ e: OpaquePointer, _ type: Int, _ bytes: [UInt8]) {
+            setBytes(bytes) { nftnl_expr_set(e, UInt16(type), $0, $1) }
+        }
+        switch expression {
+        case let .payload(base, offset, length, destination):
+            let e = new("payload")
+            u32(e, NFTNL_EXPR_PAYLOAD_DREG, destination.number)
+            u32(e, NFTNL_EXPR_PAYLOAD_BASE, base.rawValue)
+            u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset)
+            u32(e, NFTNL_EXPR_PAYLOAD_LEN, length)
+            return e
+        case let .meta(key, destination):
+            let e = new("meta")
+            u32(e, NFTNL_EXPR_META_KEY, key.rawValue)
+            u32(e, NFTNL_EXPR_META_DREG, destination.number)
+            return e
+        case let .setMeta(key, source):
+            let e = new("meta")
+            u32(e, NFTNL_EXPR_META_KEY, key.rawValue)
+            u32(e, NFTNL_EXPR_META_SREG, source.number)
+            return e
+        case let .compare(source, op, bytes):
+            let e = new("cmp")
+            u32(e, NFTNL_EXPR_CMP_SREG, source.number)
+            u32(e, NFTNL_EXPR_CMP_OP, op.rawValue)
+            data(e, NFTNL_EXPR_CMP_DATA, bytes)
+            return e
+        case let .bitwise(source, destination, length, mask, xor):
+            let e = new("bitwise")
+            u32(e, NFTNL_EXPR_BITWISE_SREG, source.number)
+            u32(e, NFTNL_EXPR_BITWISE_DREG, destination.number)
+            u32(e, NFTNL_EXPR_BITWISE_LEN, length)
+            data(e, NFTNL_EXPR_BITWISE_MASK, mask)
+            data(e, NFTNL_EXPR_BITWISE_XOR, xor)
+            return e
+        case let .lookup(source, set, destination):
+            let e = new("lookup")
+            u32(e, NFTNL_EXPR_LOOKUP_SREG, source.number)
+            setString(set) { nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), $0) }
+            if let destination { u32(e, NFTNL_EXPR_LOOKUP_DREG, destination.number) }
+            return e
+        case let .immediateVerdict(code, chain):
+            let e = new("immediate")
+            u32(e, NFTNL_EXPR_IMM_DREG, Register.verdict.number)
+            u32(e, NFTNL_EXPR_IMM_VERDICT, UInt32(bitPattern: code.rawValue))
+            if let chain { setString(chain) { nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_IMM_CHAIN), $0) } }
+            return e
+        case let .conntrack(key, destination):
+            let e = new("ct")
+            u32(e, NFTNL_EXPR_CT_KEY, key.rawValue)
+            u32(e, NFTNL_EXPR_CT_DREG, destination.number)
+            return e
+        case .fibDestinationType(let destination):
+            let e = new("fib")
+            u32(e, NFTNL_EXPR_FIB_FLAGS, UInt32(NFTA_FIB_F_DADDR.rawValue))
+            u32(e, NFTNL_EXPR_FIB_RESULT, UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue))
+            u32(e, NFTNL_EXPR_FIB_DREG, destination.number)
+            return e
+        case let .randomNumber(modulus, destination):
+            let e = new("numgen")
+            u32(e, NFTNL_EXPR_NG_DREG, destination.number)
+            u32(e, NFTNL_EXPR_NG_MODULUS, modulus)
+            u32(e, NFTNL_EXPR_NG_TYPE, UInt32(NFT_NG_RANDOM.rawValue))
+            u32(e, NFTNL_EXPR_NG_OFFSET, 0)
+            return e
+        case let .destinationNAT(family, address, port):
+            let e = new("nat")
+            u32(e, NFTNL_EXPR_NAT_TYPE, UInt32(NFT_NAT_DNAT.rawValue))
+            u32(e, NFTNL_EXPR_NAT_FAMILY, family)
+            u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, address.number)
+            u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, port.number)
+            return e
+        case .masquerade(let flags):
+            let e = new("masq")
+            if flags != 0 { u32(e, NFTNL_EXPR_MASQ_FLAGS, flags) }
+            return e
+        case let .reject(type, code):
+            let e = new("reject")
+            u32(e, NFTNL_EXPR_REJECT_TYPE, type)
+            nftnl_expr_set_u8(e, UInt16(NFTNL_EXPR_REJECT_CODE), code)
+            return e
+        }
+    }
+
+    /// Reads one of ours back; nil for any expression nfcompile does not write.
+    static func read(_ e: OpaquePointer) -> Expression? {
+        func u32(_ type: Int) -> UInt32 { nftnl_expr_get_u32(e, UInt16(type)) }
+        func has(_ type: Int) -> Bool { nftnl_expr_is_set(e, UInt16(type)) }
+        func register(_ type: Int) -> Register { Register(number: u32(type)) }
+        func data(_ type: Int) -> [UInt8] {
+            var length: UInt32 = 0
+            let pointer = nftnl_expr_get(e, UInt16(type), &length)
+            return copyBytes(pointer, length)
+        }
+        guard let namePointer = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_NAME)) else { return nil }
+        switch String(cString: namePointer) {
+        case "payload":
+            guard let base = Expression.PayloadBase(rawValue: u32(NFTNL_EXPR_PAYLOAD_BASE)) else { return nil }
+            return .payload(
+                base: base, offset: u32(NFTNL_EXPR_PAYLOAD_OFFSET), length: u32(NFTNL_EXPR_PAYLOAD_LEN),
+                destination: register(NFTNL_EXPR_PAYLOAD_DREG))
+        case "meta":
+            guard let key = Expression.MetaKey(rawValue: u32(NFTNL_EXPR_META_KEY)) else { return nil }
+            return has(NFTNL_EXPR_META_SREG)
+                ? .setMeta(key, source: register(NFTNL_EXPR_META_SREG))
+                : .meta(key, destination: register(NFTNL_EXPR_META_DREG))
+        case "cmp":
+            guard let op = Expression.CompareOperator(rawValue: u32(NFTNL_EXPR_CMP_OP)) else { return nil }
+            return .compare(source: register(NFTNL_EXPR_CMP_SREG), op, data: data(NFTNL_EXPR_CMP_DATA))
+        case "bitwise":
+            return .bitwise(
+                source: register(NFTNL_EXPR_BITWISE_SREG), destination: register(NFTNL_EXPR_BITWISE_DREG),
+                length: u32(NFTNL_EXPR_BITWISE_LEN), mask: data(NFTNL_EXPR_BITWISE_MASK),
+                xor: data(NFTNL_EXPR_BITWISE_XOR))
+        case "lookup":
+            guard let set = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET)) else { return nil }
+            return .lookup(
+                source: register(NFTNL_EXPR_LOOKUP_SREG), set: String(cString: set),
+                destination: has(NFTNL_EXPR_LOOKUP_DREG) ? register(NFTNL_EXPR_LOOKUP_DREG) : nil)
+        case "immediate":
+            guard has(NFTNL_EXPR_IMM_VERDICT),
+                let code = VerdictCode(rawValue: Int32(bitPattern: u32(NFTNL_EXPR_IMM_VERDICT)))
+            else { return nil }
+            let chain = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_IMM_CHAIN)).map { String(cString: $0) }
+            return .immediateVerdict(code, chain: chain)
+        case "ct":
+            guard let key = Expression.ConntrackKey(rawValue: u32(NFTNL_EXPR_CT_KEY)) else { return nil }
+            return .conntrack(key, destination: register(NFTNL_EXPR_CT_DREG))
+        case "fib":
+            guard u32(NFTNL_EXPR_FIB_FLAGS) == UInt32(NFTA_FIB_F_DADDR.rawValue),
+                u32(NFTNL_EXPR_FIB_RESULT) == UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue)
+            else { return nil }
+            return .fibDestinationType(destination: register(NFTNL_EXPR_FIB_DREG))
+        case "numgen":
+            guard u32(NFTNL_EXPR_NG_TYPE) == UInt32(NFT_NG_RANDOM.rawValue), u32(NFTNL_EXPR_NG_OFFSET) == 0
+            else { return nil }
+            return .randomNumber(modulus: u32(NFTNL_EXPR_NG_MODULUS), destination: register(NFTNL_EXPR_NG_DREG))
+        case "nat":
+            guard u32(NFTNL_EXPR_NAT_TYPE) == UInt32(NFT_NAT_DNAT.rawValue) else { return nil }
+            return .destinationNAT(
+                family: u32(NFTNL_EXPR_NAT_FAMILY), address: register(NFTNL_EXPR_NAT_REG_ADDR_MIN),
+                port: register(NFTNL_EXPR_NAT_REG_PROTO_MIN))
+        case "masq":
+            return .masquerade(flags: has(NFTNL_EXPR_MASQ_FLAGS) ? u32(NFTNL_EXPR_MASQ_FLAGS) : 0)
+        case "reject":
+            return .reject(
+                type: u32(NFTNL_EXPR_REJECT_TYPE), code: nftnl_expr_get_u8(e, UInt16(NFTNL_EXPR_REJECT_CODE)))
+        default:
+            return nil
+        }
+    }
+}
