@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "ServiceGraphTests", dependencies: ["ServiceGraph", "Manifests"]),
         .testTarget(name: "RulesetTests", dependencies: ["Ruleset"]),
         .testTarget(name: "CompilerTests", dependencies: ["Compiler", "ServiceGraph", "Manifests", "Ruleset", "Lab"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["nfcompile"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["nfcompile", "Lab"]),
         // Kernel tier: real rules and traffic in throwaway network namespaces (needs root).
         .target(name: "Lab", path: "Tests/Lab"),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Compiler", "Ruleset", "ServiceGraph", "Manifests"]),

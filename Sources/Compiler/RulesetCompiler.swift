@@ -255,16 +255,19 @@ struct TableBuilder {
     }
 }
 
-/// Elements in insertion order without duplicate keys: the first claim of a key wins, so the
-/// compiler stays total even if two services claim one external address and port.
+/// Elements without duplicate keys: the first claim of a key wins (services come in sorted
+/// order), so the compiler stays total even if two services claim one external address and port.
 struct ElementList {
-    private(set) var elements: [SetElement] = []
+    private var added: [SetElement] = []
     private var keys: Set<[Value]> = []
 
     mutating func add(_ element: SetElement) {
         guard keys.insert(element.key).inserted else { return }
-        elements.append(element)
+        added.append(element)
     }
+
+    /// Sorted by key, as the kernel's listing is read most easily and as `show` prints it.
+    var elements: [SetElement] { added.sortedByKey() }
 }
 
 extension TransportProtocol {

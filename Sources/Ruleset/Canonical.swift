@@ -19,11 +19,17 @@ extension Table {
 extension NamedSet {
     public var canonical: NamedSet {
         var copy = self
-        copy.elements = elements
-            .map { ($0.key.map(\.sortKey), $0) }
+        copy.elements = elements.sortedByKey()
+        return copy
+    }
+}
+
+extension [SetElement] {
+    /// Sorted by key, numerically field by field: the order nfcompile prints elements in.
+    public func sortedByKey() -> [SetElement] {
+        map { ($0.key.map(\.sortKey), $0) }
             .sorted { $0.0.lexicographicallyPrecedes($1.0) }
             .map(\.1)
-        return copy
     }
 }
 

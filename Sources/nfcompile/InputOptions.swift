@@ -23,16 +23,14 @@ struct InputOptions: ParsableArguments {
     @Option(help: "This node's name, for traffic policy Local. Default: every endpoint is local.")
     var nodeName: String?
 
-    @Option(help: "Name of our nftables table (families ip and ip6).")
-    var table = "nfcompile"
+    @OptionGroup var tableOption: TableOption
+
+    var table: String { tableOption.table }
 
     func validate() throws {
         let families = clusterCIDR.map(\.family)
         if Set(families).count != families.count {
             throw ValidationError("--cluster-cidr takes at most one network per address family")
-        }
-        if table.isEmpty || table.count > 255 || !table.allSatisfy({ $0.isLetter || $0.isNumber || "-_.".contains($0) }) {
-            throw ValidationError("--table '\(table)' is not a valid table name: use letters, digits, '-', '_' or '.'")
         }
     }
 
@@ -42,6 +40,20 @@ struct InputOptions: ParsableArguments {
         CompilerOptions(
             tableName: table, clusterCIDRs: clusterCIDR.isEmpty ? [podCIDR] : clusterCIDR, nodeIPs: nodeIP,
             nodeName: nodeName)
+    }
+}
+
+/// Which table is ours: the only one nfcompile ever reads, writes or removes.
+struct TableOption: ParsableArguments {
+    @Option(help: "Name of our nftables table (families ip and ip6); no other table is touched.")
+    var table = "nfcompile"
+
+    func validate() throws {
+        if table.isEmpty || table.utf8.count > 255
+            || !table.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        {
+            throw ValidationError("--table '\(table)' is not a valid table name: use letters, digits, '-', '_' or '.'")
+        }
     }
 }
 

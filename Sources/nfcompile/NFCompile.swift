@@ -9,7 +9,7 @@ struct NFCompile: ParsableCommand {
             Reads Services, Pods, Deployments, ReplicaSets, StatefulSets, EndpointSlices and Endpoints from \
             YAML or JSON manifests (files, directories, or - for stdin).
             """,
-        subcommands: [Compile.self],
+        subcommands: [Compile.self, Apply.self, Show.self, Flush.self],
         defaultSubcommand: Compile.self
     )
 }

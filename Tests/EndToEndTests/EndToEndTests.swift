@@ -22,9 +22,13 @@ import Testing
     }()
 
     func run(_ arguments: [String], input: String? = nil) throws -> Outcome {
+        try runCommand([Self.binary.path] + arguments, input: input)
+    }
+
+    func runCommand(_ command: [String], input: String? = nil) throws -> Outcome {
         let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = command
         process.currentDirectoryURL = Repository.root
         let output = Pipe()
         let errors = Pipe()
@@ -99,10 +103,49 @@ import Testing
         #expect(outcome.errors.contains("spec.seletor") && outcome.errors.contains("selector"), "\(outcome.errors)")
     }
 
-    @Test func applyingIsRefusedWithoutDryRunUntilNetlinkExists() throws {
-        let outcome = try run(["rules/three-replicas"])
-        #expect(outcome.status != 0)
-        #expect(outcome.errors.contains("--dry-run"))
+    /// apply, show and flush over netlink, run as a user would, inside a throwaway namespace.
+    @Test func applyShowFlushInANetworkNamespace() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let inNode = ["ip", "netns", "exec", lab.nodeNamespace, Self.binary.path]
+        let applied = try runCommand(inNode + ["apply", "rules/petclinic-mysql"])
+        #expect(applied.status == 0, "\(applied.errors)")
+        #expect(applied.errors.contains("applied table nfcompile: 2 services"))
+
+        let shown = try runCommand(inNode + ["show"])
+        let dryRun = try run(["--dry-run", "rules/petclinic-mysql"])
+        // The dry run starts with the two lines that make `nft -f` replace the table.
+        let table = dryRun.output.split(separator: "\n", maxSplits: 2, omittingEmptySubsequences: false)[2]
+        #expect(shown.status == 0 && shown.output == String(table), "show prints what --dry-run printed")
+
+        let flushed = try runCommand(inNode + ["flush"])
+        #expect(flushed.status == 0)
+        #expect(try lab.node("nft", "list", "tables").isEmpty)
+        let again = try runCommand(inNode + ["show"])
+        #expect(again.status == 1 && again.errors.contains("no table named nfcompile"))
+    }
+
+    @Test func withoutPrivilegesTheErrorSaysSoAndSuggestsDryRun() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let outcome = try runCommand([
+            "ip", "netns", "exec", lab.nodeNamespace, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            Self.binary.path, "apply", "rules/petclinic-mysql",
+        ])
+        #expect(outcome.status == 1)
+        #expect(outcome.errors.contains("permission denied") && outcome.errors.contains("--dry-run"), "\(outcome.errors)")
+    }
+
+    @Test func badInputAppliesNothing() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let inNode = ["ip", "netns", "exec", lab.nodeNamespace, Self.binary.path]
+        #expect(try runCommand(inNode + ["apply", "rules/three-replicas"]).status == 0)
+        let before = try lab.node("nft", "list", "ruleset")
+        let seed = try Repository.sharedData("seed/08-mysql-clusterip-service.yaml").path
+        let outcome = try runCommand(inNode + ["apply", seed])
+        #expect(outcome.status == 1 && outcome.errors.contains("nothing was compiled or applied"))
+        #expect(try lab.node("nft", "list", "ruleset") == before, "the kernel keeps its last good ruleset")
     }
 
     @Test func badOptionValuesAreUsageErrors() throws {
