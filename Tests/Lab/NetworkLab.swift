@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A throwaway cluster node in network namespaces, for tests with real traffic.
 ///
 /// Topology (Calico-like, routed, no bridge): a node namespace holding our rules; pod and client
@@ -7,16 +11,47 @@ import Foundation
 /// puts on every veth so that masqueraded traffic leaves with the node's address. Every namespace
 /// name starts with a prefix unique to this lab, so tests can run in parallel, and `tearDown()`
 /// (also run by `deinit`) removes them all, even after a failure.
+///
+/// Pods and clients resolve Service names from a hosts file per namespace (see
+/// `addServiceName`), the way kube-dns would answer them.
+///
+/// Setup batches its `ip` commands (`ip -batch`, `ip -n`): a few programs per host rather than
+/// one per command, since many tests build labs.
 public final class NetworkLab: @unchecked Sendable {
+    // Why `@unchecked Sendable`: the lab is built and used by the one test that owns it; its
+    // mutable state is never touched from two threads at once.
+
     /// The node's own address: NodePorts answer on it, masqueraded packets come from it.
     public let nodeIP = "198.18.0.1"
     public let prefix: String
     public var nodeNamespace: String { "\(prefix)-node" }
+    /// How long a client waits for a connection or an answer before it reports a timeout.
+    public var timeout: TimeInterval = 3
 
-    // Mutable state is only touched from the test that owns the lab.
-    private var namespaces: [String] = []
+    /// A pod: a host whose listeners answer on the given ports (see `addPods`).
+    public struct Pod: Sendable {
+        public var name: String
+        public var address: String
+        public var tcpPorts: [Int]
+        public var udpPorts: [Int]
+
+        public init(name: String, address: String, tcpPorts: [Int] = [], udpPorts: [Int] = []) {
+            self.name = name
+            self.address = address
+            self.tcpPorts = tcpPorts
+            self.udpPorts = udpPorts
+        }
+    }
+
+    private var namespaces: [NetNamespace] = []
+    private var identities: Set<NetNamespace.Identity> = []
     private var listeners: [Process] = []
+    private var connections: [TCPConnection] = []
+    private var responders: [UDPResponder] = []
+    /// Hosts-file lines, "ADDRESS NAME…", in the order Services were added.
+    private var serviceNames: [String] = []
     private var hostCount = 0
+    private var rulesetsLoaded = 0
     private var isTornDown = false
 
     /// Creates the node namespace. Throws with the reason when namespaces cannot be made
@@ -24,18 +59,22 @@ public final class NetworkLab: @unchecked Sendable {
     public init() throws {
         prefix = "nfc\(getpid() % 100_000)-\(UInt32.random(in: 0..<UInt32.max) % 1_000_000)"
         do {
-            try addNamespace(nodeNamespace)
-            try node("sysctl", "-qw", "net.ipv4.ip_forward=1")
-            try node("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0")
-            try node("sysctl", "-qw", "net.ipv4.conf.default.rp_filter=0")
-            try node("ip", "link", "set", "lo", "up")
+            try addNamespaces([nodeNamespace])
+            try node("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
+                // Every veth added later inherits `default`: no sysctl per veth.
+                "net.ipv4.conf.default.rp_filter=0")
             // Somewhere to route service addresses that no rule translated, so that the
             // forward hook sees them (and rejects them when the service has no endpoints).
             // A veth whose peer stays down: a dead end that needs no extra kernel module.
-            try node("ip", "link", "add", "uplink", "type", "veth", "peer", "name", "uplink-peer")
-            try node("ip", "link", "set", "uplink", "up")
-            try node("ip", "address", "add", "\(nodeIP)/32", "dev", "uplink")
-            try node("ip", "route", "add", "default", "dev", "uplink")
+            try ip(
+                in: nodeNamespace,
+                [
+                    "link set lo up",
+                    "link add uplink type veth peer name uplink-peer",
+                    "link set uplink up",
+                    "address add \(nodeIP)/32 dev uplink",
+                    "route add default dev uplink",
+                ])
         } catch {
             tearDown()
             throw LabError(
@@ -46,75 +85,174 @@ public final class NetworkLab: @unchecked Sendable {
 
     deinit { tearDown() }
 
+    // MARK: Hosts and pods
+
     /// Adds a host with `address` joined to the node, and returns its namespace name.
     @discardableResult
     public func addHost(_ name: String, address: String) throws -> String {
-        hostCount += 1
-        let namespace = "\(prefix)-\(name)"
-        let nodeSide = "veth\(hostCount)"
-        try addNamespace(namespace)
-        try node("ip", "link", "add", nodeSide, "type", "veth", "peer", "name", "eth0", "netns", namespace)
-        try node("ip", "link", "set", nodeSide, "up")
-        try node("ip", "address", "add", "\(nodeIP)/32", "dev", nodeSide)
-        try node("sysctl", "-qw", "net.ipv4.conf.\(nodeSide).rp_filter=0")
-        try node("ip", "route", "add", "\(address)/32", "dev", nodeSide)
-        try exec(namespace, "ip", "link", "set", "lo", "up")
-        try exec(namespace, "ip", "link", "set", "eth0", "up")
-        try exec(namespace, "ip", "address", "add", "\(address)/32", "dev", "eth0")
-        try exec(namespace, "ip", "route", "add", nodeIP, "dev", "eth0", "scope", "link")
-        try exec(namespace, "ip", "route", "add", "default", "via", nodeIP, "dev", "eth0")
-        return namespace
+        try addHosts([(name, address)])[0]
     }
 
-    /// Adds a pod answering every TCP connection and UDP datagram on `port` with
-    /// "`name` `peer-address`", the peer being the source address the pod saw.
+    /// Adds hosts joined to the node, with three `ip` runs for all of them plus one per host,
+    /// and returns their namespace names in order.
+    @discardableResult
+    public func addHosts(_ hosts: [(name: String, address: String)]) throws -> [String] {
+        guard !hosts.isEmpty else { return [] }
+        let names = hosts.map { "\(prefix)-\($0.name)" }
+        guard Set(names).count == names.count, !names.contains(where: { name in namespaces.contains { $0.name == name } })
+        else {
+            throw LabError("host names must be unique in a lab: \(hosts.map(\.name))")
+        }
+        try addNamespaces(names)
+        for name in names { try writeHostsFile(for: name) }
+
+        var nodeSide: [String] = []
+        for (host, namespace) in zip(hosts, names) {
+            hostCount += 1
+            let veth = "veth\(hostCount)"
+            nodeSide += [
+                "link add \(veth) type veth peer name eth0 netns \(namespace)",
+                "link set \(veth) up",
+                "address add \(nodeIP)/32 dev \(veth)",
+                "route add \(host.address)/32 dev \(veth)",
+            ]
+        }
+        try ip(in: nodeNamespace, nodeSide)
+        for (host, namespace) in zip(hosts, names) {
+            try ip(
+                in: namespace,
+                [
+                    "link set lo up",
+                    "link set eth0 up",
+                    "address add \(host.address)/32 dev eth0",
+                    "route add \(nodeIP) dev eth0 scope link",
+                    "route add default via \(nodeIP) dev eth0",
+                ])
+        }
+        return names
+    }
+
+    /// Adds a pod answering on `port` (TCP, and UDP when `udp`); see `addPods`.
     @discardableResult
     public func addPod(_ name: String, address: String, port: Int, udp: Bool = false) throws -> String {
-        let namespace = try addHost(name, address: address)
-        let reply = "SYSTEM:echo \(name) $SOCAT_PEERADDR"
-        listeners.append(
-            try Shell.start(["ip", "netns", "exec", namespace, "socat", "TCP-LISTEN:\(port),fork,reuseaddr", reply]))
-        if udp {
-            listeners.append(
-                try Shell.start(["ip", "netns", "exec", namespace, "socat", "UDP-RECVFROM:\(port),fork", reply]))
+        try addPods([Pod(name: name, address: address, tcpPorts: [port], udpPorts: udp ? [port] : [])])[0]
+    }
+
+    /// Adds pods and waits until all their listeners listen. Every listener answers with a
+    /// `Reply`, "`name` `peer-address`", the peer being the source address the pod saw:
+    /// - on each TCP port, once when a connection opens and then once per line the client
+    ///   sends, until the client closes it (so a long-lived connection can be asked again);
+    ///   served by socat, a process per connection;
+    /// - on each UDP port, once per datagram; served by a `UDPResponder` thread.
+    @discardableResult
+    public func addPods(_ pods: [Pod]) throws -> [String] {
+        let names = try addHosts(pods.map { ($0.name, $0.address) })
+        var started: [(process: Process, namespace: NetNamespace.Identity, port: Int)] = []
+        for (pod, namespace) in zip(pods, names) {
+            let identity = try NetNamespace(name: namespace).identity()
+            // The pod name is a DNS label (or a dotted name): no shell or socat metacharacters.
+            let answer = "echo \(pod.name) $SOCAT_PEERADDR"
+            for port in pod.tcpPorts {
+                let process = try startListener(
+                    in: namespace, "TCP-LISTEN:\(port),fork,reuseaddr",
+                    "SYSTEM:\(answer); while read -r line; do \(answer); done")
+                started.append((process, identity, port))
+            }
+            for port in pod.udpPorts {
+                responders.append(try UDPResponder(namespace: NetNamespace(name: namespace), name: pod.name, port: port))
+            }
         }
-        try waitForListener(namespace, port: port)
-        return namespace
+        for listener in started {
+            try waitUntilListening(listener.process, in: listener.namespace, port: listener.port)
+        }
+        return names
     }
 
-    /// Loads an `nft -f` script into the node namespace.
-    public func loadRuleset(_ text: String) throws {
-        try Shell.run(["ip", "netns", "exec", nodeNamespace, "nft", "-f", "-"], input: text)
+    // MARK: Service names
+
+    /// Publishes a Service's names the way kube-dns answers them, `NAME`, `NAME.NAMESPACE` and
+    /// `NAME.NAMESPACE.svc.cluster.local`, all for `address`, to every host of the lab (those
+    /// added before and after). Programs run with `exec` in a host's namespace see them in
+    /// /etc/hosts: `ip netns exec` bind-mounts /etc/netns/NS/hosts over it.
+    public func addServiceName(_ name: String, namespace: String, address: String) throws {
+        serviceNames.append("\(address) \(name) \(name).\(namespace) \(name).\(namespace).svc.cluster.local")
+        for host in namespaces where host.name != nodeNamespace {
+            try writeHostsFile(for: host.name)
+        }
     }
 
-    /// Opens a TCP connection from `client` to `address:port` and returns the pod's answer
-    /// (`pod-name peer-address`), or throws when the connection fails.
+    /// Looks `name` up inside a host's namespace (`getent hosts`) and returns the addresses found.
+    public func resolve(_ name: String, in namespace: String) throws -> [String] {
+        let text = try exec(namespace, "getent", "hosts", name)
+        return text.split(whereSeparator: \.isNewline).compactMap { $0.split(separator: " ").first.map(String.init) }
+    }
+
+    private func writeHostsFile(for namespace: String) throws {
+        let directory = Self.etcDirectory(namespace)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let hosts = (["127.0.0.1 localhost"] + serviceNames).joined(separator: "\n") + "\n"
+        try hosts.write(toFile: "\(directory)/hosts", atomically: true, encoding: .utf8)
+        // Names come from the hosts file only: a name the lab does not know fails at once,
+        // instead of waiting for a DNS server that no lab namespace can reach.
+        try "hosts: files\n".write(toFile: "\(directory)/nsswitch.conf", atomically: true, encoding: .utf8)
+    }
+
+    private static func etcDirectory(_ namespace: String) -> String { "/etc/netns/\(namespace)" }
+
+    // MARK: Rules
+
+    /// Puts a ruleset into the node: the one way rules get there, so that every traffic test
+    /// follows when it changes (today `nft -f`; later `nfcompile apply` over netlink, still
+    /// from the same desired ruleset).
+    ///
+    /// `script` is an `nft -f` script, as `nfcompile --dry-run` prints it; it replaces the
+    /// table it names atomically, so established connections keep their conntrack state.
+    public func loadRuleset(_ script: String) throws {
+        do {
+            try Shell.run(["ip", "netns", "exec", nodeNamespace, "nft", "-f", "-"], input: script)
+        } catch {
+            throw LabError("loading ruleset #\(rulesetsLoaded + 1) into \(nodeNamespace) failed: \(error)")
+        }
+        rulesetsLoaded += 1
+    }
+
+    /// The node's ruleset as `nft list ruleset` prints it, for messages.
+    public func listRuleset() throws -> String {
+        try node("nft", "list", "ruleset")
+    }
+
+    // MARK: Traffic
+
+    /// Opens a TCP connection from `client` to `address:port`, returns the pod's greeting
+    /// (`pod-name peer-address`) and closes it; throws `SocketError` when the connection fails.
     public func connectTCP(from client: String, to address: String, port: Int) throws -> Reply {
-        let text = try Shell.run([
-            "ip", "netns", "exec", client, "socat", "-T", "3", "-", "TCP:\(address):\(port),connect-timeout=3",
-        ])
-        return try Reply(text)
+        let connection = try TCPConnection(namespace: NetNamespace(name: client), address: address, port: port, timeout: timeout)
+        defer { connection.close() }
+        return connection.greeting
     }
 
-    /// Sends one UDP datagram from `client` and returns the answer.
+    /// Opens a TCP connection and keeps it open until `close()` or the lab's tearDown; its
+    /// `greeting` is the first answer, `ask()` gets another one on the same connection.
+    public func openTCP(from client: String, to address: String, port: Int) throws -> TCPConnection {
+        let connection = try TCPConnection(namespace: NetNamespace(name: client), address: address, port: port, timeout: timeout)
+        connections.append(connection)
+        return connection
+    }
+
+    /// Connects to `name:port` with a program inside `client`'s namespace, so the name is
+    /// resolved as a pod would resolve it (its hosts file); returns the greeting.
+    public func connectTCP(from client: String, toName name: String, port: Int) throws -> Reply {
+        let seconds = String(Int(timeout))
+        return try Reply(exec(client, "socat", "-T", seconds, "-", "TCP:\(name):\(port),connect-timeout=\(seconds)"))
+    }
+
+    /// Sends one UDP datagram from `client` and returns the answer; throws `SocketError`
+    /// (`isRefused` after an ICMP port unreachable, `isTimeout` when nothing came).
     public func sendUDP(from client: String, to address: String, port: Int) throws -> Reply {
-        let text = try Shell.run(
-            ["ip", "netns", "exec", client, "socat", "-T", "2", "-", "UDP:\(address):\(port)"], input: "ping\n")
-        return try Reply(text)
+        try Sockets.exchangeUDP(namespace: NetNamespace(name: client), address: address, port: port, timeout: timeout)
     }
 
-    public struct Reply: Equatable, Sendable {
-        public var pod: String
-        /// The source address the pod saw.
-        public var peer: String
-
-        init(_ text: String) throws {
-            let words = text.split(whereSeparator: \.isWhitespace).map(String.init)
-            guard words.count == 2 else { throw LabError("unexpected answer from a pod: \"\(text)\"") }
-            pod = words[0]
-            peer = words[1]
-        }
-    }
+    // MARK: Programs
 
     /// Runs a command in a namespace of this lab.
     @discardableResult
@@ -127,38 +265,82 @@ public final class NetworkLab: @unchecked Sendable {
         try Shell.run(["ip", "netns", "exec", nodeNamespace] + arguments)
     }
 
-    /// Stops the listeners and deletes every namespace of the lab. Safe to call twice.
+    /// Runs `ip` commands (one per element, without the leading `ip`) in one `ip -batch` inside
+    /// a namespace of this lab.
+    public func ip(in namespace: String, _ commands: [String]) throws {
+        try Shell.run(["ip", "-n", namespace, "-batch", "-"], input: commands.joined(separator: "\n") + "\n")
+    }
+
+    // MARK: Tear-down
+
+    /// Stops the listeners, closes open connections and deletes every namespace of the lab and
+    /// its /etc/netns files. Safe to call twice.
     public func tearDown() {
         guard !isTornDown else { return }
         isTornDown = true
+        for connection in connections { connection.close() }
+        for responder in responders { responder.stop() }
         for listener in listeners where listener.isRunning {
             // SIGKILL, not terminate(): children may inherit a signal mask that blocks SIGTERM.
             kill(listener.processIdentifier, SIGKILL)
             listener.waitUntilExit()
         }
-        for namespace in namespaces.reversed() {
-            // Children forked by listeners may outlive them; a namespace with processes lingers.
-            if let pids = try? Shell.run(["ip", "netns", "pids", namespace]) {
-                for case let pid? in pids.split(whereSeparator: \.isNewline).map({ pid_t($0) }) where pid > 0 {
-                    kill(pid, SIGKILL)
-                }
+        // Children forked by listeners outlive them, and a namespace with processes lingers
+        // after `ip netns delete`. Twice, for a child forked while the first pass ran.
+        for _ in 0..<2 {
+            for pid in NetNamespace.processes(in: identities) { kill(pid, SIGKILL) }
+        }
+        if !namespaces.isEmpty {
+            _ = try? Shell.run(
+                ["ip", "-force", "-batch", "-"],
+                input: namespaces.reversed().map { "netns delete \($0.name)" }.joined(separator: "\n") + "\n")
+        }
+        for namespace in namespaces {
+            try? FileManager.default.removeItem(atPath: Self.etcDirectory(namespace.name))
+        }
+        // Leave /etc/netns to others still using it; rmdir only succeeds when it is empty.
+        rmdir("/etc/netns")
+    }
+
+    // MARK: Private
+
+    private func addNamespaces(_ names: [String]) throws {
+        // Recorded first, so that tearDown deletes whatever part of the batch succeeded.
+        namespaces += names.map { NetNamespace(name: $0) }
+        try Shell.run(["ip", "-batch", "-"], input: names.map { "netns add \($0)" }.joined(separator: "\n") + "\n")
+        for name in names { identities.insert(try NetNamespace(name: name).identity()) }
+    }
+
+    private func startListener(in namespace: String, _ addresses: String...) throws -> Process {
+        let process = try Shell.start(["ip", "netns", "exec", namespace, "socat"] + addresses)
+        listeners.append(process)
+        return process
+    }
+
+    /// Waits until `process` (which becomes socat inside the namespace: `env` and `ip netns
+    /// exec` both exec, keeping the pid) listens on TCP `port`. Reads the namespace's own socket
+    /// table in `/proc/PID/net/tcp`, trusted only once the process is inside the namespace: no
+    /// program to start per poll.
+    private func waitUntilListening(_ process: Process, in namespace: NetNamespace.Identity, port: Int) throws {
+        let pid = process.processIdentifier
+        let localPort = String(format: ":%04X", port)
+        for _ in 0..<1000 {
+            guard process.isRunning else {
+                throw LabError("the TCP listener on port \(port) exited with status \(process.terminationStatus)")
             }
-            _ = try? Shell.run(["ip", "netns", "delete", namespace])
+            if NetNamespace.process(pid, isIn: namespace),
+                let table = try? String(contentsOfFile: "/proc/\(pid)/net/tcp", encoding: .utf8),
+                table.split(whereSeparator: \.isNewline).dropFirst().contains(where: { line in
+                    // Fields: sl, local_address, rem_address, st (0A is LISTEN), …
+                    let fields = line.split(separator: " ")
+                    return fields.count > 3 && fields[1].hasSuffix(localPort) && fields[3] == "0A"
+                })
+            {
+                return
+            }
+            usleep(5_000)
         }
-    }
-
-    private func addNamespace(_ name: String) throws {
-        try Shell.run(["ip", "netns", "add", name])
-        namespaces.append(name)
-    }
-
-    private func waitForListener(_ namespace: String, port: Int) throws {
-        for _ in 0..<200 {
-            let sockets = try exec(namespace, "ss", "-Hltn", "sport = :\(port)")
-            if !sockets.isEmpty { return }
-            usleep(10_000)
-        }
-        throw LabError("the listener on port \(port) in \(namespace) did not start")
+        throw LabError("the TCP listener on port \(port) did not start within 5 s")
     }
 }
 

@@ -1,0 +1,237 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A socket call that failed, with the errno and what was being done, from where, to where.
+public struct SocketError: Error, CustomStringConvertible {
+    /// What was being done: "connect", "receive", …
+    public var operation: String
+    public var code: Int32
+    /// "tcp 10.96.0.1:80 from nfc123-4-client"
+    public var flow: String
+
+    /// The peer (or something on the path) said no: TCP reset, or ICMP port unreachable for UDP.
+    public var isRefused: Bool { code == ECONNREFUSED }
+    /// Nothing came back in time: the packets were dropped somewhere.
+    public var isTimeout: Bool { code == EAGAIN || code == EINPROGRESS || code == ETIMEDOUT }
+
+    public var description: String { "\(operation) (\(flow)): \(String(cString: strerror(code)))" }
+}
+
+/// One answer of a lab pod: the pod's name and the source address it saw.
+public struct Reply: Equatable, Sendable, CustomStringConvertible {
+    public var pod: String
+    /// The source address the pod saw.
+    public var peer: String
+
+    public init(pod: String, peer: String) {
+        self.pod = pod
+        self.peer = peer
+    }
+
+    init(_ text: String) throws {
+        let words = text.split(whereSeparator: \.isWhitespace).map(String.init)
+        guard words.count == 2 else { throw LabError("unexpected answer from a pod: \"\(text)\"") }
+        pod = words[0]
+        peer = words[1]
+    }
+
+    public var description: String { "\(pod) (saw \(peer))" }
+}
+
+/// An open TCP connection from a lab namespace to a pod's listener (through whatever rules are
+/// in the node). The listener greets every connection with one `Reply` and answers every line
+/// the client sends with another, so one connection can be asked again after the rules changed.
+public final class TCPConnection: @unchecked Sendable {
+    // Why `@unchecked Sendable`: a connection is used by one test at a time; the lab only
+    // closes it in tearDown, after the test is done with it.
+    private var socket: Int32
+    private var buffer: [UInt8] = []
+    public let flow: String
+    /// The listener's greeting, read when the connection was opened.
+    public private(set) var greeting: Reply
+
+    init(namespace: NetNamespace, address: String, port: Int, timeout: TimeInterval) throws {
+        flow = "tcp \(address):\(port) from \(namespace.name)"
+        socket = try namespace.makeSocket(type: Int32(SOCK_STREAM.rawValue))
+        greeting = Reply(pod: "", peer: "")
+        do {
+            try Sockets.setTimeouts(socket, timeout, flow: flow)
+            var destination = try Sockets.address(address, port: port)
+            let status = withUnsafePointer(to: &destination) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard status == 0 else { throw SocketError(operation: "connect", code: errno, flow: flow) }
+            greeting = try readReply()
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    /// Sends a line and returns the listener's answer to it.
+    public func ask() throws -> Reply {
+        guard socket >= 0 else { throw LabError("\(flow): the connection is closed") }
+        let line = Array("again\n".utf8)
+        let sent = line.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == line.count else { throw SocketError(operation: "send", code: errno, flow: flow) }
+        return try readReply()
+    }
+
+    public var isOpen: Bool { socket >= 0 }
+
+    /// Closes the connection (the client sends FIN). Safe to call twice.
+    public func close() {
+        guard socket >= 0 else { return }
+        Glibc.close(socket)
+        socket = -1
+    }
+
+    private func readReply() throws -> Reply {
+        while true {
+            if let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[..<newline], as: UTF8.self)
+                buffer.removeSubrange(...newline)
+                return try Reply(line)
+            }
+            var chunk = [UInt8](repeating: 0, count: 512)
+            let count = chunk.withUnsafeMutableBytes { Glibc.recv(socket, $0.baseAddress, $0.count, 0) }
+            if count < 0 { throw SocketError(operation: "receive", code: errno, flow: flow) }
+            if count == 0 {
+                throw LabError("\(flow): the connection was closed before a whole answer came (got \"\(String(decoding: buffer, as: UTF8.self))\")")
+            }
+            buffer += chunk[..<count]
+        }
+    }
+}
+
+enum Sockets {
+    /// Sends one UDP datagram from `namespace` and returns the answer. On a connected UDP socket
+    /// an ICMP port unreachable comes back as ECONNREFUSED on the next receive.
+    static func exchangeUDP(namespace: NetNamespace, address: String, port: Int, timeout: TimeInterval) throws -> Reply {
+        let flow = "udp \(address):\(port) from \(namespace.name)"
+        let socket = try namespace.makeSocket(type: Int32(SOCK_DGRAM.rawValue))
+        defer { close(socket) }
+        try setTimeouts(socket, timeout, flow: flow)
+        var destination = try Sockets.address(address, port: port)
+        let status = withUnsafePointer(to: &destination) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard status == 0 else { throw SocketError(operation: "connect", code: errno, flow: flow) }
+        let datagram = Array("ping\n".utf8)
+        let sent = datagram.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) }
+        guard sent == datagram.count else { throw SocketError(operation: "send", code: errno, flow: flow) }
+        var answer = [UInt8](repeating: 0, count: 512)
+        let count = answer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+        guard count >= 0 else { throw SocketError(operation: "receive", code: errno, flow: flow) }
+        return try Reply(String(decoding: answer[..<count], as: UTF8.self))
+    }
+
+    /// Send and receive timeouts; on Linux the send timeout also bounds a blocking connect
+    /// (which then fails with EINPROGRESS).
+    static func setTimeouts(_ socket: Int32, _ timeout: TimeInterval, flow: String) throws {
+        var value = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
+        for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
+            guard setsockopt(socket, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+                throw SocketError(operation: "setsockopt", code: errno, flow: flow)
+            }
+        }
+    }
+
+    static func address(_ text: String, port: Int) throws -> sockaddr_in {
+        var result = sockaddr_in()
+        result.sin_family = sa_family_t(AF_INET)
+        result.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, text, &result.sin_addr) == 1 else {
+            throw LabError("\"\(text)\" is not an IPv4 address (the lab's sockets take addresses; use connectTCP(from:toName:) for names)")
+        }
+        return result
+    }
+}
+
+/// A pod's UDP listener: answers every datagram with "`name` `peer-address`", from a socket
+/// inside the pod's namespace served by a thread of this process.
+///
+/// Why not `socat UDP-RECVFROM,fork`: its child for one datagram keeps reading the shared
+/// socket for a moment after answering and swallows datagrams from other peers, so clients that
+/// send back to back lose answers (one in five in a quick loop).
+final class UDPResponder: @unchecked Sendable {
+    // Why `@unchecked Sendable`: the serving thread only reads `socket` and `name`, which never
+    // change; the stop flag is behind a lock; `stop()` waits for the thread before closing.
+    private let socket: Int32
+    private let name: String
+    private let lock = NSLock()
+    private var isStopping = false
+    private let finished = DispatchSemaphore(value: 0)
+    private var isStopped = false
+
+    init(namespace: NetNamespace, name: String, port: Int) throws {
+        self.name = name
+        socket = try namespace.makeSocket(type: Int32(SOCK_DGRAM.rawValue))
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_port = in_port_t(UInt16(port).bigEndian)
+        let status = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard status == 0 else {
+            let error = SocketError(operation: "bind", code: errno, flow: "udp *:\(port) in \(namespace.name)")
+            close(socket)
+            throw error
+        }
+        Thread { [self] in serve() }.start()
+    }
+
+    deinit { stop() }
+
+    /// Stops serving and closes the socket. Safe to call twice.
+    func stop() {
+        let first = lock.withLock {
+            defer { isStopping = true }
+            return !isStopping
+        }
+        guard first else { return }
+        finished.wait()
+        close(socket)
+    }
+
+    private var shouldStop: Bool { lock.withLock { isStopping } }
+
+    private func serve() {
+        defer { finished.signal() }
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        while !shouldStop {
+            var ready = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            // A short poll, so that stop() is noticed within 50 ms.
+            guard poll(&ready, 1, 50) > 0 else { continue }
+            var peer = sockaddr_in()
+            var peerLength = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let count = buffer.withUnsafeMutableBytes { bytes in
+                withUnsafeMutablePointer(to: &peer) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        recvfrom(socket, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT), $0, &peerLength)
+                    }
+                }
+            }
+            guard count >= 0 else { continue }
+            let address = UInt32(bigEndian: peer.sin_addr.s_addr)
+            let dotted = [24, 16, 8, 0].map { String((address >> $0) & 0xFF) }.joined(separator: ".")
+            let answer = Array("\(name) \(dotted)\n".utf8)
+            _ = answer.withUnsafeBytes { bytes in
+                withUnsafePointer(to: &peer) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(socket, bytes.baseAddress, bytes.count, 0, $0, peerLength)
+                    }
+                }
+            }
+        }
+    }
+}

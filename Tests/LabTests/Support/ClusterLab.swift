@@ -1,0 +1,144 @@
+import Compiler
+import Foundation
+import Lab
+import Manifests
+import Ruleset
+import ServiceGraph
+import Testing
+
+/// A lab node running a compiled input: a pod for every endpoint address (listening on every
+/// endpoint port, TCP and UDP), every Service's names published to the pods, and the ruleset
+/// loaded through `NetworkLab.loadRuleset`.
+final class ClusterLab {
+    /// A client outside the cluster CIDR (10.244.0.0/16): service traffic from it is masqueraded.
+    static let outsideAddress = "198.18.0.10"
+    /// A client inside the pod network that is no endpoint of anything.
+    static let insideAddress = "10.244.255.250"
+
+    let lab: NetworkLab
+    private(set) var compiled: CompiledInput
+    /// Pod name → address, for every pod started.
+    private(set) var pods: [String: String] = [:]
+    /// Pod name → its namespace.
+    private(set) var podNamespaces: [String: String] = [:]
+    private var publishedNames: Set<String> = []
+
+    /// Compiles a scenario under rules/ and starts it.
+    convenience init(scenario: String) throws {
+        try self.init(compiled: Self.compile(scenario: scenario))
+    }
+
+    /// Compiles manifests given as YAML text and starts them.
+    convenience init(manifests: String) throws {
+        try self.init(compiled: Self.compile(manifests: manifests))
+    }
+
+    /// Starts the pods of `compiled` (and of `alsoStart`, for inputs loaded later), publishes
+    /// its Service names and loads its ruleset.
+    init(compiled: CompiledInput, alsoStart later: [CompiledInput] = []) throws {
+        self.compiled = compiled
+        lab = try NetworkLab()
+        do {
+            try startPods(for: [compiled] + later)
+            try load(compiled)
+        } catch {
+            lab.tearDown()
+            throw error
+        }
+    }
+
+    deinit { lab.tearDown() }
+
+    func tearDown() { lab.tearDown() }
+
+    /// Loads another compiled input's ruleset (through the lab's only way in) and publishes
+    /// its Service names. Its pods must already run: start them with `alsoStart`.
+    func load(_ next: CompiledInput) throws {
+        let missing = Self.podSpecs(for: [next]).filter { pods[$0.name] != $0.address }
+        guard missing.isEmpty else {
+            throw LabError("pods of the new input are not running (or have other addresses): \(missing.map(\.name))")
+        }
+        for service in next.graph.services {
+            guard let address = service.clusterIPs.first(where: { $0.family == .ipv4 }),
+                publishedNames.insert("\(service.id) \(address)").inserted
+            else { continue }
+            try lab.addServiceName(service.id.name, namespace: service.id.namespace, address: address.description)
+        }
+        try lab.loadRuleset(next.ruleset.nftText())
+        compiled = next
+    }
+
+    func service(_ name: String) throws -> Service {
+        try #require(compiled.graph.services.first { $0.id.name == name }, "no Service \(name) in the compiled input")
+    }
+
+    func clusterIP(_ name: String) throws -> String {
+        try #require(service(name).clusterIPs.first(where: { $0.family == .ipv4 })).description
+    }
+
+    func port(_ service: String, named name: String) throws -> ServicePort {
+        try #require(self.service(service).ports.first { $0.name == name }, "Service \(service) has no port \(name)")
+    }
+
+    /// The names of the pods behind a service port, as the graph says.
+    func endpointPods(_ port: ServicePort) -> Set<String> {
+        Set(port.endpoints.map { $0.targetName ?? $0.address.description })
+    }
+
+    func namespace(ofPod name: String) throws -> String {
+        try #require(podNamespaces[name], "no pod \(name) in the lab")
+    }
+
+    func addClient(_ name: String, address: String) throws -> String {
+        try lab.addHost(name, address: address)
+    }
+
+    // MARK: Compiling
+
+    static func compile(scenario: String) throws -> CompiledInput {
+        try CompiledInput(paths: [Repository.rules.appendingPathComponent(scenario).path])
+    }
+
+    /// Compiles YAML text (written to a temporary directory, removed again) plus extra paths.
+    static func compile(manifests: String, with paths: [String] = []) throws -> CompiledInput {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nfc-lab-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try manifests.write(to: directory.appendingPathComponent("manifests.yaml"), atomically: true, encoding: .utf8)
+        return try CompiledInput(paths: paths + [directory.path])
+    }
+
+    // MARK: Pods
+
+    private func startPods(for inputs: [CompiledInput]) throws {
+        let specs = Self.podSpecs(for: inputs)
+        let namespaces = try lab.addPods(specs)
+        for (spec, namespace) in zip(specs, namespaces) {
+            pods[spec.name] = spec.address
+            podNamespaces[spec.name] = namespace
+        }
+    }
+
+    /// One pod per endpoint address, with every port some service sends to it. Throws when
+    /// two inputs disagree on a pod's address.
+    private static func podSpecs(for inputs: [CompiledInput]) -> [NetworkLab.Pod] {
+        var byAddress: [String: NetworkLab.Pod] = [:]
+        for input in inputs {
+            for service in input.graph.services {
+                for port in service.ports {
+                    for endpoint in port.endpoints {
+                        let address = endpoint.address.description
+                        var pod = byAddress[address] ?? NetworkLab.Pod(name: endpoint.targetName ?? "pod-\(address)", address: address)
+                        switch port.transport {
+                        case .tcp: if !pod.tcpPorts.contains(Int(endpoint.port)) { pod.tcpPorts.append(Int(endpoint.port)) }
+                        case .udp: if !pod.udpPorts.contains(Int(endpoint.port)) { pod.udpPorts.append(Int(endpoint.port)) }
+                        case .sctp: break
+                        }
+                        byAddress[address] = pod
+                    }
+                }
+            }
+        }
+        return byAddress.values.sorted { $0.name < $1.name }
+    }
+}
