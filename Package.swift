@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
     ],
     targets: [
         .target(name: "Addressing"),
@@ -51,6 +52,12 @@ let package = Package(
         // Kernel tier: real rules and traffic in throwaway network namespaces (needs root).
         .target(name: "Lab", path: "Tests/Lab"),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Compiler", "Ruleset", "ServiceGraph", "Manifests"]),
+        .testTarget(
+            name: "DiffTests",
+            dependencies: [
+                "Ruleset", "Compiler", "ServiceGraph", "Netlink", "Lab", "Addressing", "Manifests",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Ruleset", "Addressing"]),
     ],
     swiftLanguageModes: [.v6]

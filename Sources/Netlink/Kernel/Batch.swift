@@ -79,12 +79,14 @@ struct Batch {
             }
         case let .deleteChain(table, name):
             append(operation, NFT_MSG_DELCHAIN, table, 0) { header in
-                nftnl_chain_nlmsg_build_payload(header, Self.chain(table, name).pointer)
+                let object = Self.chain(table, name)  // bound: a temporary would be freed before the call
+                nftnl_chain_nlmsg_build_payload(header, object.pointer)
             }
         case let .flushChain(table, name):
             // DELRULE without a handle removes every rule of the chain.
             append(operation, NFT_MSG_DELRULE, table, 0) { header in
-                nftnl_rule_nlmsg_build_payload(header, Self.rule(table, name).pointer)
+                let object = Self.rule(table, name)  // bound: a temporary would be freed before the call
+                nftnl_rule_nlmsg_build_payload(header, object.pointer)
             }
         case let .addRule(table, chain, rule):
             append(operation, NFT_MSG_NEWRULE, table, Messages.create | Messages.append) { header in
@@ -118,7 +120,8 @@ struct Batch {
             addElements(NFT_MSG_DELSETELEM, table, set, elements, 0)
         case let .deleteSet(table, name):
             append(operation, NFT_MSG_DELSET, table, 0) { header in
-                nftnl_set_nlmsg_build_payload(header, Self.set(table, name).pointer)
+                let object = Self.set(table, name)  // bound: a temporary would be freed before the call
+                nftnl_set_nlmsg_build_payload(header, object.pointer)
             }
         }
     }

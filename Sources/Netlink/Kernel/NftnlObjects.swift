@@ -2,7 +2,9 @@ internal import CNftnl
 import Ruleset
 
 // Owned libnftnl objects: each frees its C object when it goes out of scope, and lends the
-// pointer only inside this module. None crosses a task boundary.
+// pointer only inside this module. None crosses a task boundary. Bind one to a local before
+// passing its pointer to C: a temporary (`NftnlSet().pointer`) is freed as soon as the pointer
+// is read, before the call runs.
 
 struct NftnlTable: ~Copyable {
     let pointer: OpaquePointer

@@ -1,0 +1,87 @@
+/// The smallest transaction that turns `current` into `desired`, ordered so the kernel accepts
+/// it: new chains and sets first (so elements and rules may refer to them), then element
+/// deletes before adds (a changed value is a delete and an add in the same batch), rewritten
+/// chains, and last the chains and sets nothing refers to any more.
+///
+/// Pure. A table whose skeleton changed (a set's type or a base chain's hook) is replaced whole,
+/// in the same transaction: that happens on upgrades, never on endpoint churn.
+public func diff(current: Ruleset, desired: Ruleset) -> Transaction {
+    var operations: [Operation] = []
+    let currentTables = Dictionary(current.tables.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    let desiredIDs = Set(desired.tables.map(\.id))
+    for table in desired.tables {
+        if let existing = currentTables[table.id] {
+            operations += diff(current: existing, desired: table).operations
+        } else {
+            operations += Transaction.creating(table).operations
+        }
+    }
+    for table in current.tables where !desiredIDs.contains(table.id) {
+        operations.append(.deleteTable(table.id))
+    }
+    return Transaction(operations)
+}
+
+/// The table-level diff; see `diff(current:desired:)`.
+public func diff(current: Table, desired: Table) -> Transaction {
+    let id = desired.id
+    let currentChains = Dictionary(current.chains.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    let currentSets = Dictionary(current.sets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    let desiredChainNames = Set(desired.chains.map(\.name))
+    let desiredSetNames = Set(desired.sets.map(\.name))
+
+    let skeletonChanged =
+        desired.chains.contains { chain in currentChains[chain.name].map { $0.hook != chain.hook } ?? false }
+        || desired.sets.contains { set in
+            currentSets[set.name].map { $0.key != set.key || $0.data != set.data } ?? false
+        }
+    if skeletonChanged { return Transaction.replacing(desired) }
+
+    var operations: [Operation] = []
+    // 1. New chains and sets, so that elements and rules below may refer to them.
+    for chain in desired.chains where currentChains[chain.name] == nil {
+        operations.append(.addChain(id, Chain(name: chain.name, hook: chain.hook)))
+    }
+    for set in desired.sets where currentSets[set.name] == nil {
+        operations.append(.addSet(id, NamedSet(name: set.name, key: set.key, data: set.data)))
+    }
+    // 2. Elements: deletes, then adds.
+    var additions: [Operation] = []
+    for set in desired.sets {
+        let existing = currentSets[set.name]?.elements ?? []
+        let change = ElementChange(from: existing, to: set.elements)
+        if !change.removed.isEmpty { operations.append(.deleteElements(id, set: set.name, change.removed)) }
+        if !change.added.isEmpty { additions.append(.addElements(id, set: set.name, change.added)) }
+    }
+    operations += additions
+    // 3. Rules: a chain whose rules changed is flushed and written again, in one transaction.
+    for chain in desired.chains {
+        let existingRules = currentChains[chain.name]?.rules ?? []
+        guard existingRules != chain.rules else { continue }
+        if !existingRules.isEmpty { operations.append(.flushChain(id, name: chain.name)) }
+        operations += chain.rules.map { .addRule(id, chain: chain.name, $0) }
+    }
+    // 4. What is gone: rules first (they refer to chains and sets), then chains, then sets.
+    let removedChains = current.chains.filter { !desiredChainNames.contains($0.name) }
+    for chain in removedChains where !chain.rules.isEmpty {
+        operations.append(.flushChain(id, name: chain.name))
+    }
+    operations += removedChains.map { .deleteChain(id, name: $0.name) }
+    operations += current.sets.filter { !desiredSetNames.contains($0.name) }.map { .deleteSet(id, name: $0.name) }
+    return Transaction(operations)
+}
+
+/// Which elements of a set go and which come: by key; an element whose data or comment
+/// changed goes and comes again (the kernel cannot update an element in place).
+struct ElementChange {
+    var removed: [SetElement] = []
+    var added: [SetElement] = []
+
+    init(from current: [SetElement], to desired: [SetElement]) {
+        guard current != desired else { return }
+        let wanted = Dictionary(desired.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        let present = Dictionary(current.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        removed = current.filter { wanted[$0.key] != $0 }
+        added = desired.filter { present[$0.key] != $0 }
+    }
+}
