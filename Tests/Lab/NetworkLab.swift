@@ -57,7 +57,8 @@ public final class NetworkLab: @unchecked Sendable {
     /// Creates the node namespace. Throws with the reason when namespaces cannot be made
     /// (not root, no `ip`): kernel tests must fail then, never skip.
     public init() throws {
-        prefix = "nfc\(getpid() % 100_000)-\(UInt32.random(in: 0..<UInt32.max) % 1_000_000)"
+        _ = Self.staleLabsRemoved
+        prefix = "nfc\(getpid())-\(UInt32.random(in: 0..<UInt32.max) % 1_000_000)"
         do {
             try addNamespaces([nodeNamespace])
             try node("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
@@ -280,11 +281,9 @@ public final class NetworkLab: @unchecked Sendable {
         isTornDown = true
         for connection in connections { connection.close() }
         for responder in responders { responder.stop() }
-        for listener in listeners where listener.isRunning {
-            // SIGKILL, not terminate(): children may inherit a signal mask that blocks SIGTERM.
-            kill(listener.processIdentifier, SIGKILL)
-            listener.waitUntilExit()
-        }
+        // SIGKILL, not terminate(): children may inherit a signal mask that blocks SIGTERM.
+        for listener in listeners where listener.isRunning { kill(listener.processIdentifier, SIGKILL) }
+        for listener in listeners { Shell.waitForExit(listener) }
         // Children forked by listeners outlive them, and a namespace with processes lingers
         // after `ip netns delete`. Twice, for a child forked while the first pass ran.
         for _ in 0..<2 {
@@ -301,6 +300,26 @@ public final class NetworkLab: @unchecked Sendable {
         // Leave /etc/netns to others still using it; rmdir only succeeds when it is empty.
         rmdir("/etc/netns")
     }
+
+    // MARK: Stale labs
+
+    /// Removes, once per test process, the namespaces of labs whose test process died without
+    /// tearing them down (a crash, a kill). A lab's names start with `nfc<pid>-`; only names of
+    /// that shape whose process no longer exists are touched.
+    private static let staleLabsRemoved: Void = {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
+        let stale = names.filter { name in
+            guard name.hasPrefix("nfc"), let pidText = name.dropFirst(3).split(separator: "-").first,
+                let pid = pid_t(pidText), pid > 0, pid != getpid()
+            else { return false }
+            return kill(pid, 0) == -1 && errno == ESRCH
+        }
+        guard !stale.isEmpty else { return }
+        let identities = Set(stale.compactMap { NetNamespace.identity(at: NetNamespace(name: $0).path) })
+        for pid in NetNamespace.processes(in: identities) { kill(pid, SIGKILL) }
+        _ = try? Shell.run(["ip", "-force", "-batch", "-"], input: stale.map { "netns delete \($0)\n" }.joined())
+        for name in stale { try? FileManager.default.removeItem(atPath: etcDirectory(name)) }
+    }()
 
     // MARK: Private
 
