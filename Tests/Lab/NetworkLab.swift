@@ -13,7 +13,7 @@ import Foundation
 /// (also run by `deinit`) removes them all, even after a failure.
 ///
 /// Pods and clients resolve Service names from a hosts file per namespace (see
-/// `addServiceName`), the way kube-dns would answer them.
+/// `publishServiceNames`), the way kube-dns would answer them.
 ///
 /// Setup batches its `ip` commands (`ip -batch`, `ip -n`): a few programs per host rather than
 /// one per command, since many tests build labs.
@@ -48,8 +48,7 @@ public final class NetworkLab: @unchecked Sendable {
     private var listeners: [Process] = []
     private var connections: [TCPConnection] = []
     private var responders: [UDPResponder] = []
-    /// Hosts-file lines, "ADDRESS NAME…", in the order Services were added.
-    private var serviceNames: [String] = []
+    private var serviceNames: [ServiceName] = []
     private var hostCount = 0
     private var rulesetsLoaded = 0
     private var isTornDown = false
@@ -94,7 +93,7 @@ public final class NetworkLab: @unchecked Sendable {
         try addHosts([(name, address)])[0]
     }
 
-    /// Adds hosts joined to the node, with three `ip` runs for all of them plus one per host,
+    /// Adds hosts joined to the node, with two `ip` runs for all of them plus one per host,
     /// and returns their namespace names in order.
     @discardableResult
     public func addHosts(_ hosts: [(name: String, address: String)]) throws -> [String] {
@@ -171,12 +170,28 @@ public final class NetworkLab: @unchecked Sendable {
 
     // MARK: Service names
 
-    /// Publishes a Service's names the way kube-dns answers them, `NAME`, `NAME.NAMESPACE` and
-    /// `NAME.NAMESPACE.svc.cluster.local`, all for `address`, to every host of the lab (those
-    /// added before and after). Programs run with `exec` in a host's namespace see them in
-    /// /etc/hosts: `ip netns exec` bind-mounts /etc/netns/NS/hosts over it.
-    public func addServiceName(_ name: String, namespace: String, address: String) throws {
-        serviceNames.append("\(address) \(name) \(name).\(namespace) \(name).\(namespace).svc.cluster.local")
+    /// A Service's DNS entry: kube-dns answers `name`, `name.namespace` and
+    /// `name.namespace.svc.cluster.local` with `address`.
+    public struct ServiceName: Hashable, Sendable {
+        public var name: String
+        public var namespace: String
+        public var address: String
+
+        public init(name: String, namespace: String, address: String) {
+            self.name = name
+            self.namespace = namespace
+            self.address = address
+        }
+
+        var hostsLine: String { "\(address) \(name) \(name).\(namespace) \(name).\(namespace).svc.cluster.local" }
+    }
+
+    /// Makes `names` the Service names every host of the lab resolves (those added before and
+    /// after), replacing what was published before, as kube-dns follows the cluster. Programs
+    /// run with `exec` in a host's namespace see them in /etc/hosts: `ip netns exec` bind-mounts
+    /// /etc/netns/NS/hosts over it.
+    public func publishServiceNames(_ names: [ServiceName]) throws {
+        serviceNames = names
         for host in namespaces where host.name != nodeNamespace {
             try writeHostsFile(for: host.name)
         }
@@ -191,7 +206,7 @@ public final class NetworkLab: @unchecked Sendable {
     private func writeHostsFile(for namespace: String) throws {
         let directory = Self.etcDirectory(namespace)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let hosts = (["127.0.0.1 localhost"] + serviceNames).joined(separator: "\n") + "\n"
+        let hosts = (["127.0.0.1 localhost"] + serviceNames.map(\.hostsLine)).joined(separator: "\n") + "\n"
         try hosts.write(toFile: "\(directory)/hosts", atomically: true, encoding: .utf8)
         // Names come from the hosts file only: a name the lab does not know fails at once,
         // instead of waiting for a DNS server that no lab namespace can reach.

@@ -59,13 +59,7 @@ public final class TCPConnection: @unchecked Sendable {
         greeting = Reply(pod: "", peer: "")
         do {
             try Sockets.setTimeouts(socket, timeout, flow: flow)
-            var destination = try Sockets.address(address, port: port)
-            let status = withUnsafePointer(to: &destination) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard status == 0 else { throw SocketError(operation: "connect", code: errno, flow: flow) }
+            try Sockets.connect(socket, to: Sockets.address(address, port: port), timeout: timeout, flow: flow)
             greeting = try readReply()
         } catch {
             close()
@@ -79,7 +73,9 @@ public final class TCPConnection: @unchecked Sendable {
     public func ask() throws -> Reply {
         guard socket >= 0 else { throw LabError("\(flow): the connection is closed") }
         let line = Array("again\n".utf8)
-        let sent = line.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let sent = line.withUnsafeBytes { bytes in
+            Sockets.retryingEINTR { Glibc.send(socket, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
+        }
         guard sent == line.count else { throw SocketError(operation: "send", code: errno, flow: flow) }
         return try readReply()
     }
@@ -101,7 +97,9 @@ public final class TCPConnection: @unchecked Sendable {
                 return try Reply(line)
             }
             var chunk = [UInt8](repeating: 0, count: 512)
-            let count = chunk.withUnsafeMutableBytes { Glibc.recv(socket, $0.baseAddress, $0.count, 0) }
+            let count = chunk.withUnsafeMutableBytes { bytes in
+                Sockets.retryingEINTR { Glibc.recv(socket, bytes.baseAddress, bytes.count, 0) }
+            }
             if count < 0 { throw SocketError(operation: "receive", code: errno, flow: flow) }
             if count == 0 {
                 throw LabError("\(flow): the connection was closed before a whole answer came (got \"\(String(decoding: buffer, as: UTF8.self))\")")
@@ -122,21 +120,64 @@ enum Sockets {
         var destination = try Sockets.address(address, port: port)
         let status = withUnsafePointer(to: &destination) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
         guard status == 0 else { throw SocketError(operation: "connect", code: errno, flow: flow) }
         let datagram = Array("ping\n".utf8)
-        let sent = datagram.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) }
+        let sent = datagram.withUnsafeBytes { bytes in retryingEINTR { send(socket, bytes.baseAddress, bytes.count, 0) } }
         guard sent == datagram.count else { throw SocketError(operation: "send", code: errno, flow: flow) }
         var answer = [UInt8](repeating: 0, count: 512)
-        let count = answer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+        let count = answer.withUnsafeMutableBytes { bytes in retryingEINTR { recv(socket, bytes.baseAddress, bytes.count, 0) } }
         guard count >= 0 else { throw SocketError(operation: "receive", code: errno, flow: flow) }
         return try Reply(String(decoding: answer[..<count], as: UTF8.self))
     }
 
-    /// Send and receive timeouts; on Linux the send timeout also bounds a blocking connect
-    /// (which then fails with EINPROGRESS).
+    /// Runs a system call again while a signal interrupts it (the test process gets SIGCHLD
+    /// whenever a program it started exits).
+    static func retryingEINTR<Result: BinaryInteger>(_ call: () -> Result) -> Result {
+        while true {
+            let result = call()
+            if result == -1 && errno == EINTR { continue }
+            return result
+        }
+    }
+
+    /// Connects a TCP socket within `timeout`: a non-blocking connect, then a poll that a
+    /// signal cannot cut short. Throws ECONNREFUSED for a reset, ETIMEDOUT when nothing came.
+    static func connect(_ socket: Int32, to destination: sockaddr_in, timeout: TimeInterval, flow: String) throws {
+        let flags = fcntl(socket, F_GETFL)
+        guard flags >= 0, fcntl(socket, F_SETFL, flags | O_NONBLOCK) == 0 else {
+            throw SocketError(operation: "fcntl", code: errno, flow: flow)
+        }
+        var destination = destination
+        let status = withUnsafePointer(to: &destination) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        if status != 0 {
+            guard errno == EINPROGRESS else { throw SocketError(operation: "connect", code: errno, flow: flow) }
+            let deadline = Date(timeIntervalSinceNow: timeout)
+            while true {
+                let remaining = deadline.timeIntervalSinceNow
+                guard remaining > 0 else { throw SocketError(operation: "connect", code: ETIMEDOUT, flow: flow) }
+                var ready = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
+                let count = poll(&ready, 1, Int32((remaining * 1000).rounded(.up)))
+                if count > 0 { break }
+                if count < 0 && errno != EINTR { throw SocketError(operation: "poll", code: errno, flow: flow) }
+            }
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(socket, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else {
+                throw SocketError(operation: "getsockopt", code: errno, flow: flow)
+            }
+            guard error == 0 else { throw SocketError(operation: "connect", code: error, flow: flow) }
+        }
+        guard fcntl(socket, F_SETFL, flags) == 0 else { throw SocketError(operation: "fcntl", code: errno, flow: flow) }
+    }
+
+    /// Send and receive timeouts for the blocking calls after connecting.
     static func setTimeouts(_ socket: Int32, _ timeout: TimeInterval, flow: String) throws {
         var value = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - timeout.rounded(.down)) * 1_000_000))
         for option in [SO_RCVTIMEO, SO_SNDTIMEO] {

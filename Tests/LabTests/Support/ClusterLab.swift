@@ -21,7 +21,6 @@ final class ClusterLab {
     private(set) var pods: [String: String] = [:]
     /// Pod name → its namespace.
     private(set) var podNamespaces: [String: String] = [:]
-    private var publishedNames: Set<String> = []
 
     /// Compiles a scenario under rules/ and starts it.
     convenience init(scenario: String) throws {
@@ -58,12 +57,12 @@ final class ClusterLab {
         guard missing.isEmpty else {
             throw LabError("pods of the new input are not running (or have other addresses): \(missing.map(\.name))")
         }
-        for service in next.graph.services {
-            guard let address = service.clusterIPs.first(where: { $0.family == .ipv4 }),
-                publishedNames.insert("\(service.id) \(address)").inserted
-            else { continue }
-            try lab.addServiceName(service.id.name, namespace: service.id.namespace, address: address.description)
-        }
+        try lab.publishServiceNames(
+            next.graph.services.compactMap { service in
+                service.clusterIPs.first { $0.family == .ipv4 }.map {
+                    NetworkLab.ServiceName(name: service.id.name, namespace: service.id.namespace, address: $0.description)
+                }
+            })
         try lab.loadRuleset(next.ruleset.nftText())
         compiled = next
     }
