@@ -8,6 +8,7 @@ import PackageDescription
 //   Ruleset         the ruleset IR and its nft text renderer
 //   Compiler        graph → IR, pure and deterministic
 //   Netlink         IR ⇄ kernel over netlink (libnftnl + libmnl): the only module that touches C
+//   Agent           the node agent: watch manifests and the kernel, sync by diff, health and metrics
 //   nfcompile       the thin command-line tool
 let package = Package(
     name: "nfcompile",
@@ -20,6 +21,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.20.0"),
     ],
     targets: [
         .target(name: "Addressing"),
@@ -36,10 +41,22 @@ let package = Package(
                 "Addressing", "Ruleset", "CMnl", "CNftnl",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
+        .target(
+            name: "Agent",
+            dependencies: [
+                "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Manifests",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
+            ]),
         .executableTarget(
             name: "nfcompile",
             dependencies: [
-                "Manifests", "ServiceGraph", "Ruleset", "Compiler", "Netlink",
+                "Manifests", "ServiceGraph", "Ruleset", "Compiler", "Netlink", "Agent",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -8,6 +8,15 @@ struct InputOptions: ParsableArguments {
     @Argument(help: "Manifest files or directories (*.yaml, *.yml, *.json, recursively); - reads stdin.")
     var paths: [String]
 
+    @OptionGroup var cluster: ClusterOptions
+
+    var table: String { cluster.table }
+    var graphOptions: GraphOptions { cluster.graphOptions }
+    var compilerOptions: CompilerOptions { cluster.compilerOptions }
+}
+
+/// Facts about the cluster and this node that the manifests do not carry.
+struct ClusterOptions: ParsableArguments {
     @Option(help: "Range ClusterIPs are allocated from when a Service has none.")
     var serviceCIDR = IPNetwork("10.96.0.0/12")!
 

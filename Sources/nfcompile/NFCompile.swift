@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct NFCompile: ParsableCommand {
+struct NFCompile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nfcompile",
         abstract: "Compile Kubernetes Services and their endpoints into one nftables table of DNAT rules.",
@@ -9,7 +9,7 @@ struct NFCompile: ParsableCommand {
             Reads Services, Pods, Deployments, ReplicaSets, StatefulSets, EndpointSlices and Endpoints from \
             YAML or JSON manifests (files, directories, or - for stdin).
             """,
-        subcommands: [Compile.self, Apply.self, Show.self, Flush.self],
+        subcommands: [Compile.self, Apply.self, Show.self, Flush.self, AgentCommand.self],
         defaultSubcommand: Compile.self
     )
 }

@@ -108,6 +108,16 @@ struct ReceivedMessage {
         return (code, sequence, attributeOffset)
     }
 
+    /// For NEWGEN (an answer to GETGEN, or an event): the ruleset generation it carries.
+    var generation: UInt32 {
+        withHeader { header in
+            let gen = nftnl_gen_alloc()!
+            defer { nftnl_gen_free(gen) }
+            _ = nftnl_gen_nlmsg_parse(header, gen)
+            return nftnl_gen_get_u32(gen, attribute(NFTNL_GEN_ID))
+        }
+    }
+
     /// Calls `body` with the message as a libnftnl parser wants it.
     func withHeader<T>(_ body: (UnsafePointer<nlmsghdr>) -> T) -> T {
         bytes.withUnsafeBytes { raw in body(raw.baseAddress!.assumingMemoryBound(to: nlmsghdr.self)) }

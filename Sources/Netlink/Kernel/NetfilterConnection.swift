@@ -22,18 +22,9 @@ public struct NetfilterConnection: ~Copyable {
     public mutating func generation() throws(NetlinkError) -> UInt32 {
         let messages = try exchange(Messages.getGeneration(sequence: takeSequence()), dump: false)
         for message in messages where message.type == UInt16(NFNL_SUBSYS_NFTABLES) << 8 | UInt16(NFT_MSG_NEWGEN.rawValue) {
-            return Self.generationID(message)
+            return message.generation
         }
         throw NetlinkError.unexpectedContent("no generation in the kernel's answer")
-    }
-
-    private static func generationID(_ message: ReceivedMessage) -> UInt32 {
-        message.withHeader { header in
-            let gen = nftnl_gen_alloc()!
-            defer { nftnl_gen_free(gen) }
-            _ = nftnl_gen_nlmsg_parse(header, gen)
-            return nftnl_gen_get_u32(gen, attribute(NFTNL_GEN_ID))
-        }
     }
 
     // MARK: Commit
@@ -70,7 +61,7 @@ public struct NetfilterConnection: ~Copyable {
                             operation: batch.describe(sequence: report.sequence, attributeOffset: report.attributeOffset),
                             error: code))
                 } else if message.sequence == probe {
-                    if refusals.isEmpty { return Self.generationID(message) }
+                    if refusals.isEmpty { return message.generation }
                     throw NetlinkError.refused(refusals)
                 }
             }

@@ -67,6 +67,18 @@ struct NetlinkSocket: ~Copyable {
         }
     }
 
+    /// Joins a multicast group (NFNLGRP_NFTABLES for ruleset events) and bounds each receive
+    /// by `timeout`, so that a reader thread can notice it should stop.
+    func subscribe(group: UInt32, timeout: Duration) throws(NetlinkError) {
+        var value = Int32(group)
+        guard mnl_socket_setsockopt(handle, Int32(NETLINK_ADD_MEMBERSHIP), &value, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw NetlinkError.system("subscribe to nf_tables events", Errno(rawValue: errno))
+        }
+        let seconds = timeout.components.seconds
+        var interval = timeval(tv_sec: Int(seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+        _ = setsockopt(mnl_socket_get_fd(handle), SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// Sends one datagram: a single message or a whole batch (a batch must arrive in one piece).
     func send(_ bytes: [UInt8]) throws(NetlinkError) {
         let sent = bytes.withUnsafeBytes { mnl_socket_sendto(handle, $0.baseAddress, $0.count) }
@@ -86,6 +98,7 @@ struct NetlinkSocket: ~Copyable {
             if count >= 0 { return count }
             let code = Errno(rawValue: errno)
             if code == .interrupted { continue }
+            if code == .resourceTemporarilyUnavailable { return 0 }  // receive timeout
             if code == .noBufferSpace { throw NetlinkError.repliesLost }
             throw NetlinkError.system("receive from the kernel", code)
         }

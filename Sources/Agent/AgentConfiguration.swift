@@ -1,0 +1,56 @@
+import Compiler
+import ServiceGraph
+
+/// Everything the agent needs to know, fixed at start.
+public struct AgentConfiguration: Sendable {
+    /// The watched folder of manifests (the `kubectl apply -f .` folder of a single machine).
+    public var manifests: String
+    public var graphOptions: GraphOptions
+    public var compilerOptions: CompilerOptions
+    /// Bursts of changes are coalesced: at most one sync per this interval (kube-proxy's minSyncPeriod).
+    public var minSyncPeriod: Duration
+    /// A full verification against a kernel dump at least this often (kube-proxy's syncPeriod).
+    public var syncPeriod: Duration
+    /// `host:port` for /healthz and /livez; nil disables.
+    public var healthzAddress: BindAddress?
+    /// `host:port` for /metrics; nil disables.
+    public var metricsAddress: BindAddress?
+
+    public init(
+        manifests: String, graphOptions: GraphOptions = GraphOptions(),
+        compilerOptions: CompilerOptions = CompilerOptions(), minSyncPeriod: Duration = .seconds(1),
+        syncPeriod: Duration = .seconds(30), healthzAddress: BindAddress? = BindAddress(host: "0.0.0.0", port: 10256),
+        metricsAddress: BindAddress? = BindAddress(host: "127.0.0.1", port: 10249)
+    ) {
+        self.manifests = manifests
+        self.graphOptions = graphOptions
+        self.compilerOptions = compilerOptions
+        self.minSyncPeriod = minSyncPeriod
+        self.syncPeriod = syncPeriod
+        self.healthzAddress = healthzAddress
+        self.metricsAddress = metricsAddress
+    }
+
+    public var tableName: String { compilerOptions.tableName }
+}
+
+/// An IPv4 listening address, as kube-proxy's `--healthz-bind-address` takes it.
+public struct BindAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port`.
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            return nil
+        }
+        self.init(host: String(text[..<colon]), port: port)
+    }
+
+    public var description: String { "\(host):\(port)" }
+}

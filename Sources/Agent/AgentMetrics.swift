@@ -1,0 +1,74 @@
+import Foundation
+import Prometheus
+
+/// The agent's Prometheus metrics, named like kube-proxy's where the meaning matches, so
+/// existing dashboards and alerts keep working.
+public final class AgentMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+
+    /// kube-proxy's sync duration buckets (seconds), from 1 ms to about 16 s.
+    static let buckets: [Double] = (0..<15).map { 0.001 * pow(2, Double($0)) }
+
+    let syncDuration: ValueHistogram
+    let fullSyncDuration: ValueHistogram
+    let partialSyncDuration: ValueHistogram
+    let networkProgrammingDuration: ValueHistogram
+    let lastSyncTimestamp: Gauge
+    let lastQueuedTimestamp: Gauge
+    let changesPending: Gauge
+    let fullSyncs: Counter
+    let partialSyncs: Counter
+    let syncFailures: Counter
+    let inputErrors: Counter
+    let repairs: Counter
+    let operations: Counter
+
+    public init() {
+        syncDuration = registry.makeValueHistogram(descriptor: Self.metric("kubeproxy_sync_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds, full and partial"), buckets: Self.buckets)
+        fullSyncDuration = registry.makeValueHistogram(descriptor: Self.metric("kubeproxy_sync_full_proxy_rules_duration_seconds", "Full sync latency in seconds (diff against a kernel dump)"), buckets: Self.buckets)
+        partialSyncDuration = registry.makeValueHistogram(descriptor: Self.metric("kubeproxy_sync_partial_proxy_rules_duration_seconds", "Partial sync latency in seconds (diff against the last commit)"), buckets: Self.buckets)
+        networkProgrammingDuration = registry.makeValueHistogram(descriptor: Self.metric("kubeproxy_network_programming_duration_seconds", "Time from a change in the manifests to its rules being committed, in seconds"), buckets: Self.buckets)
+        lastSyncTimestamp = registry.makeGauge(descriptor: Self.metric("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "The last time rules were successfully synced (Unix seconds)"))
+        lastQueuedTimestamp = registry.makeGauge(descriptor: Self.metric("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "The last time a sync was queued (Unix seconds)"))
+        changesPending = registry.makeGauge(descriptor: Self.metric("kubeproxy_sync_proxy_rules_endpoint_changes_pending", "Changes seen and not yet synced"))
+        fullSyncs = registry.makeCounter(descriptor: Self.metric("nfcompile_syncs_total", "Syncs done, by kind"), labels: [("kind", "full")])
+        partialSyncs = registry.makeCounter(descriptor: Self.metric("nfcompile_syncs_total", "Syncs done, by kind"), labels: [("kind", "partial")])
+        syncFailures = registry.makeCounter(descriptor: Self.metric(
+            "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
+            "Syncs the kernel refused or that could not reach the kernel"))
+        inputErrors = registry.makeCounter(descriptor: Self.metric("nfcompile_input_errors_total", "Syncs that found errors in the manifests (last good rules kept)"))
+        repairs = registry.makeCounter(descriptor: Self.metric("nfcompile_repairs_total", "Full syncs that repaired a change someone else made to our table"))
+        operations = registry.makeCounter(descriptor: Self.metric("nfcompile_netlink_operations_total", "Operations committed to the kernel"))
+    }
+
+    func record(_ report: Synchronizer.Report, queuedSince: Date?) {
+        let seconds = Double(report.duration.components.seconds) + Double(report.duration.components.attoseconds) / 1e18
+        syncDuration.record(seconds)
+        if report.kind == .full {
+            fullSyncDuration.record(seconds)
+            fullSyncs.increment()
+        } else {
+            partialSyncDuration.record(seconds)
+            partialSyncs.increment()
+        }
+        if let queuedSince, report.operations > 0 {
+            networkProgrammingDuration.record(Date().timeIntervalSince(queuedSince))
+        }
+        if !report.inputErrors.isEmpty { inputErrors.increment() }
+        if report.repairedDrift { repairs.increment() }
+        operations.increment(by: Int64(report.operations))
+        lastSyncTimestamp.set(Date().timeIntervalSince1970)
+    }
+
+    /// A metric's name and help; the unit is already part of the name, as in kube-proxy's.
+    private static func metric(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
+    /// The Prometheus text exposition.
+    public func exposition() -> String {
+        var bytes: [UInt8] = []
+        registry.emit(into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

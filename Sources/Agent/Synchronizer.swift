@@ -1,0 +1,113 @@
+import Compiler
+import Manifests
+import Netlink
+import Ruleset
+import ServiceGraph
+
+/// One sync: compile the manifests, diff against what the kernel holds, commit the difference.
+///
+/// A partial sync diffs against the ruleset of our last commit, trusting that nobody touched
+/// the table since (the generation guard checks it); a full sync diffs against a fresh kernel
+/// dump, so anything someone else changed is repaired. Bad input never reaches the kernel: the
+/// last good ruleset stays.
+public final class Synchronizer {
+    public enum Kind: String, Sendable { case full, partial }
+
+    public struct Report: Sendable {
+        public var kind: Kind
+        /// Operations committed (0 when the kernel already held the desired ruleset).
+        public var operations: Int
+        public var elementsAdded: Int
+        public var elementsRemoved: Int
+        /// The kernel held something else than our last commit: someone changed our table.
+        public var repairedDrift: Bool
+        /// Set when the input had errors; the last good ruleset was used.
+        public var inputErrors: [Diagnostic]
+        /// Warnings of a successful compile.
+        public var warnings: [Diagnostic]
+        public var services: Int
+        public var duration: Duration
+    }
+
+    private let configuration: AgentConfiguration
+    private let store: RulesetStore
+    private let clock = ContinuousClock()
+    /// What we last committed, and the generation that commit produced.
+    public private(set) var applied: Ruleset?
+    public private(set) var appliedGeneration: UInt32?
+    private var lastGood: CompiledInput?
+
+    public init(configuration: AgentConfiguration, store: RulesetStore) {
+        self.configuration = configuration
+        self.store = store
+    }
+
+    /// Syncs; throws only for kernel errors (the kernel is then left as it was).
+    public func sync(_ requested: Kind) throws -> Report {
+        let start = clock.now
+        var inputErrors: [Diagnostic] = []
+        var warnings: [Diagnostic] = []
+        do {
+            let compiled = try CompiledInput(
+                paths: [configuration.manifests], graphOptions: configuration.graphOptions,
+                compilerOptions: configuration.compilerOptions)
+            warnings = compiled.diagnostics
+            lastGood = compiled
+        } catch {
+            inputErrors = error.diagnostics
+        }
+        // Without any good input yet, keep whatever the kernel has (a restart with a broken
+        // folder must not flush the rules that still carry traffic).
+        guard let desired = lastGood?.ruleset else {
+            return Report(
+                kind: requested, operations: 0, elementsAdded: 0, elementsRemoved: 0, repairedDrift: false,
+                inputErrors: inputErrors, warnings: warnings, services: 0, duration: clock.now - start)
+        }
+
+        var kind = applied == nil ? .full : requested
+        for attempt in 1...3 {
+            let generation: UInt32
+            let current: Ruleset
+            if kind == .full || applied == nil || appliedGeneration == nil {
+                kind = .full
+                generation = try store.generation()
+                current = try store.read(tableName: configuration.tableName)
+            } else {
+                generation = appliedGeneration!
+                current = applied!
+            }
+            let transaction = diff(current: current, desired: desired)
+            let drift = kind == .full && applied.map { $0.canonical != current.canonical } ?? false
+            do {
+                let newGeneration =
+                    transaction.isEmpty ? generation : try store.commit(transaction, ifGenerationIs: generation)
+                applied = desired
+                appliedGeneration = newGeneration
+                let counts = transaction.elementCounts
+                return Report(
+                    kind: kind, operations: transaction.operations.count, elementsAdded: counts.added,
+                    elementsRemoved: counts.removed, repairedDrift: drift && !transaction.isEmpty,
+                    inputErrors: inputErrors, warnings: warnings, services: lastGood?.graph.services.count ?? 0,
+                    duration: clock.now - start)
+            } catch NetlinkError.generationChanged where attempt < 3 {
+                kind = .full  // someone committed since: look at what the kernel holds now
+            }
+        }
+        throw NetlinkError.generationChanged
+    }
+
+    /// Whether a ruleset generation announced by the kernel is one of ours.
+    public func isOwnGeneration(_ generation: UInt32) -> Bool { generation == appliedGeneration }
+}
+
+extension Transaction {
+    var elementCounts: (added: Int, removed: Int) {
+        operations.reduce(into: (0, 0)) { counts, operation in
+            switch operation {
+            case .addElements(_, _, let elements): counts.0 += elements.count
+            case .deleteElements(_, _, let elements): counts.1 += elements.count
+            default: break
+            }
+        }
+    }
+}
