@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "CompilerTests", dependencies: ["Compiler", "ServiceGraph", "Manifests", "Ruleset", "Lab"]),
         .testTarget(name: "EndToEndTests", dependencies: ["nfcompile", "Lab"]),
         // Kernel tier: real rules and traffic in throwaway network namespaces (needs root).
-        .target(name: "Lab", path: "Tests/Lab"),
+        .target(name: "Lab", dependencies: ["Netlink", "Ruleset"], path: "Tests/Lab"),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Compiler", "Ruleset", "ServiceGraph", "Manifests"]),
         .testTarget(
             name: "DiffTests",

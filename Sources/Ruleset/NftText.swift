@@ -37,7 +37,7 @@ extension NamedSet {
             lines.append("\telements = {")
             for (index, element) in elements.enumerated() {
                 let separator = index == elements.count - 1 ? "" : ","
-                lines.append("\t\t" + element.nftText(key: key, data: data) + separator)
+                lines.append("\t\t" + element.nftText + separator)
             }
             lines.append("\t}")
         }
@@ -58,7 +58,8 @@ extension NamedSet {
 }
 
 extension SetElement {
-    func nftText(key fields: [Field], data dataFields: NamedSet.Data?) -> String {
+    /// `key comment "…" : data`, as inside `elements = { … }`.
+    public var nftText: String {
         var text = key.map(\.nftText).joined(separator: " . ")
         if let comment { text += " comment \(quoted(comment))" }
         switch data {
@@ -172,4 +173,34 @@ private func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }
 /// A double-quoted nft string; nft has no escapes, so quotes inside are replaced.
 private func quoted(_ text: String) -> String {
     "\"" + String(text.map { $0 == "\"" ? "'" : $0 }) + "\""
+}
+
+extension Transaction {
+    /// The transaction as nft commands, one per line: what `nft -f` would do to the same effect.
+    public func nftText() -> String {
+        operations.map { $0.nftText + "\n" }.joined()
+    }
+}
+
+extension Operation {
+    public var nftText: String {
+        switch self {
+        case .addTable(let table): return "add table \(table)"
+        case .deleteTable(let table): return "delete table \(table)"
+        case let .addChain(table, chain):
+            guard let hook = chain.hook else { return "add chain \(table) \(chain.name)" }
+            return "add chain \(table) \(chain.name) { type \(hook.type.rawValue) hook \(hook.point.rawValue) priority \(hook.priority); policy accept; }"
+        case let .deleteChain(table, name): return "delete chain \(table) \(name)"
+        case let .flushChain(table, name): return "flush chain \(table) \(name)"
+        case let .addRule(table, chain, rule): return "add rule \(table) \(chain) \(rule.nftText)"
+        case let .addSet(table, set):
+            return "add \(set.isMap ? "map" : "set") \(table) \(set.name) { \(set.typeDeclaration); }"
+        case let .deleteSet(table, name): return "delete set \(table) \(name)"
+        case let .addElements(table, set, elements):
+            return "add element \(table) \(set) { " + elements.map(\.nftText).joined(separator: ", ") + " }"
+        case let .deleteElements(table, set, elements):
+            return "delete element \(table) \(set) { "
+                + elements.map { $0.key.map(\.nftText).joined(separator: " . ") }.joined(separator: ", ") + " }"
+        }
+    }
 }

@@ -26,12 +26,29 @@ struct Compile: ParsableCommand {
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compile manifests and replace our table in the kernel in one atomic transaction.")
+        abstract: "Compile manifests and bring our table in the kernel to it in one atomic transaction (by difference).")
 
     @OptionGroup var input: InputOptions
 
     func run() throws {
         try applyReportingErrors(try compileReportingDiagnostics(input), table: input.table)
+    }
+}
+
+struct Diff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what apply would change in the kernel now, as nft commands.",
+        discussion: "Exit status: 0 when nothing would change, 1 when something would, 2 on errors (like diff and kubectl diff).")
+
+    @OptionGroup var input: InputOptions
+
+    func run() throws {
+        let compiled = try compileReportingDiagnostics(input, failure: 2)
+        let transaction = try withKernel(failure: 2) { kernel throws(NetlinkError) in
+            diff(current: try kernel.readRuleset(tableName: input.table), desired: compiled.ruleset)
+        }
+        print(transaction.nftText(), terminator: "")
+        if !transaction.isEmpty { throw ExitCode(1) }
     }
 }
 
@@ -71,7 +88,7 @@ struct Flush: ParsableCommand {
 
 /// Compiles the input, printing warnings to stderr; on bad input prints every diagnostic and
 /// exits with status 1, so nothing downstream ever sees a ruleset from bad input.
-func compileReportingDiagnostics(_ input: InputOptions) throws -> CompiledInput {
+func compileReportingDiagnostics(_ input: InputOptions, failure: Int32 = 1) throws -> CompiledInput {
     do {
         let compiled = try CompiledInput(
             paths: input.paths, graphOptions: input.graphOptions, compilerOptions: input.compilerOptions)
@@ -81,28 +98,31 @@ func compileReportingDiagnostics(_ input: InputOptions) throws -> CompiledInput 
         printToStandardError(error.diagnostics)
         let count = error.errors.count
         printToStandardError("nfcompile: \(count) error\(count == 1 ? "" : "s") in the input; nothing was compiled or applied")
-        throw ExitCode(1)
+        throw ExitCode(failure)
     }
 }
 
 func applyReportingErrors(_ compiled: CompiledInput, table: String) throws {
-    let generation = try withKernel { kernel throws(NetlinkError) in
-        try kernel.replace(with: compiled.ruleset, tableName: table)
+    let applied = try withKernel { kernel throws(NetlinkError) in
+        try kernel.apply(compiled.ruleset, tableName: table)
     }
     let elements = compiled.ruleset.tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
+    let change =
+        applied.operations == 0
+        ? "unchanged" : "\(applied.operations) operations\(applied.replacedWhole ? ", table written whole" : "")"
     printToStandardError(
-        "nfcompile: applied table \(table): \(compiled.graph.services.count) services, \(elements) map elements (generation \(generation))"
+        "nfcompile: applied table \(table): \(compiled.graph.services.count) services, \(elements) map elements; \(change) (generation \(applied.generation))"
     )
 }
 
 /// Runs `body` with a kernel connection; a netlink error becomes its message and exit status 1.
-func withKernel<T>(_ body: (inout NetfilterConnection) throws(NetlinkError) -> T) throws -> T {
+func withKernel<T>(failure: Int32 = 1, _ body: (inout NetfilterConnection) throws(NetlinkError) -> T) throws -> T {
     do {
         var kernel = try NetfilterConnection()
         return try body(&kernel)
     } catch {
         printToStandardError("nfcompile: \(error)")
-        throw ExitCode(1)
+        throw ExitCode(failure)
     }
 }
 

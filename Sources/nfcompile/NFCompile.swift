@@ -9,7 +9,7 @@ struct NFCompile: AsyncParsableCommand {
             Reads Services, Pods, Deployments, ReplicaSets, StatefulSets, EndpointSlices and Endpoints from \
             YAML or JSON manifests (files, directories, or - for stdin).
             """,
-        subcommands: [Compile.self, Apply.self, Show.self, Flush.self, AgentCommand.self],
+        subcommands: [Compile.self, Apply.self, Diff.self, Show.self, Flush.self, AgentCommand.self],
         defaultSubcommand: Compile.self
     )
 }

@@ -1,4 +1,6 @@
 import Foundation
+import Netlink
+import Ruleset
 
 #if canImport(Glibc)
     import Glibc
@@ -217,12 +219,23 @@ public final class NetworkLab: @unchecked Sendable {
 
     // MARK: Rules
 
-    /// Puts a ruleset into the node: the one way rules get there, so that every traffic test
-    /// follows when it changes (today `nft -f`; later `nfcompile apply` over netlink, still
-    /// from the same desired ruleset).
+    /// Loads an `nft -f` script into the node with nft itself: for the tests of `--dry-run`
+    /// output. Every other test applies over netlink with `apply(_:)`.
     ///
     /// `script` is an `nft -f` script, as `nfcompile --dry-run` prints it; it replaces the
     /// table it names atomically, so established connections keep their conntrack state.
+    /// Applies a ruleset in the node over netlink, as `nfcompile apply` does: by difference
+    /// against what the node holds, in one atomic transaction.
+    public func apply(_ ruleset: Ruleset, tableName: String = "nfcompile") throws {
+        do {
+            var kernel = try NetfilterConnection(networkNamespace: nodeNamespace)
+            try kernel.apply(ruleset, tableName: tableName)
+        } catch {
+            throw LabError("applying ruleset #\(rulesetsLoaded + 1) in \(nodeNamespace) failed: \(error)")
+        }
+        rulesetsLoaded += 1
+    }
+
     public func loadRuleset(_ script: String) throws {
         do {
             try Shell.run(["ip", "netns", "exec", nodeNamespace, "nft", "-f", "-"], input: script)

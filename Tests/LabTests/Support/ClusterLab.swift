@@ -8,7 +8,7 @@ import Testing
 
 /// A lab node running a compiled input: a pod for every endpoint address (listening on every
 /// endpoint port, TCP and UDP), every Service's names published to the pods, and the ruleset
-/// loaded through `NetworkLab.loadRuleset`.
+/// applied over netlink with `NetworkLab.apply`, by difference, as `nfcompile apply` does.
 final class ClusterLab {
     /// A client outside the cluster CIDR (10.244.0.0/16): service traffic from it is masqueraded.
     static let outsideAddress = "198.18.0.10"
@@ -63,7 +63,7 @@ final class ClusterLab {
                     NetworkLab.ServiceName(name: service.id.name, namespace: service.id.namespace, address: $0.description)
                 }
             })
-        try lab.loadRuleset(next.ruleset.nftText())
+        try lab.apply(next.ruleset)
         compiled = next
     }
 

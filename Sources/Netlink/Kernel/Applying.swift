@@ -17,6 +17,10 @@ extension NetfilterConnection {
     public mutating func replace(with ruleset: Ruleset, tableName: String, attempts: Int = 3)
         throws(NetlinkError) -> UInt32
     {
+        try commitGuarded(replacement(with: ruleset, tableName: tableName), attempts: attempts)
+    }
+
+    private func replacement(with ruleset: Ruleset, tableName: String) -> Transaction {
         var operations: [Operation] = []
         for family in TableFamily.allCases {
             if let table = ruleset.tables.first(where: { $0.family == family && $0.name == tableName }) {
@@ -26,7 +30,46 @@ extension NetfilterConnection {
                 operations += [.addTable(id), .deleteTable(id)]
             }
         }
-        return try commitGuarded(Transaction(operations), attempts: attempts)
+        return Transaction(operations)
+    }
+
+    /// What `apply` did.
+    public struct Applied: Sendable {
+        /// The generation after the commit (or the current one when nothing changed).
+        public var generation: UInt32
+        /// Operations committed; 0 when the kernel already held the ruleset.
+        public var operations: Int
+        /// True when the table was replaced whole (new, or holding what nfcompile cannot read).
+        public var replacedWhole: Bool
+    }
+
+    /// Makes the kernel hold `ruleset` with the smallest transaction: the diff against what our
+    /// tables hold now, or a whole replacement when they do not exist or hold something
+    /// nfcompile did not write. Guarded by the generation read with the tables; retried when
+    /// another program commits in between.
+    @discardableResult
+    public mutating func apply(_ ruleset: Ruleset, tableName: String, attempts: Int = 3) throws(NetlinkError) -> Applied {
+        var attempt = 1
+        while true {
+            let generation = try generation()
+            var transaction: Transaction
+            var whole = false
+            do {
+                let current = try readRuleset(tableName: tableName)
+                transaction = diff(current: current, desired: ruleset)
+                whole = current.tables.isEmpty
+            } catch .unexpectedContent {
+                transaction = replacement(with: ruleset, tableName: tableName)
+                whole = true
+            }
+            if transaction.isEmpty { return Applied(generation: generation, operations: 0, replacedWhole: false) }
+            do {
+                let committed = try commit(transaction, ifGenerationIs: generation)
+                return Applied(generation: committed, operations: transaction.operations.count, replacedWhole: whole)
+            } catch .generationChanged where attempt < attempts {
+                attempt += 1
+            }
+        }
     }
 
     /// Removes our tables of every family, and nothing else.
