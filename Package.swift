@@ -75,6 +75,9 @@ let package = Package(
                 "Ruleset", "Compiler", "ServiceGraph", "Netlink", "Lab", "Addressing", "Manifests",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "nfcompile", "Lab", "Compiler", "Ruleset", "Netlink", "ServiceGraph", "Manifests"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Ruleset", "Addressing"]),
     ],
     swiftLanguageModes: [.v6]

@@ -10,16 +10,7 @@ import Testing
         var errors: String
     }
 
-    /// The binary sits next to the test bundle in the build folder.
-    static let binary: URL = {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("nfcompile").path),
-            directory.path != "/"
-        {
-            directory.deleteLastPathComponent()
-        }
-        return directory.appendingPathComponent("nfcompile")
-    }()
+    static var binary: URL { Repository.binary }
 
     func run(_ arguments: [String], input: String? = nil) throws -> Outcome {
         try runCommand([Self.binary.path] + arguments, input: input)

@@ -28,3 +28,16 @@ public enum Repository {
     /// Whether golden files should be re-recorded: only on purpose, with NFCOMPILE_RECORD=1.
     public static var isRecording: Bool { ProcessInfo.processInfo.environment["NFCOMPILE_RECORD"] == "1" }
 }
+
+extension Repository {
+    /// The built `nfcompile` binary, found next to the running test bundle in the build folder.
+    public static let binary: URL = {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("nfcompile").path),
+            directory.path != "/"
+        {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("nfcompile")
+    }()
+}
