@@ -2,6 +2,7 @@ import FlyingFox
 import FlyingSocks
 import Foundation
 import ServiceLifecycle
+import Synchronization
 
 /// /healthz and /livez (kube-proxy's 10256) or /metrics (10249), as a lifecycle service.
 struct StatusServer: Service {
@@ -31,14 +32,16 @@ struct StatusServer: Service {
                     body: Data(metrics.exposition().utf8))
             }
         }
+        let stopping = Atomic<Bool>(false)
         do {
             try await withTaskCancellationOrGracefulShutdownHandler {
                 try await server.run()
             } onCancelOrGracefulShutdown: {
+                stopping.store(true, ordering: .relaxed)
                 Task { await server.stop(timeout: 0.2) }
             }
-        } catch is CancellationError {
-            // Shutting down: not an error.
+        } catch where stopping.load(ordering: .relaxed) || error is CancellationError {
+            // The server reports its own stop as an error (a closed socket): not a failure.
         }
     }
 }

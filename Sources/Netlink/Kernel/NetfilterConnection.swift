@@ -76,7 +76,15 @@ public struct NetfilterConnection: ~Copyable {
         for _ in 0..<10 {
             let before = try generation()
             var interrupted = false
-            let result = try readTableOnce(table, interrupted: &interrupted)
+            let result: Table?
+            do {
+                result = try readTableOnce(table, interrupted: &interrupted)
+            } catch {
+                // A commit between two dumps can make them disagree (a rule of a chain not yet
+                // seen): only an error on a stable generation is real.
+                if try generation() != before { continue }
+                throw error
+            }
             if !interrupted, try generation() == before { return result }
         }
         throw NetlinkError.unexpectedContent("the ruleset kept changing while nfcompile read table \(table)")

@@ -1,0 +1,259 @@
+import Compiler
+import Foundation
+import Lab
+import Ruleset
+import Synchronization
+import Testing
+
+/// `nfcompile agent` as a process in a lab node, with real traffic: restarts, repairs, churn.
+@Suite struct AgentProcessTests {
+    static let outside = "198.18.0.10"
+
+    /// A Deployment of `replicas` behind a NodePort Service, plus optional extra manifests.
+    static func manifests(replicas: Int, selectorVersion: String? = nil) -> String {
+        """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata:
+          name: web
+        spec:
+          replicas: \(replicas)
+          selector:
+            matchLabels:
+              app: web
+          template:
+            metadata:
+              labels:
+                app: web
+            spec:
+              containers:
+                - name: web
+                  image: example/web:1
+                  ports:
+                    - name: http
+                      containerPort: 8080
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: web
+        spec:
+          type: NodePort
+          selector:
+            app: web
+          ports:
+            - name: http
+              port: 80
+              targetPort: http
+              nodePort: 31080
+        """
+    }
+
+    static let canaryPod = """
+        apiVersion: v1
+        kind: Pod
+        metadata:
+          name: canary
+          labels:
+            app: web
+        spec:
+          containers:
+            - name: web
+              image: example/web:2
+              ports:
+                - name: http
+                  containerPort: 8080
+        """
+
+    /// A lab node with listeners for every pod any of `states` will have, a client outside the
+    /// cluster, and a manifests folder holding the first state.
+    final class Setup {
+        let lab: NetworkLab
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nfcompile-agent-\(UUID())")
+        let client: String
+
+        init(states: [[String: String]]) throws {
+            lab = try NetworkLab()
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            var pods: [String: String] = [:]
+            for state in states {
+                try Self.write(state, to: folder)
+                for service in try CompiledInput(paths: [folder.path]).graph.services {
+                    for endpoint in service.ports.flatMap(\.endpoints) {
+                        pods[endpoint.targetName ?? "pod"] = endpoint.address.description
+                    }
+                }
+            }
+            _ = try lab.addPods(pods.sorted { $0.key < $1.key }.map { NetworkLab.Pod(name: $0.key, address: $0.value, tcpPorts: [8080]) })
+            client = try lab.addHost("client", address: AgentProcessTests.outside)
+            try Self.write(states[0], to: folder)
+        }
+
+        deinit {
+            lab.tearDown()
+            try? FileManager.default.removeItem(at: folder)
+        }
+
+        /// Makes the folder hold exactly `files` (name → text), as `kubectl apply -f .` users edit it.
+        static func write(_ files: [String: String], to folder: URL) throws {
+            for existing in try FileManager.default.contentsOfDirectory(atPath: folder.path) where files[existing] == nil {
+                try FileManager.default.removeItem(at: folder.appendingPathComponent(existing))
+            }
+            for (name, text) in files {
+                try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+            }
+        }
+
+        func desired() throws -> Ruleset { try CompiledInput(paths: [folder.path]).ruleset }
+
+        /// Waits until the kernel holds what the folder says.
+        func converged(_ agent: AgentProcess) throws -> Bool {
+            let want = try desired().canonical
+            return try agent.wait { try lab.kernelRuleset().canonical == want }
+        }
+
+        func clusterIP() throws -> String {
+            try #require(CompiledInput(paths: [folder.path]).graph.services.first?.clusterIPs.first).description
+        }
+    }
+
+    @Test func aKilledAndRestartedAgentChangesNothingAndDropsNoConnection() throws {
+        let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 3)]])
+        var agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)
+        #expect(try setup.converged(agent), "\(agent.log)")
+        let connection = try setup.lab.openTCP(from: setup.client, to: setup.clusterIP(), port: 80)
+        let before = try setup.lab.listRuleset()
+        let generation = try setup.lab.node("nft", "list", "ruleset") // same text, for the log below
+
+        agent.stop(signal: SIGKILL)
+        agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)
+        #expect(agent.wait { agent.syncLines.count >= 1 }, "\(agent.log)")
+        #expect(agent.syncLines.first?.contains("operations=0") == true, "a restart commits nothing: \(agent.log)")
+        #expect(try setup.lab.listRuleset() == before)
+        #expect(try connection.ask().pod == connection.greeting.pod, "the connection opened before the restart still works")
+        _ = generation
+        #expect(agent.stop(signal: SIGTERM) == 0, "\(agent.log)")
+        #expect(try setup.lab.listRuleset() == before, "SIGTERM leaves the rules in place")
+    }
+
+    @Test func someoneElsesDeletionsAreRepairedLoggedAndCounted() throws {
+        let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)]])
+        let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder, arguments: ["--sync-period", "1h"])
+        #expect(try setup.converged(agent))
+
+        // Noticed through the kernel's nf_tables events, not the (hour-long) sync period.
+        try setup.lab.node("nft", "delete", "table", "ip", "nfcompile")
+        #expect(try setup.converged(agent), "the deleted table comes back: \(agent.log)")
+        let element = try #require(setup.desired().tables[0].sets.first { $0.name == "service-ips" }?.elements.first)
+        try setup.lab.node("nft", "delete", "element", "ip", "nfcompile", "service-ips", "{ \(element.key.map(\.nftText).joined(separator: " . ")) }")
+        #expect(try setup.converged(agent), "the deleted element comes back: \(agent.log)")
+
+        #expect(agent.log.components(separatedBy: "repaired a change someone else made").count - 1 >= 2, "\(agent.log)")
+        let metrics = try setup.lab.httpGet("/metrics", port: 10249)
+        let repairs = metrics.split(separator: "\n").first { $0.hasPrefix("nfcompile_repairs_total ") }
+        #expect(repairs.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 >= 2 } == true, "\(metrics)")
+        #expect(metrics.contains("kubeproxy_sync_proxy_rules_duration_seconds_bucket"))
+        #expect(metrics.contains("kubeproxy_sync_full_proxy_rules_duration_seconds_count"))
+        #expect(metrics.contains("kubeproxy_sync_partial_proxy_rules_duration_seconds_count"))
+        let health = try setup.lab.httpGet("/healthz", port: 10256)
+        #expect(health.hasPrefix("HTTP/1.1 200") && health.contains("\"lastUpdated\"") && health.contains("\"currentTime\""), "\(health)")
+        #expect(try setup.lab.httpGet("/livez", port: 10256).hasPrefix("HTTP/1.1 200"))
+    }
+
+    @Test func badInputIsReportedAndTheLastGoodRulesStay() throws {
+        let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)]])
+        let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)
+        #expect(try setup.converged(agent))
+        let before = try setup.lab.listRuleset()
+        try "apiVersion: v1\nkind: Service\nmetadata:\n\tname: broken\n".write(
+            to: setup.folder.appendingPathComponent("broken.yaml"), atomically: true, encoding: .utf8)
+        #expect(agent.wait { agent.log.contains("bad input, last good rules kept") }, "\(agent.log)")
+        #expect(agent.log.contains("broken.yaml:4:1"))
+        #expect(try setup.lab.listRuleset() == before)
+        try FileManager.default.removeItem(at: setup.folder.appendingPathComponent("broken.yaml"))
+        try Setup.write(["web.yaml": Self.manifests(replicas: 3)], to: setup.folder)
+        #expect(try setup.converged(agent), "fixed input takes effect")
+    }
+
+    /// Pods come and go while clients connect continuously: no connection to a live endpoint
+    /// fails, an established one survives, removed endpoints get no new connections, and the
+    /// kernel matches the manifests after every sync.
+    @Test func churnUnderTraffic() throws {
+        let states: [[String: String]] = [
+            ["web.yaml": Self.manifests(replicas: 3)],
+            ["web.yaml": Self.manifests(replicas: 5)],
+            ["web.yaml": Self.manifests(replicas: 5), "canary.yaml": Self.canaryPod],
+            ["web.yaml": Self.manifests(replicas: 2), "canary.yaml": Self.canaryPod],
+            ["web.yaml": Self.manifests(replicas: 2)],
+        ]
+        let setup = try Setup(states: states)
+        let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)
+        #expect(try setup.converged(agent))
+        let clusterIP = try setup.clusterIP()
+
+        // A connection that stays open through every change (web-0 exists in every state).
+        var longLived = try setup.lab.openTCP(from: setup.client, to: clusterIP, port: 80)
+        for _ in 0..<50 where longLived.greeting.pod != "web-0" {
+            longLived = try setup.lab.openTCP(from: setup.client, to: clusterIP, port: 80)
+        }
+        try #require(longLived.greeting.pod == "web-0")
+
+        let traffic = Traffic(lab: setup.lab, client: setup.client, targets: [(clusterIP, 80), (setup.lab.nodeIP, 31080)])
+        traffic.start()
+        for state in states.dropFirst() {
+            try Setup.write(state, to: setup.folder)
+            #expect(try setup.converged(agent), "the kernel equals the compiled manifests: \(agent.log)")
+            // After the sync, new connections reach only the current endpoints.
+            let live = Set(try CompiledInput(paths: [setup.folder.path]).graph.services[0].ports[0].endpoints.compactMap(\.targetName))
+            for _ in 0..<20 {
+                let reply = try setup.lab.connectTCP(from: setup.client, to: clusterIP, port: 80)
+                #expect(live.contains(reply.pod), "\(reply.pod) is not an endpoint any more")
+            }
+        }
+        let (attempts, failures) = traffic.stop()
+        #expect(attempts > 50)
+        #expect(failures.isEmpty, "connections failed during churn: \(failures.prefix(5))")
+        #expect(try longLived.ask().pod == "web-0", "the established connection survived every update")
+    }
+}
+
+/// Connections opened back to back from one client until stopped, counting failures.
+final class Traffic: @unchecked Sendable {
+    private let lab: NetworkLab
+    private let client: String
+    private let targets: [(String, Int)]
+    private let state = Mutex((running: true, attempts: 0, failures: [String]()))
+    private let done = DispatchSemaphore(value: 0)
+
+    init(lab: NetworkLab, client: String, targets: [(String, Int)]) {
+        self.lab = lab
+        self.client = client
+        self.targets = targets
+    }
+
+    func start() {
+        Thread { [self] in
+            var index = 0
+            while state.withLock({ $0.running }) {
+                let (address, port) = targets[index % targets.count]
+                index += 1
+                do {
+                    _ = try lab.connectTCP(from: client, to: address, port: port)
+                    state.withLock { $0.attempts += 1 }
+                } catch {
+                    state.withLock {
+                        $0.attempts += 1
+                        $0.failures.append("\(address):\(port): \(error)")
+                    }
+                }
+            }
+            done.signal()
+        }.start()
+    }
+
+    func stop() -> (attempts: Int, failures: [String]) {
+        state.withLock { $0.running = false }
+        done.wait()
+        return state.withLock { ($0.attempts, $0.failures) }
+    }
+}
