@@ -149,6 +149,9 @@ public actor NodeAgent: Service {
         for diagnostic in report.inputErrors where diagnostic.severity == .error {
             logger.error("bad input, last good rules kept: \(diagnostic.description)")
         }
+        if let error = report.conntrackError {
+            logger.warning("could not delete stale UDP conntrack entries: \(error)")
+        }
         if report.repairedDrift {
             logger.warning("repaired a change someone else made to table \(configuration.tableName)")
         }
@@ -159,6 +162,7 @@ public actor NodeAgent: Service {
                 "kind": "\(report.kind.rawValue)", "services": "\(report.services)",
                 "operations": "\(report.operations)", "added": "\(report.elementsAdded)",
                 "removed": "\(report.elementsRemoved)", "repaired": "\(report.repairedDrift)",
+                "staleFlows": "\(report.staleFlowsDeleted)",
                 "inputErrors": "\(report.inputErrors.filter { $0.severity == .error }.count)",
                 "durationMs": "\(String(format: "%.2f", milliseconds))",
             ])

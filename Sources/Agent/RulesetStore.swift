@@ -1,3 +1,4 @@
+import Compiler
 import Netlink
 import Ruleset
 
@@ -7,6 +8,8 @@ public protocol RulesetStore: AnyObject {
     func read(tableName: String) throws -> Ruleset
     /// Commits atomically; refuses with `NetlinkError.generationChanged` when the generation moved.
     func commit(_ transaction: Transaction, ifGenerationIs generation: UInt32?) throws -> UInt32
+    /// Deletes the conntrack entries of stale UDP flows; returns how many.
+    func deleteStaleFlows(_ flows: [StaleFlow]) throws -> Int
 }
 
 /// The kernel over netlink. Not shared: the agent's sync loop is its only user.
@@ -24,6 +27,13 @@ public final class KernelRulesetStore: RulesetStore {
     public func commit(_ transaction: Transaction, ifGenerationIs generation: UInt32?) throws -> UInt32 {
         try connection.commit(transaction, ifGenerationIs: generation)
     }
+
+    public func deleteStaleFlows(_ flows: [StaleFlow]) throws -> Int {
+        try connection.deleteConntrackEntries(
+            matching: flows.map {
+                ConntrackFilter(destination: $0.frontend, port: $0.port, transportProtocol: 17, replySource: $0.endpoint)
+            })
+    }
 }
 
 /// The kernel's transaction semantics on the IR (`Ruleset.applying`), for tests of the agent
@@ -32,6 +42,8 @@ public final class ModelRulesetStore: RulesetStore {
     public private(set) var ruleset = Ruleset(tables: [])
     public private(set) var currentGeneration: UInt32 = 1
     public private(set) var commits = 0
+    /// Every stale flow the agent asked to forget, in order.
+    public private(set) var forgottenFlows: [StaleFlow] = []
 
     public init() {}
 
@@ -47,6 +59,11 @@ public final class ModelRulesetStore: RulesetStore {
         currentGeneration += 1
         commits += 1
         return currentGeneration
+    }
+
+    public func deleteStaleFlows(_ flows: [StaleFlow]) throws -> Int {
+        forgottenFlows += flows
+        return flows.count
     }
 
     /// Someone else's change, committed as its own transaction.

@@ -21,6 +21,10 @@ public final class Synchronizer {
         public var elementsRemoved: Int
         /// The kernel held something else than our last commit: someone changed our table.
         public var repairedDrift: Bool
+        /// UDP conntrack entries deleted because their endpoint went away.
+        public var staleFlowsDeleted: Int
+        /// Why stale flows could not be deleted, if they could not (they then expire on their own).
+        public var conntrackError: String?
         /// Set when the input had errors; the last good ruleset was used.
         public var inputErrors: [Diagnostic]
         /// Warnings of a successful compile.
@@ -61,7 +65,7 @@ public final class Synchronizer {
         guard let desired = lastGood?.ruleset else {
             return Report(
                 kind: requested, operations: 0, elementsAdded: 0, elementsRemoved: 0, repairedDrift: false,
-                inputErrors: inputErrors, warnings: warnings, services: 0, duration: clock.now - start)
+                staleFlowsDeleted: 0, conntrackError: nil, inputErrors: inputErrors, warnings: warnings, services: 0, duration: clock.now - start)
         }
 
         var kind = applied == nil ? .full : requested
@@ -83,11 +87,21 @@ public final class Synchronizer {
                     transaction.isEmpty ? generation : try store.commit(transaction, ifGenerationIs: generation)
                 applied = desired
                 appliedGeneration = newGeneration
+                // Only once the new rules are in: a flow deleted earlier could be re-created
+                // through the old ones.
+                let stale = transaction.isEmpty ? [] : desired.staleUDPFlows(since: current)
+                var forgotten = 0
+                var conntrackError: String?
+                do {
+                    forgotten = stale.isEmpty ? 0 : try store.deleteStaleFlows(stale)
+                } catch {
+                    conntrackError = "\(error)"  // the rules are in; stale flows only expire later
+                }
                 let counts = transaction.elementCounts
                 return Report(
                     kind: kind, operations: transaction.operations.count, elementsAdded: counts.added,
                     elementsRemoved: counts.removed, repairedDrift: drift && !transaction.isEmpty,
-                    inputErrors: inputErrors, warnings: warnings, services: lastGood?.graph.services.count ?? 0,
+                    staleFlowsDeleted: forgotten, conntrackError: conntrackError, inputErrors: inputErrors, warnings: warnings, services: lastGood?.graph.services.count ?? 0,
                     duration: clock.now - start)
             } catch NetlinkError.generationChanged where attempt < 3 {
                 kind = .full  // someone committed since: look at what the kernel holds now

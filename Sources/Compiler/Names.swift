@@ -1,25 +1,25 @@
 /// The names of our chains, sets and maps: part of the kernel-visible contract, stable across
 /// releases so that a restarted or upgraded agent recognises its own table.
-enum Names {
-    static let serviceIPs = "service-ips"
-    static let serviceNodePorts = "service-nodeports"
-    static let noEndpointServices = "no-endpoint-services"
-    static let noEndpointNodePorts = "no-endpoint-nodeports"
-    static let endpoints = "endpoints"
-    static let nodePortEndpoints = "nodeport-endpoints"
-    static let hairpin = "hairpin"
-    static let nodePortIPs = "nodeport-ips"
+public enum Names {
+    public static let serviceIPs = "service-ips"
+    public static let serviceNodePorts = "service-nodeports"
+    public static let noEndpointServices = "no-endpoint-services"
+    public static let noEndpointNodePorts = "no-endpoint-nodeports"
+    public static let endpoints = "endpoints"
+    public static let nodePortEndpoints = "nodeport-endpoints"
+    public static let hairpin = "hairpin"
+    public static let nodePortIPs = "nodeport-ips"
 
-    static let natPrerouting = "nat-prerouting"
-    static let natOutput = "nat-output"
-    static let natPostrouting = "nat-postrouting"
-    static let filterInput = "filter-input"
-    static let filterForward = "filter-forward"
-    static let filterOutput = "filter-output"
-    static let services = "services"
-    static let endpointsCheck = "endpoints-check"
-    static let rejectService = "reject-service"
-    static let masquerading = "masquerading"
+    public static let natPrerouting = "nat-prerouting"
+    public static let natOutput = "nat-output"
+    public static let natPostrouting = "nat-postrouting"
+    public static let filterInput = "filter-input"
+    public static let filterForward = "filter-forward"
+    public static let filterOutput = "filter-output"
+    public static let services = "services"
+    public static let endpointsCheck = "endpoints-check"
+    public static let rejectService = "reject-service"
+    public static let masquerading = "masquerading"
 }
 
 /// The shared load-balancing chains: one per kind and bucket count, never one per service.

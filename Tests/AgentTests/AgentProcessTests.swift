@@ -217,6 +217,76 @@ import Testing
     }
 }
 
+extension AgentProcessTests {
+    static func udpService(replicas: Int) -> String {
+        """
+        apiVersion: apps/v1
+        kind: StatefulSet
+        metadata:
+          name: dns
+        spec:
+          replicas: \(replicas)
+          selector:
+            matchLabels:
+              app: dns
+          template:
+            metadata:
+              labels:
+                app: dns
+            spec:
+              containers:
+                - name: dns
+                  image: example/dns:1
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: dns
+        spec:
+          selector:
+            app: dns
+          ports:
+            - name: dns
+              protocol: UDP
+              port: 53
+              targetPort: 5353
+        """
+    }
+
+    /// A UDP client keeps its flow (same source port) while its endpoint goes away: once the
+    /// agent syncs, its next datagram reaches a live endpoint, not the one removed.
+    @Test func udpClientsMoveOffARemovedEndpoint() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nfcompile-udp-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let manifest = folder.appendingPathComponent("dns.yaml")
+        try Self.udpService(replicas: 2).write(to: manifest, atomically: true, encoding: .utf8)
+        let compiled = try CompiledInput(paths: [folder.path])
+        let endpoints = compiled.graph.services[0].ports[0].endpoints
+        _ = try lab.addPods(endpoints.map { NetworkLab.Pod(name: $0.targetName!, address: $0.address.description, udpPorts: [5353]) })
+        let client = try lab.addHost("client", address: Self.outside)
+        let agent = try AgentProcess(lab: lab, manifests: folder)
+        let want = compiled.ruleset.canonical
+        #expect(try agent.wait { try lab.kernelRuleset().canonical == want }, "\(agent.log)")
+
+        // Find a flow answered by dns-1, the replica that scaling down removes.
+        let clusterIP = compiled.graph.services[0].clusterIPs[0].description
+        var flow = try lab.openUDP(from: client, to: clusterIP, port: 53)
+        for _ in 0..<60 where try flow.ask().pod != "dns-1" {
+            flow = try lab.openUDP(from: client, to: clusterIP, port: 53)
+        }
+        #expect(try flow.ask().pod == "dns-1", "the flow sticks to its endpoint")
+
+        try Self.udpService(replicas: 1).write(to: manifest, atomically: true, encoding: .utf8)
+        let scaled = try CompiledInput(paths: [folder.path]).ruleset.canonical
+        #expect(try agent.wait { try lab.kernelRuleset().canonical == scaled })
+        #expect(agent.wait { agent.syncLines.contains { $0.contains("staleFlows=1") } }, "\(agent.log)")
+        #expect(try flow.ask().pod == "dns-0", "the same flow now reaches the live endpoint")
+    }
+}
+
 /// Connections opened back to back from one client until stopped, counting failures.
 final class Traffic: @unchecked Sendable {
     private let lab: NetworkLab

@@ -147,3 +147,34 @@ enum Fixtures {
         #expect(ServiceGraph(services: services).compile().nftText() == ServiceGraph(services: services.reversed()).compile().nftText())
     }
 }
+
+@Suite struct StaleFlowTests {
+    typealias F = Fixtures
+
+    func ruleset(_ endpoints: [Endpoint], nodePort: UInt16? = nil) -> Ruleset {
+        ServiceGraph(services: [F.service("dns", clusterIP: "10.96.0.10", port: 53, nodePort: nodePort, transport: .udp, endpoints: endpoints)]).compile()
+    }
+
+    @Test func aRemovedUDPEndpointLeavesStaleFlowsToItOnly() {
+        let before = ruleset([F.endpoint("10.244.0.5", 53), F.endpoint("10.244.0.6", 53)], nodePort: 30053)
+        let after = ruleset([F.endpoint("10.244.0.5", 53)], nodePort: 30053)
+        #expect(after.staleUDPFlows(since: before) == [
+            StaleFlow(frontend: F.ip("10.96.0.10"), port: 53, endpoint: F.ip("10.244.0.6")),
+            StaleFlow(frontend: nil, port: 30053, endpoint: F.ip("10.244.0.6")),
+        ])
+        #expect(before.staleUDPFlows(since: before).isEmpty)
+    }
+
+    @Test func aFrontendGettingItsFirstEndpointForgetsEveryFlow() {
+        let before = ruleset([])
+        let after = ruleset([F.endpoint("10.244.0.5", 53)])
+        #expect(after.staleUDPFlows(since: before) == [StaleFlow(frontend: F.ip("10.96.0.10"), port: 53, endpoint: nil)])
+    }
+
+    @Test func tcpFlowsAreNeverStale() {
+        let tcp = { (endpoints: [Endpoint]) in
+            ServiceGraph(services: [F.service("web", clusterIP: "10.96.0.11", endpoints: endpoints)]).compile()
+        }
+        #expect(tcp([F.endpoint("10.244.0.5")]).staleUDPFlows(since: tcp([F.endpoint("10.244.0.5"), F.endpoint("10.244.0.6")])).isEmpty)
+    }
+}

@@ -281,6 +281,11 @@ public final class NetworkLab: @unchecked Sendable {
         try Sockets.exchangeUDP(namespace: NetNamespace(name: client), address: address, port: port, timeout: timeout)
     }
 
+    /// Opens a UDP flow (one socket, one source port) from `client` to `address:port`.
+    public func openUDP(from client: String, to address: String, port: Int) throws -> UDPFlow {
+        try UDPFlow(namespace: NetNamespace(name: client), address: address, port: port, timeout: timeout)
+    }
+
     // MARK: Programs
 
     /// Runs a command in a namespace of this lab.

@@ -109,6 +109,49 @@ public final class TCPConnection: @unchecked Sendable {
     }
 }
 
+/// A UDP socket kept open, so every datagram has the same source port: one conntrack flow, as
+/// a DNS client or a game client has.
+public final class UDPFlow: @unchecked Sendable {
+    // Why `@unchecked Sendable`: used by one test at a time, closed in deinit.
+    private let socket: Int32
+    public let flow: String
+
+    init(namespace: NetNamespace, address: String, port: Int, timeout: TimeInterval) throws {
+        flow = "udp \(address):\(port) from \(namespace.name) (one flow)"
+        socket = try namespace.makeSocket(type: Int32(SOCK_DGRAM.rawValue))
+        do {
+            try Sockets.setTimeouts(socket, timeout, flow: flow)
+            var destination = try Sockets.address(address, port: port)
+            let status = withUnsafePointer(to: &destination) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard status == 0 else { throw SocketError(operation: "connect", code: errno, flow: flow) }
+        } catch {
+            Glibc.close(socket)
+            throw error
+        }
+    }
+
+    deinit { Glibc.close(socket) }
+
+    /// Sends a datagram on the flow and returns the answer.
+    public func ask() throws -> Reply {
+        let datagram = Array("ping\n".utf8)
+        let sent = datagram.withUnsafeBytes { bytes in
+            Sockets.retryingEINTR { Glibc.send(socket, bytes.baseAddress, bytes.count, 0) }
+        }
+        guard sent == datagram.count else { throw SocketError(operation: "send", code: errno, flow: flow) }
+        var answer = [UInt8](repeating: 0, count: 512)
+        let count = answer.withUnsafeMutableBytes { bytes in
+            Sockets.retryingEINTR { Glibc.recv(socket, bytes.baseAddress, bytes.count, 0) }
+        }
+        guard count >= 0 else { throw SocketError(operation: "receive", code: errno, flow: flow) }
+        return try Reply(String(decoding: answer[..<count], as: UTF8.self))
+    }
+}
+
 enum Sockets {
     /// Sends one UDP datagram from `namespace` and returns the answer. On a connected UDP socket
     /// an ICMP port unreachable comes back as ECONNREFUSED on the next receive.

@@ -257,14 +257,14 @@ public struct NetfilterConnection: ~Copyable {
 
     // MARK: Requests
 
-    private mutating func takeSequence() -> UInt32 {
+    mutating func takeSequence() -> UInt32 {
         sequence &+= 1
         return sequence
     }
 
     /// Sends one request and collects its answer: for a dump, every message up to NLMSG_DONE;
     /// otherwise the reply or the acknowledgement.
-    private func exchange(_ request: [UInt8], dump: Bool) throws(NetlinkError) -> [ReceivedMessage] {
+    func exchange(_ request: [UInt8], dump: Bool) throws(NetlinkError) -> [ReceivedMessage] {
         let requestSequence = readU32(request[...], 8)
         try socket.send(request)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
