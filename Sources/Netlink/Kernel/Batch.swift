@@ -54,19 +54,17 @@ struct Batch {
         switch operation {
         case .addTable(let table):
             append(operation, NFT_MSG_NEWTABLE, table, Messages.create) { header in
-                let object = NftnlTable()
-                setString(table.name) { nftnl_table_set_str(object.pointer, attribute(NFTNL_TABLE_NAME.rawValue), $0) }
+                let object = NftnlTable(name: table.name)
                 nftnl_table_nlmsg_build_payload(header, object.pointer)
             }
         case .deleteTable(let table):
             append(operation, NFT_MSG_DELTABLE, table, 0) { header in
-                let object = NftnlTable()
-                setString(table.name) { nftnl_table_set_str(object.pointer, attribute(NFTNL_TABLE_NAME.rawValue), $0) }
+                let object = NftnlTable(name: table.name)
                 nftnl_table_nlmsg_build_payload(header, object.pointer)
             }
         case let .addChain(table, chain):
             append(operation, NFT_MSG_NEWCHAIN, table, Messages.create) { header in
-                let object = Self.chain(table, chain.name)
+                let object = NftnlChain(table: table.name, name: chain.name)
                 if let hook = chain.hook {
                     nftnl_chain_set_u32(object.pointer, attribute(NFTNL_CHAIN_HOOKNUM.rawValue), hook.point.hookNumber)
                     nftnl_chain_set_s32(object.pointer, attribute(NFTNL_CHAIN_PRIO.rawValue), hook.priority)
@@ -79,18 +77,18 @@ struct Batch {
             }
         case let .deleteChain(table, name):
             append(operation, NFT_MSG_DELCHAIN, table, 0) { header in
-                let object = Self.chain(table, name)  // bound: a temporary would be freed before the call
+                let object = NftnlChain(table: table.name, name: name)  // bound: a temporary is freed too early
                 nftnl_chain_nlmsg_build_payload(header, object.pointer)
             }
         case let .flushChain(table, name):
             // DELRULE without a handle removes every rule of the chain.
             append(operation, NFT_MSG_DELRULE, table, 0) { header in
-                let object = Self.rule(table, name)  // bound: a temporary would be freed before the call
+                let object = NftnlRule(table: table.name, chain: name)  // bound: a temporary is freed too early
                 nftnl_rule_nlmsg_build_payload(header, object.pointer)
             }
         case let .addRule(table, chain, rule):
             append(operation, NFT_MSG_NEWRULE, table, Messages.create | Messages.append) { header in
-                let object = Self.rule(table, chain)
+                let object = NftnlRule(table: table.name, chain: chain)
                 for expression in Lowering.expressions(for: rule, family: table.family) {
                     nftnl_rule_add_expr(object.pointer, ExpressionCoding.make(expression))
                 }
@@ -99,7 +97,7 @@ struct Batch {
         case let .addSet(table, set):
             let setID = nextSequence  // the kernel requires an ID unique within the batch
             append(operation, NFT_MSG_NEWSET, table, Messages.create) { header in
-                let object = Self.set(table, set.name)
+                let object = NftnlSet(table: table.name, name: set.name)
                 nftnl_set_set_u32(object.pointer, attribute(NFTNL_SET_ID.rawValue), setID)
                 let attributes = set.attributes
                 nftnl_set_set_u32(object.pointer, attribute(NFTNL_SET_FLAGS.rawValue), attributes.flags)
@@ -120,7 +118,7 @@ struct Batch {
             addElements(NFT_MSG_DELSETELEM, table, set, elements, 0)
         case let .deleteSet(table, name):
             append(operation, NFT_MSG_DELSET, table, 0) { header in
-                let object = Self.set(table, name)  // bound: a temporary would be freed before the call
+                let object = NftnlSet(table: table.name, name: name)  // bound: a temporary is freed too early
                 nftnl_set_nlmsg_build_payload(header, object.pointer)
             }
         }
@@ -140,7 +138,7 @@ struct Batch {
                 ? .addElements(table, set: set, chunk) : .deleteElements(table, set: set, chunk)
             let elements = chunk
             let sequence = batch.append(part, type, table, flags) { header in
-                let object = Self.set(table, set)
+                let object = NftnlSet(table: table.name, name: set)
                 for element in elements { nftnl_set_elem_add(object.pointer, Self.element(element)) }
                 nftnl_set_elems_nlmsg_build_payload(header, object.pointer)
             }
@@ -180,27 +178,6 @@ struct Batch {
     }
 
     // MARK: Objects
-
-    private static func chain(_ table: TableID, _ name: String) -> NftnlChain {
-        let object = NftnlChain()
-        setString(table.name) { nftnl_chain_set_str(object.pointer, attribute(NFTNL_CHAIN_TABLE.rawValue), $0) }
-        setString(name) { nftnl_chain_set_str(object.pointer, attribute(NFTNL_CHAIN_NAME.rawValue), $0) }
-        return object
-    }
-
-    private static func rule(_ table: TableID, _ chain: String) -> NftnlRule {
-        let object = NftnlRule()
-        setString(table.name) { nftnl_rule_set_str(object.pointer, attribute(NFTNL_RULE_TABLE.rawValue), $0) }
-        setString(chain) { nftnl_rule_set_str(object.pointer, attribute(NFTNL_RULE_CHAIN.rawValue), $0) }
-        return object
-    }
-
-    private static func set(_ table: TableID, _ name: String) -> NftnlSet {
-        let object = NftnlSet()
-        setString(table.name) { nftnl_set_set_str(object.pointer, attribute(NFTNL_SET_TABLE.rawValue), $0) }
-        setString(name) { nftnl_set_set_str(object.pointer, attribute(NFTNL_SET_NAME.rawValue), $0) }
-        return object
-    }
 
     /// A libnftnl element; ownership passes to the set it is added to.
     private static func element(_ element: SetElement) -> OpaquePointer {

@@ -92,8 +92,7 @@ public struct NetfilterConnection: ~Copyable {
 
     private mutating func readTableOnce(_ id: TableID, interrupted: inout Bool) throws(NetlinkError) -> Table? {
         let tableRequest = Messages.build(NFT_MSG_GETTABLE, family: id.family, flags: Messages.request, sequence: takeSequence()) { header in
-            let object = NftnlTable()
-            setString(id.name) { nftnl_table_set_str(object.pointer, attribute(NFTNL_TABLE_NAME.rawValue), $0) }
+            let object = NftnlTable(name: id.name)
             nftnl_table_nlmsg_build_payload(header, object.pointer)
         }
         do {
@@ -103,34 +102,29 @@ public struct NetfilterConnection: ~Copyable {
         }
 
         var table = Table(family: id.family, name: id.name)
-        let chainMessages = try exchange(
-            Messages.build(NFT_MSG_GETCHAIN, family: id.family, flags: Messages.request | Messages.dump, sequence: takeSequence()),
-            dump: true)
-        for message in chainMessages where message.type != ReceivedMessage.done {
-            interrupted = interrupted || message.isDumpInterrupted
+        // Chain dumps cannot be filtered by table on every kernel: filtered here.
+        for message in try dump(NFT_MSG_GETCHAIN, id, interrupted: &interrupted, payload: { _ in }) {
             if let chain = try Self.chain(message, table: id.name) { table.chains.append(chain) }
         }
-
-        let setRequest = Messages.build(NFT_MSG_GETSET, family: id.family, flags: Messages.request | Messages.dump, sequence: takeSequence()) { header in
-            let object = NftnlSet()
-            setString(id.name) { nftnl_set_set_str(object.pointer, attribute(NFTNL_SET_TABLE.rawValue), $0) }
+        for message in try dump(NFT_MSG_GETSET, id, interrupted: &interrupted, payload: { header in
+            let object = NftnlSet(table: id.name, name: nil)
             nftnl_set_nlmsg_build_payload(header, object.pointer)
-        }
-        for message in try exchange(setRequest, dump: true) where message.type != ReceivedMessage.done {
-            interrupted = interrupted || message.isDumpInterrupted
+        }) {
             table.sets.append(try Self.set(message))
         }
         for index in table.sets.indices {
-            table.sets[index].elements = try readElements(id, table.sets[index], interrupted: &interrupted)
+            let declaration = table.sets[index]
+            for message in try dump(NFT_MSG_GETSETELEM, id, interrupted: &interrupted, payload: { header in
+                let object = NftnlSet(table: id.name, name: declaration.name)
+                nftnl_set_elems_nlmsg_build_payload(header, object.pointer)
+            }) {
+                table.sets[index].elements += try Self.elements(message, of: declaration)
+            }
         }
-
-        let ruleRequest = Messages.build(NFT_MSG_GETRULE, family: id.family, flags: Messages.request | Messages.dump, sequence: takeSequence()) { header in
-            let object = NftnlRule()
-            setString(id.name) { nftnl_rule_set_str(object.pointer, attribute(NFTNL_RULE_TABLE.rawValue), $0) }
+        for message in try dump(NFT_MSG_GETRULE, id, interrupted: &interrupted, payload: { header in
+            let object = NftnlRule(table: id.name, chain: nil)
             nftnl_rule_nlmsg_build_payload(header, object.pointer)
-        }
-        for message in try exchange(ruleRequest, dump: true) where message.type != ReceivedMessage.done {
-            interrupted = interrupted || message.isDumpInterrupted
+        }) {
             let (chain, rule) = try Self.rule(message, family: id.family)
             guard let index = table.chains.firstIndex(where: { $0.name == chain }) else {
                 throw NetlinkError.unexpectedContent("a rule in unknown chain \(chain)")
@@ -140,21 +134,16 @@ public struct NetfilterConnection: ~Copyable {
         return table
     }
 
-    private mutating func readElements(_ id: TableID, _ declaration: NamedSet, interrupted: inout Bool)
-        throws(NetlinkError) -> [SetElement]
-    {
-        let request = Messages.build(NFT_MSG_GETSETELEM, family: id.family, flags: Messages.request | Messages.dump, sequence: takeSequence()) { header in
-            let object = NftnlSet()
-            setString(id.name) { nftnl_set_set_str(object.pointer, attribute(NFTNL_SET_TABLE.rawValue), $0) }
-            setString(declaration.name) { nftnl_set_set_str(object.pointer, attribute(NFTNL_SET_NAME.rawValue), $0) }
-            nftnl_set_elems_nlmsg_build_payload(header, object.pointer)
-        }
-        var elements: [SetElement] = []
-        for message in try exchange(request, dump: true) where message.type != ReceivedMessage.done {
-            interrupted = interrupted || message.isDumpInterrupted
-            elements += try Self.elements(message, of: declaration)
-        }
-        return elements
+    /// One dump request and its messages (without the closing NLMSG_DONE); notes whether the
+    /// kernel flagged it as interrupted by a concurrent change.
+    private mutating func dump(
+        _ type: nf_tables_msg_types, _ id: TableID, interrupted: inout Bool,
+        payload: (UnsafeMutablePointer<nlmsghdr>) -> Void
+    ) throws(NetlinkError) -> [ReceivedMessage] {
+        let request = Messages.build(type, family: id.family, flags: Messages.request | Messages.dump, sequence: takeSequence(), payload: payload)
+        let messages = try exchange(request, dump: true).filter { $0.type != ReceivedMessage.done }
+        interrupted = interrupted || messages.contains { $0.isDumpInterrupted }
+        return messages
     }
 
     // MARK: Decoding objects

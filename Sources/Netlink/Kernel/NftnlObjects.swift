@@ -10,24 +10,49 @@ struct NftnlTable: ~Copyable {
     let pointer: OpaquePointer
     init() { pointer = nftnl_table_alloc() }
     deinit { nftnl_table_free(pointer) }
+
+    init(name: String) {
+        self.init()
+        setString(name) { nftnl_table_set_str(pointer, attribute(NFTNL_TABLE_NAME.rawValue), $0) }
+    }
 }
 
 struct NftnlChain: ~Copyable {
     let pointer: OpaquePointer
     init() { pointer = nftnl_chain_alloc() }
     deinit { nftnl_chain_free(pointer) }
+
+    init(table: String, name: String) {
+        self.init()
+        setString(table) { nftnl_chain_set_str(pointer, attribute(NFTNL_CHAIN_TABLE.rawValue), $0) }
+        setString(name) { nftnl_chain_set_str(pointer, attribute(NFTNL_CHAIN_NAME.rawValue), $0) }
+    }
 }
 
 struct NftnlRule: ~Copyable {
     let pointer: OpaquePointer
     init() { pointer = nftnl_rule_alloc() }
     deinit { nftnl_rule_free(pointer) }
+
+    /// Names the table and, unless nil (a dump of the whole table), the chain.
+    init(table: String, chain: String?) {
+        self.init()
+        setString(table) { nftnl_rule_set_str(pointer, attribute(NFTNL_RULE_TABLE.rawValue), $0) }
+        if let chain { setString(chain) { nftnl_rule_set_str(pointer, attribute(NFTNL_RULE_CHAIN.rawValue), $0) } }
+    }
 }
 
 struct NftnlSet: ~Copyable {
     let pointer: OpaquePointer
     init() { pointer = nftnl_set_alloc() }
     deinit { nftnl_set_free(pointer) }
+
+    /// Names the table and, unless nil (a dump of the whole table), the set.
+    init(table: String, name: String?) {
+        self.init()
+        setString(table) { nftnl_set_set_str(pointer, attribute(NFTNL_SET_TABLE.rawValue), $0) }
+        if let name { setString(name) { nftnl_set_set_str(pointer, attribute(NFTNL_SET_NAME.rawValue), $0) } }
+    }
 }
 
 // MARK: - Setters and getters with Swift types
