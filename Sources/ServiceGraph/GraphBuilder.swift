@@ -53,10 +53,39 @@ struct PodInstance {
     var location: SourceLocation
 }
 
+/// Pods by namespace and label, so that selecting the pods of every Service costs what the
+/// selectors match, not services × pods.
+struct PodIndex {
+    let pods: [PodInstance]
+    private var byLabel: [String: [String: [Int]]] = [:]  // namespace → "key=value" → pod indexes
+
+    init(_ pods: [PodInstance]) {
+        self.pods = pods
+        for (index, pod) in pods.enumerated() {
+            for (key, value) in pod.template.labels {
+                byLabel[pod.namespace, default: [:]]["\(key)=\(value)", default: []].append(index)
+            }
+        }
+    }
+
+    /// The pods a Service's selector picks, in pod order; none for no or an empty selector.
+    func selected(by service: ServiceManifest) -> [PodInstance] {
+        guard let selector = service.selector, !selector.isEmpty,
+            let labels = byLabel[service.meta.namespace]
+        else { return [] }
+        let candidates = selector.map { labels["\($0.key)=\($0.value)"] ?? [] }.min { $0.count < $1.count } ?? []
+        return candidates.map { pods[$0] }.filter { pod in
+            selector.allSatisfy { pod.template.labels[$0.key] == $0.value }
+        }
+    }
+}
+
 struct GraphBuilder {
     let manifests: ManifestSet
     let options: GraphOptions
     private(set) var diagnostics: [Diagnostic] = []
+    private var slicesByService: [ServiceID: [EndpointSliceManifest]] = [:]
+    private var legacyEndpointsByService: [ServiceID: EndpointsManifest] = [:]
 
     init(manifests: ManifestSet, options: GraphOptions) {
         self.manifests = manifests
@@ -64,7 +93,13 @@ struct GraphBuilder {
     }
 
     mutating func build() -> ServiceGraph {
-        let pods = podInstances()
+        let pods = PodIndex(podInstances())
+        slicesByService = Dictionary(grouping: manifests.endpointSlices.filter { $0.serviceName != nil }) {
+            ServiceID(namespace: $0.meta.namespace, name: $0.serviceName!)
+        }
+        legacyEndpointsByService = Dictionary(
+            manifests.endpoints.map { (ServiceID(namespace: $0.meta.namespace, name: $0.meta.name), $0) },
+            uniquingKeysWith: { first, _ in first })
         let services = manifests.services
             .filter { $0.type != .externalName && !$0.isHeadless }
             .sorted { ($0.meta.namespace, $0.meta.name) < ($1.meta.namespace, $1.meta.name) }
@@ -84,7 +119,7 @@ struct GraphBuilder {
                         endpoints: endpoints(of: manifest, port: port, family: family, pods: pods))
                 }
                 if manifest.selector.map({ !$0.isEmpty }) ?? false, !hasExplicitEndpoints(manifest),
-                    !pods.contains(where: { selects(manifest, $0) })
+                    pods.selected(by: manifest).isEmpty
                 {
                     let selector = manifest.selector!.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
                     warn(
@@ -150,13 +185,6 @@ struct GraphBuilder {
             return 1
         }
         return weight
-    }
-
-    private func selects(_ service: ServiceManifest, _ pod: PodInstance) -> Bool {
-        guard let selector = service.selector, !selector.isEmpty, pod.namespace == service.meta.namespace else {
-            return false
-        }
-        return selector.allSatisfy { pod.template.labels[$0.key] == $0.value }
     }
 
     // MARK: Addresses and ports
@@ -259,15 +287,11 @@ struct GraphBuilder {
     // MARK: Endpoints
 
     private func slices(of service: ServiceManifest) -> [EndpointSliceManifest] {
-        manifests.endpointSlices.filter {
-            $0.meta.namespace == service.meta.namespace && $0.serviceName == service.meta.name
-        }
+        slicesByService[ServiceID(namespace: service.meta.namespace, name: service.meta.name)] ?? []
     }
 
     private func legacyEndpoints(of service: ServiceManifest) -> EndpointsManifest? {
-        manifests.endpoints.first {
-            $0.meta.namespace == service.meta.namespace && $0.meta.name == service.meta.name
-        }
+        legacyEndpointsByService[ServiceID(namespace: service.meta.namespace, name: service.meta.name)]
     }
 
     /// EndpointSlices (or else a v1 Endpoints object) given in the input are used as they are.
@@ -276,14 +300,14 @@ struct GraphBuilder {
     }
 
     private mutating func endpoints(
-        of service: ServiceManifest, port: ServiceManifest.Port, family: IPFamily, pods: [PodInstance]
+        of service: ServiceManifest, port: ServiceManifest.Port, family: IPFamily, pods: PodIndex
     ) -> [Endpoint] {
         let slices = slices(of: service)
         if !slices.isEmpty { return endpoints(from: slices, port: port, family: family) }
         if let legacy = legacyEndpoints(of: service) { return endpoints(from: legacy, port: port, family: family) }
 
         let id = ServiceID(namespace: service.meta.namespace, name: service.meta.name)
-        return pods.filter { selects(service, $0) }.compactMap { pod in
+        return pods.selected(by: service).compactMap { pod in
             guard let address = pod.addresses.first(where: { $0.family == family }) else { return nil }
             guard let target = resolve(port.targetPort, transport: port.transport, in: pod) else {
                 fail(
