@@ -36,14 +36,17 @@ public final class Synchronizer {
     private let configuration: AgentConfiguration
     private let store: RulesetStore
     private let clock = ContinuousClock()
-    /// What we last committed, and the generation that commit produced.
-    public private(set) var applied: Ruleset?
+    /// The graph whose ruleset our last commit put in the kernel, and that commit's generation.
+    private var committedGraph: ServiceGraph?
     public private(set) var appliedGeneration: UInt32?
-    private var lastGood: CompiledInput?
+    /// Tracks `committedGraph`, so that a partial sync compiles only what changed.
+    private var incremental: IncrementalCompiler
+    private var lastGoodGraph: ServiceGraph?
 
     public init(configuration: AgentConfiguration, store: RulesetStore) {
         self.configuration = configuration
         self.store = store
+        self.incremental = IncrementalCompiler(options: configuration.compilerOptions)
     }
 
     /// Syncs; throws only for kernel errors (the kernel is then left as it was).
@@ -52,44 +55,52 @@ public final class Synchronizer {
         var inputErrors: [Diagnostic] = []
         var warnings: [Diagnostic] = []
         do {
-            let compiled = try CompiledInput(
-                paths: [configuration.manifests], graphOptions: configuration.graphOptions,
-                compilerOptions: configuration.compilerOptions)
-            warnings = compiled.diagnostics
-            lastGood = compiled
+            let build = try ServiceGraph.load(paths: [configuration.manifests], options: configuration.graphOptions)
+            warnings = build.diagnostics
+            lastGoodGraph = build.graph
         } catch {
             inputErrors = error.diagnostics
         }
         // Without any good input yet, keep whatever the kernel has (a restart with a broken
         // folder must not flush the rules that still carry traffic).
-        guard let desired = lastGood?.ruleset else {
+        guard let graph = lastGoodGraph else {
             return Report(
                 kind: requested, operations: 0, elementsAdded: 0, elementsRemoved: 0, repairedDrift: false,
-                staleFlowsDeleted: 0, conntrackError: nil, inputErrors: inputErrors, warnings: warnings, services: 0, duration: clock.now - start)
+                staleFlowsDeleted: 0, conntrackError: nil, inputErrors: inputErrors, warnings: warnings, services: 0,
+                duration: clock.now - start)
         }
 
-        var kind = applied == nil ? .full : requested
+        var kind = committedGraph == nil ? .full : requested
         for attempt in 1...3 {
             let generation: UInt32
-            let current: Ruleset
-            if kind == .full || applied == nil || appliedGeneration == nil {
+            let transaction: Transaction
+            var drift = false
+            if kind == .partial, let committed = committedGraph, let committedGeneration = appliedGeneration {
+                generation = committedGeneration
+                transaction =
+                    incremental.update(to: graph)
+                    ?? diff(current: committed.compile(options: configuration.compilerOptions),
+                        desired: graph.compile(options: configuration.compilerOptions))
+            } else {
                 kind = .full
                 generation = try store.generation()
-                current = try store.read(tableName: configuration.tableName)
-            } else {
-                generation = appliedGeneration!
-                current = applied!
+                let current = try store.read(tableName: configuration.tableName)
+                transaction = diff(current: current, desired: graph.compile(options: configuration.compilerOptions))
+                if let committed = committedGraph, !transaction.isEmpty {
+                    // The kernel differs from what we want; was it ours that changed, or someone's?
+                    drift = committed == graph
+                        || committed.compile(options: configuration.compilerOptions).canonical != current.canonical
+                }
+                incremental.reset(to: graph)
             }
-            let transaction = diff(current: current, desired: desired)
-            let drift = kind == .full && applied.map { $0.canonical != current.canonical } ?? false
             do {
                 let newGeneration =
                     transaction.isEmpty ? generation : try store.commit(transaction, ifGenerationIs: generation)
-                applied = desired
+                committedGraph = graph
                 appliedGeneration = newGeneration
                 // Only once the new rules are in: a flow deleted earlier could be re-created
                 // through the old ones.
-                let stale = transaction.isEmpty ? [] : desired.staleUDPFlows(since: current)
+                let stale = transaction.staleUDPFlows()
                 var forgotten = 0
                 var conntrackError: String?
                 do {
@@ -100,11 +111,14 @@ public final class Synchronizer {
                 let counts = transaction.elementCounts
                 return Report(
                     kind: kind, operations: transaction.operations.count, elementsAdded: counts.added,
-                    elementsRemoved: counts.removed, repairedDrift: drift && !transaction.isEmpty,
-                    staleFlowsDeleted: forgotten, conntrackError: conntrackError, inputErrors: inputErrors, warnings: warnings, services: lastGood?.graph.services.count ?? 0,
-                    duration: clock.now - start)
+                    elementsRemoved: counts.removed, repairedDrift: drift,
+                    staleFlowsDeleted: forgotten, conntrackError: conntrackError, inputErrors: inputErrors,
+                    warnings: warnings, services: graph.services.count, duration: clock.now - start)
             } catch NetlinkError.generationChanged where attempt < 3 {
                 kind = .full  // someone committed since: look at what the kernel holds now
+            } catch {
+                committedGraph = nil  // unknown state: the next sync reads the kernel
+                throw error
             }
         }
         throw NetlinkError.generationChanged

@@ -18,9 +18,15 @@ extension CompiledInput {
         paths: [String], graphOptions: GraphOptions = GraphOptions(),
         compilerOptions: CompilerOptions = CompilerOptions()
     ) throws(InputError) {
-        let manifests = try ManifestLoader.load(paths: paths)
-        let build = try ServiceGraph.build(from: manifests, options: graphOptions)
+        let build = try ServiceGraph.load(paths: paths, options: graphOptions)
         self.init(graph: build.graph, ruleset: build.graph.compile(options: compilerOptions),
             diagnostics: build.diagnostics)
+    }
+}
+
+extension ServiceGraph {
+    /// Loads and validates manifests into the graph, without compiling it.
+    public static func load(paths: [String], options: GraphOptions = GraphOptions()) throws(InputError) -> GraphBuild {
+        try build(from: ManifestLoader.load(paths: paths), options: options)
     }
 }

@@ -24,33 +24,19 @@ extension Service {
     var frontendAddresses: [IPAddress] { clusterIPs + externalIPs + loadBalancerIPs }
 }
 
-/// Collects the elements of one family's table, then lays out the skeleton around them.
-struct TableBuilder {
-    let family: IPFamily
-    let options: CompilerOptions
+/// What one service contributes to one family's table: elements of the shared maps, and the
+/// load-balancing chains its frontends go to. The unit of incremental compilation.
+struct Fragment: Equatable {
+    /// Elements by set name, in the order the service produces them.
+    var elements: [String: [SetElement]] = [:]
+    var balancers: Set<BalancerChain> = []
 
-    private var serviceIPs = ElementList()
-    private var noEndpointServices = ElementList()
-    private var endpoints = ElementList()
-    private var nodePorts = ElementList()
-    private var noEndpointNodePorts = ElementList()
-    private var nodePortEndpoints = ElementList()
-    private var hairpin = ElementList()
-    private var balancers: Set<BalancerChain> = []
-
-    init(family: IPFamily, options: CompilerOptions) {
-        self.family = family
-        self.options = options
-    }
-
-    // MARK: Elements
-
-    mutating func add(_ service: Service) {
+    init(of service: Service, family: IPFamily, options: CompilerOptions) {
         for port in service.ports {
             let label = "\(service.id):\(port.name ?? String(port.port))"
             let proto = Value.transportProtocol(port.transport.ipProtocolNumber)
             let available = Self.usableEndpoints(port.endpoints).filter { $0.address.family == family }
-            let local = available.filter(isLocal)
+            let local = available.filter { Self.isLocal($0, node: options.nodeName) }
 
             for address in service.clusterIPs where address.family == family {
                 let chosen = service.internalTrafficPolicy == .local ? local : available
@@ -72,7 +58,7 @@ struct TableBuilder {
                     label: "\(label) nodePort")
             }
             for endpoint in available {
-                hairpin.add(SetElement(key: [.address(endpoint.address), .address(endpoint.address)]))
+                add(Names.hairpin, SetElement(key: [.address(endpoint.address), .address(endpoint.address)]))
             }
         }
     }
@@ -84,9 +70,13 @@ struct TableBuilder {
         return ready.isEmpty ? endpoints.filter { $0.isServing && $0.isTerminating } : ready
     }
 
-    private func isLocal(_ endpoint: Endpoint) -> Bool {
-        guard let node = options.nodeName, let endpointNode = endpoint.nodeName else { return true }
+    private static func isLocal(_ endpoint: Endpoint, node: String?) -> Bool {
+        guard let node, let endpointNode = endpoint.nodeName else { return true }
         return node == endpointNode
+    }
+
+    private mutating func add(_ set: String, _ element: SetElement) {
+        elements[set, default: []].append(element)
     }
 
     /// One frontend: its verdict-map element and its buckets. `key` is the frontend's key in the
@@ -95,33 +85,62 @@ struct TableBuilder {
         _ key: [Value], endpoints chosen: [Endpoint], anyEndpoints: Bool, kind: BalancerChain.Kind, label: String
     ) {
         let isNodePort = kind.isNodePort
+        let verdicts = isNodePort ? Names.serviceNodePorts : Names.serviceIPs
         guard !chosen.isEmpty else {
             if anyEndpoints {
                 // Traffic policy Local with no endpoint on this node: drop, as kube-proxy does,
                 // so the load balancer's health check moves traffic to another node.
-                let element = SetElement(key: key, data: .verdict(.drop), comment: label)
-                if isNodePort { nodePorts.add(element) } else { serviceIPs.add(element) }
+                add(verdicts, SetElement(key: key, data: .verdict(.drop), comment: label))
             } else {
-                let element = SetElement(key: key, data: .verdict(.goto(Names.rejectService)), comment: label)
-                if isNodePort { noEndpointNodePorts.add(element) } else { noEndpointServices.add(element) }
+                add(
+                    isNodePort ? Names.noEndpointNodePorts : Names.noEndpointServices,
+                    SetElement(key: key, data: .verdict(.goto(Names.rejectService)), comment: label))
             }
             return
         }
         var bucket: UInt32 = 0
         for endpoint in chosen {
             for _ in 0..<endpoint.weight {
-                let element = SetElement(
-                    key: key + [.integer(bucket)], data: .values([.address(endpoint.address), .port(endpoint.port)]),
-                    comment: "\(label) -> \(endpoint.targetName ?? endpoint.address.description)")
-                if isNodePort { nodePortEndpoints.add(element) } else { endpoints.add(element) }
+                add(
+                    isNodePort ? Names.nodePortEndpoints : Names.endpoints,
+                    SetElement(
+                        key: key + [.integer(bucket)], data: .values([.address(endpoint.address), .port(endpoint.port)]),
+                        comment: "\(label) -> \(endpoint.targetName ?? endpoint.address.description)"))
                 bucket += 1
             }
         }
         let balancer = BalancerChain(kind: kind, buckets: Int(bucket))
         balancers.insert(balancer)
-        let element = SetElement(key: key, data: .verdict(.goto(balancer.name)), comment: label)
-        if isNodePort { nodePorts.add(element) } else { serviceIPs.add(element) }
+        add(verdicts, SetElement(key: key, data: .verdict(.goto(balancer.name)), comment: label))
     }
+}
+
+/// Collects the fragments of one family's table, then lays out the skeleton around them.
+struct TableBuilder {
+    let family: IPFamily
+    let options: CompilerOptions
+
+    private var sets: [String: ElementList] = [:]
+    private var balancers: Set<BalancerChain> = []
+
+    init(family: IPFamily, options: CompilerOptions) {
+        self.family = family
+        self.options = options
+    }
+
+    mutating func add(_ service: Service) {
+        add(Fragment(of: service, family: family, options: options))
+    }
+
+    /// Fragments must come in service order: the first claim of a key wins.
+    mutating func add(_ fragment: Fragment) {
+        for (set, elements) in fragment.elements {
+            for element in elements { sets[set, default: ElementList()].add(element) }
+        }
+        balancers.formUnion(fragment.balancers)
+    }
+
+    func elements(_ set: String) -> [SetElement] { sets[set]?.elements ?? [] }
 
     // MARK: Table
 
@@ -132,21 +151,21 @@ struct TableBuilder {
         let addressPort = NamedSet.Data.fields([address, .destinationPort])
 
         var sets = [
-            NamedSet(name: Names.serviceIPs, key: frontend, data: .verdict, elements: serviceIPs.elements),
-            NamedSet(name: Names.serviceNodePorts, key: nodePortKey, data: .verdict, elements: nodePorts.elements),
+            NamedSet(name: Names.serviceIPs, key: frontend, data: .verdict, elements: elements(Names.serviceIPs)),
+            NamedSet(name: Names.serviceNodePorts, key: nodePortKey, data: .verdict, elements: elements(Names.serviceNodePorts)),
             NamedSet(
-                name: Names.noEndpointServices, key: frontend, data: .verdict, elements: noEndpointServices.elements),
+                name: Names.noEndpointServices, key: frontend, data: .verdict, elements: elements(Names.noEndpointServices)),
             NamedSet(
                 name: Names.noEndpointNodePorts, key: nodePortKey, data: .verdict,
-                elements: noEndpointNodePorts.elements),
+                elements: elements(Names.noEndpointNodePorts)),
             NamedSet(
                 name: Names.endpoints, key: frontend + [.randomBucket(modulus: 1)], data: addressPort,
-                elements: endpoints.elements),
+                elements: elements(Names.endpoints)),
             NamedSet(
                 name: Names.nodePortEndpoints, key: nodePortKey + [.randomBucket(modulus: 1)], data: addressPort,
-                elements: nodePortEndpoints.elements),
+                elements: elements(Names.nodePortEndpoints)),
             NamedSet(name: Names.hairpin, key: [.sourceAddress(family), .destinationAddress(family)],
-                elements: hairpin.elements),
+                elements: elements(Names.hairpin)),
         ]
         let nodeIPs = options.nodeIPs.filter { $0.family == family }
         if !nodeIPs.isEmpty {
@@ -229,7 +248,7 @@ struct TableBuilder {
             ])
     }
 
-    private func balancerChain(_ balancer: BalancerChain) -> Chain {
+    func balancerChain(_ balancer: BalancerChain) -> Chain {
         let bucket = Field.randomBucket(modulus: UInt32(balancer.buckets))
         let markAlways = Rule([.setMarkBits(options.masqueradeBit)])
         var rules: [Rule] = []

@@ -19,47 +19,56 @@ public struct StaleFlow: Hashable, Sendable {
     }
 }
 
-extension Ruleset {
-    /// The UDP flows that going from `old` to `self` makes stale: those answered by an endpoint
-    /// that is gone, and every flow to a frontend that gets its first endpoint.
-    public func staleUDPFlows(since old: Ruleset) -> [StaleFlow] {
-        let before = old.udpBackends
-        let after = udpBackends
-        var flows: Set<StaleFlow> = []
-        for (frontend, endpoints) in before {
-            for endpoint in endpoints.subtracting(after[frontend] ?? []) {
-                flows.insert(StaleFlow(frontend: frontend.address, port: frontend.port, endpoint: endpoint))
+extension Transaction {
+    /// The UDP flows this transaction makes stale: those answered by an endpoint that no longer
+    /// backs its frontend, and every flow to a frontend that gets its first endpoints. Read
+    /// from the transaction's element changes alone, so it costs what the change costs.
+    public func staleUDPFlows() -> [StaleFlow] {
+        var removed: Set<StaleFlow> = []
+        var added: Set<StaleFlow> = []
+        var frontendsGone: Set<StaleFlow> = []
+        var frontendsCome: Set<StaleFlow> = []
+        for operation in operations {
+            switch operation {
+            case .deleteElements(_, let set, let elements):
+                removed.formUnion(elements.compactMap { Self.backend($0, in: set) })
+                frontendsGone.formUnion(elements.compactMap { Self.balancedFrontend($0, in: set) })
+            case .addElements(_, let set, let elements):
+                added.formUnion(elements.compactMap { Self.backend($0, in: set) })
+                frontendsCome.formUnion(elements.compactMap { Self.balancedFrontend($0, in: set) })
+            default: break
             }
         }
-        for frontend in after.keys where before[frontend] == nil {
-            flows.insert(StaleFlow(frontend: frontend.address, port: frontend.port, endpoint: nil))
+        // A frontend whose load-balancing element appears (and was not merely rewritten, as when
+        // it moves from lb-2 to lb-3) had no endpoint before: its flows point nowhere useful.
+        return removed.subtracting(added).union(frontendsCome.subtracting(frontendsGone)).sorted {
+            ($0.port, $0.frontend?.description ?? "", $0.endpoint?.description ?? "")
+                < ($1.port, $1.frontend?.description ?? "", $1.endpoint?.description ?? "")
         }
-        return flows.sorted { ($0.port, $0.frontend?.description ?? "", $0.endpoint?.description ?? "") < ($1.port, $1.frontend?.description ?? "", $1.endpoint?.description ?? "") }
     }
 
-    private struct Frontend: Hashable {
-        var address: IPAddress?
-        var port: UInt16
+    /// A UDP frontend's element in the verdict maps that sends it to a load-balancing chain.
+    private static func balancedFrontend(_ element: SetElement, in set: String) -> StaleFlow? {
+        guard set == Names.serviceIPs || set == Names.serviceNodePorts,
+            case .verdict(.goto(let chain))? = element.data, chain != Names.rejectService
+        else { return nil }
+        let key: [Value?] = set == Names.serviceIPs ? element.key.map { $0 } : [nil] + element.key.map { $0 }
+        guard key.count == 3, key[1] == .udp, case .port(let port)? = key[2] else { return nil }
+        var frontend: IPAddress?
+        if case .address(let address)? = key[0] { frontend = address }
+        return StaleFlow(frontend: frontend, port: port, endpoint: nil)
     }
 
-    /// UDP frontends with the addresses of their endpoints, from the load-balancing maps.
-    private var udpBackends: [Frontend: Set<IPAddress>] {
-        var result: [Frontend: Set<IPAddress>] = [:]
-        for table in tables {
-            for set in table.sets where set.name == Names.endpoints || set.name == Names.nodePortEndpoints {
-                for element in set.elements {
-                    // Keys: address . protocol . port . bucket (services), protocol . port . bucket (NodePorts).
-                    let key: [Value?] =
-                        set.name == Names.endpoints ? element.key.map { $0 } : [nil] + element.key.map { $0 }
-                    guard key.count == 4, key[1] == .udp, case .port(let port)? = key[2],
-                        case .values(let data)? = element.data, case .address(let endpoint)? = data.first
-                    else { continue }
-                    var address: IPAddress?
-                    if case .address(let frontend)? = key[0] { address = frontend }
-                    result[Frontend(address: address, port: port), default: []].insert(endpoint)
-                }
-            }
-        }
-        return result
+    /// A UDP bucket of the load-balancing maps as (frontend, port, endpoint).
+    private static func backend(_ element: SetElement, in set: String) -> StaleFlow? {
+        guard set == Names.endpoints || set == Names.nodePortEndpoints else { return nil }
+        // Keys: address . protocol . port . bucket (services), protocol . port . bucket (NodePorts).
+        let key: [Value?] = set == Names.endpoints ? element.key.map { $0 } : [nil] + element.key.map { $0 }
+        guard key.count == 4, key[1] == .udp, case .port(let port)? = key[2],
+            case .values(let data)? = element.data, case .address(let endpoint)? = data.first
+        else { return nil }
+        var frontend: IPAddress?
+        if case .address(let address)? = key[0] { frontend = address }
+        return StaleFlow(frontend: frontend, port: port, endpoint: endpoint)
     }
 }

@@ -155,26 +155,40 @@ enum Fixtures {
         ServiceGraph(services: [F.service("dns", clusterIP: "10.96.0.10", port: 53, nodePort: nodePort, transport: .udp, endpoints: endpoints)]).compile()
     }
 
+    @Test func scalingUpForgetsNothing() {
+        let before = ruleset([F.endpoint("10.244.0.5", 53)])
+        let after = ruleset([F.endpoint("10.244.0.5", 53), F.endpoint("10.244.0.6", 53)])
+        #expect(diff(current: before, desired: after).staleUDPFlows().isEmpty, "flows to .5 are still right")
+    }
+
+    @Test func aMovedBucketIsNotStale() {
+        let before = ruleset([F.endpoint("10.244.0.5", 53), F.endpoint("10.244.0.6", 53)])
+        let after = ruleset([F.endpoint("10.244.0.4", 53), F.endpoint("10.244.0.6", 53)])  // .6 keeps a bucket
+        #expect(diff(current: before, desired: after).staleUDPFlows() == [
+            StaleFlow(frontend: F.ip("10.96.0.10"), port: 53, endpoint: F.ip("10.244.0.5"))
+        ])
+    }
+
     @Test func aRemovedUDPEndpointLeavesStaleFlowsToItOnly() {
         let before = ruleset([F.endpoint("10.244.0.5", 53), F.endpoint("10.244.0.6", 53)], nodePort: 30053)
         let after = ruleset([F.endpoint("10.244.0.5", 53)], nodePort: 30053)
-        #expect(after.staleUDPFlows(since: before) == [
+        #expect(diff(current: before, desired: after).staleUDPFlows() == [
             StaleFlow(frontend: F.ip("10.96.0.10"), port: 53, endpoint: F.ip("10.244.0.6")),
             StaleFlow(frontend: nil, port: 30053, endpoint: F.ip("10.244.0.6")),
         ])
-        #expect(before.staleUDPFlows(since: before).isEmpty)
+        #expect(diff(current: before, desired: before).staleUDPFlows().isEmpty)
     }
 
     @Test func aFrontendGettingItsFirstEndpointForgetsEveryFlow() {
         let before = ruleset([])
         let after = ruleset([F.endpoint("10.244.0.5", 53)])
-        #expect(after.staleUDPFlows(since: before) == [StaleFlow(frontend: F.ip("10.96.0.10"), port: 53, endpoint: nil)])
+        #expect(diff(current: before, desired: after).staleUDPFlows() == [StaleFlow(frontend: F.ip("10.96.0.10"), port: 53, endpoint: nil)])
     }
 
     @Test func tcpFlowsAreNeverStale() {
         let tcp = { (endpoints: [Endpoint]) in
             ServiceGraph(services: [F.service("web", clusterIP: "10.96.0.11", endpoints: endpoints)]).compile()
         }
-        #expect(tcp([F.endpoint("10.244.0.5")]).staleUDPFlows(since: tcp([F.endpoint("10.244.0.5"), F.endpoint("10.244.0.6")])).isEmpty)
+        #expect(diff(current: tcp([F.endpoint("10.244.0.5"), F.endpoint("10.244.0.6")]), desired: tcp([F.endpoint("10.244.0.5")])).staleUDPFlows().isEmpty)
     }
 }

@@ -63,6 +63,10 @@ enum RandomGraph {
     /// `services` services of which every tenth has three endpoints and the others two, as in a
     /// cluster where both bucket counts are already in use.
     static func cluster(services: Int, extraEndpointFor changed: Int? = nil) -> Ruleset {
+        clusterGraph(services: services, extraEndpointFor: changed).compile()
+    }
+
+    static func clusterGraph(services: Int, extraEndpointFor changed: Int? = nil) -> ServiceGraph {
         ServiceGraph(services: (0..<services).map { index in
             let count = (index % 10 == 0 ? 3 : 2) + (index == changed ? 1 : 0)
             return Service(
@@ -72,7 +76,7 @@ enum RandomGraph {
                                         Endpoint(address: IPAddress(ipv4: 0x0AF4_0000 + UInt32(index * 8 + slot) + 2), port: 8080)
                                     })],
                 clusterIPs: [IPAddress(ipv4: 0x0A60_0000 + UInt32(index) + 2)])
-        }).compile()
+        })
     }
 
     /// A one-endpoint change is a handful of element operations, the same at 100 and 10,000 services.
@@ -129,5 +133,41 @@ enum RandomGraph {
             rounds += 1
         }
         #expect(rounds >= 60)
+    }
+}
+
+/// The incremental compiler against the full one: same effect, less work.
+@Suite struct IncrementalCompilerTests {
+    @Test func incrementalTransactionsReachTheFullCompile() async {
+        await propertyCheck(count: 500, input: RandomGraph.genome.array(of: 1...6)) { genomes in
+            let graphs = genomes.map(RandomGraph.graph)
+            var incremental = IncrementalCompiler(options: CompilerOptions())
+            incremental.reset(to: graphs[0])
+            var kernel = graphs[0].compile()
+            #expect(throws: Never.self) {
+                for graph in graphs.dropFirst() {
+                    let desired = graph.compile()
+                    let transaction = incremental.update(to: graph) ?? diff(current: kernel, desired: desired)
+                    kernel = try kernel.applying(transaction)
+                    #expect(kernel.canonical == desired.canonical)
+                }
+            }
+        }
+    }
+
+    @Test func oneEndpointAtTenThousandServicesTouchesOnlyThatService() throws {
+        var incremental = IncrementalCompiler(options: CompilerOptions())
+        let before = DiffPropertyTests.clusterGraph(services: 10_000)
+        incremental.reset(to: before)
+        let after = DiffPropertyTests.clusterGraph(services: 10_000, extraEndpointFor: 1)
+        let update = incremental.update(to: after)
+        let transaction = try #require(update)
+        #expect(transaction.operations.map(\.summary) == [
+            "delete element 10.96.0.3 . tcp . 80 from service-ips",
+            "add element 10.96.0.3 . tcp . 80 . 2 to endpoints",
+            "add element 10.244.0.12 . 10.244.0.12 to hairpin",
+            "add element 10.96.0.3 . tcp . 80 to service-ips",
+        ])
+        #expect(try before.compile().applying(transaction).canonical == after.compile().canonical)
     }
 }

@@ -7,8 +7,10 @@ import Foundation
 /// A named network namespace as `ip netns` makes it (`/run/netns/NAME`), seen from this process:
 /// its kernel identity, the processes inside it, and sockets opened inside it without a child
 /// process.
-struct NetNamespace: Sendable {
-    let name: String
+public struct NetNamespace: Sendable {
+    public let name: String
+
+    public init(name: String) { self.name = name }
 
     var path: String { "/run/netns/\(name)" }
 
@@ -54,7 +56,7 @@ struct NetNamespace: Sendable {
     /// Why a thread of its own: `setns` moves only the calling thread. A dedicated thread enters
     /// the namespace, creates the socket and exits, so no thread of a shared pool (the test
     /// runner's, Dispatch's) ever runs in a foreign namespace.
-    func makeSocket(type: Int32) throws -> Int32 {
+    public func makeSocket(type: Int32) throws -> Int32 {
         let result = SocketResult()
         let done = DispatchSemaphore(value: 0)
         let path = self.path

@@ -156,7 +156,7 @@ public final class NetworkLab: @unchecked Sendable {
             let answer = "echo \(pod.name) $SOCAT_PEERADDR"
             for port in pod.tcpPorts {
                 let process = try startListener(
-                    in: namespace, "TCP-LISTEN:\(port),fork,reuseaddr",
+                    in: namespace, "TCP-LISTEN:\(port),fork,reuseaddr,backlog=1024",
                     "SYSTEM:\(answer); while read -r line; do \(answer); done")
                 started.append((process, identity, port))
             }

@@ -27,6 +27,9 @@ struct Batch {
         nextSequence += 1
     }
 
+    /// Messages between BATCH_BEGIN and BATCH_END.
+    var messageCount: Int { records.count }
+
     /// The sequence number after the batch, for the request that follows it.
     var followingSequence: UInt32 { nextSequence }
 

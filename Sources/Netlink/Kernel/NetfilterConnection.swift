@@ -9,6 +9,17 @@ import SystemPackage
 public struct NetfilterConnection: ~Copyable {
     private let socket: NetlinkSocket
     private var sequence: UInt32
+    /// How the last committed (or refused) transaction went, for benchmarks and logs.
+    public private(set) var lastCommit: CommitStatistics?
+
+    public struct CommitStatistics: Sendable {
+        /// Building the netlink messages (IR → libnftnl objects → bytes).
+        public var encoding: Duration
+        /// From sending the batch to the kernel's answer: the kernel's share.
+        public var kernel: Duration
+        public var bytes: Int
+        public var messages: Int
+    }
 
     /// Connects to nf_tables in this network namespace, or in the named one (as `ip netns` names it).
     public init(networkNamespace: String? = nil) throws(NetlinkError) {
@@ -36,7 +47,15 @@ public struct NetfilterConnection: ~Copyable {
     public mutating func commit(_ transaction: Transaction, ifGenerationIs generation: UInt32? = nil)
         throws(NetlinkError) -> UInt32
     {
+        let clock = ContinuousClock()
+        let encodingStart = clock.now
         let batch = Batch(transaction, firstSequence: takeSequence(), generation: generation)
+        let sent = clock.now
+        defer {
+            lastCommit = CommitStatistics(
+                encoding: sent - encodingStart, kernel: clock.now - sent, bytes: batch.bytes.count,
+                messages: batch.messageCount)
+        }
         sequence = batch.followingSequence
         let probe = takeSequence()
         socket.reserveBuffers(for: batch.bytes.count)

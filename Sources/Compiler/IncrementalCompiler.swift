@@ -1,0 +1,142 @@
+import Addressing
+import Ruleset
+import ServiceGraph
+
+/// Compiles graph changes into transactions with work proportional to the change.
+///
+/// It keeps, per family, which services claim each set element (the full compiler lets the
+/// first service in sorted order win a key two services claim; so does this) and how many
+/// services use each load-balancing chain. A new graph is compared service by service; only
+/// the fragments of services that changed are compiled, and only the elements whose winning
+/// claim changed become operations. The result equals `diff(compile(old), compile(new))` in
+/// effect (tests check it), without compiling or diffing the whole table.
+public struct IncrementalCompiler: Sendable {
+    public let options: CompilerOptions
+    private var services: [ServiceID: Service] = [:]
+    private var tables: [IPFamily: TableState] = [:]
+
+    private struct TableState: Sendable {
+        /// set → key → claimants (service → its element for the key).
+        var claims: [String: [[Value]: [ServiceID: SetElement]]] = [:]
+        var balancerUse: [BalancerChain: Int] = [:]
+        /// Services with a frontend of this family.
+        var frontendServices = 0
+    }
+
+    public init(options: CompilerOptions) {
+        self.options = options
+    }
+
+    /// Starts from `graph` (whose ruleset, `graph.compile(options:)`, the kernel holds).
+    public mutating func reset(to graph: ServiceGraph) {
+        services = [:]
+        tables = [:]
+        for service in graph.services { claim(service, add: true) }
+    }
+
+    /// The transaction that moves the kernel from the last graph's ruleset to `graph`'s, or nil
+    /// when the change adds or removes a whole table (an address family's first or last
+    /// service): then compile fully and diff. The state moves to `graph` either way.
+    public mutating func update(to graph: ServiceGraph) -> Transaction? {
+        let wanted = Dictionary(graph.services.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var changed: [ServiceID] = []
+        for (id, service) in wanted where services[id] != service { changed.append(id) }
+        for id in services.keys where wanted[id] == nil { changed.append(id) }
+        let familiesBefore = families
+
+        // The winning element of every key a changed service claims, before and after.
+        var before: [IPFamily: [String: [[Value]: SetElement?]]] = [:]
+        var balancersBefore: [IPFamily: [BalancerChain: Int]] = [:]
+        for id in changed {
+            for service in [services[id], wanted[id]].compactMap({ $0 }) {
+                for family in IPFamily.allCases {
+                    let fragment = Fragment(of: service, family: family, options: options)
+                    for (set, elements) in fragment.elements {
+                        for element in elements where before[family]?[set]?[element.key] == nil {
+                            before[family, default: [:]][set, default: [:]][element.key] = .some(winner(family, set, element.key))
+                        }
+                    }
+                    for balancer in fragment.balancers where balancersBefore[family]?[balancer] == nil {
+                        balancersBefore[family, default: [:]][balancer] = tables[family]?.balancerUse[balancer] ?? 0
+                    }
+                }
+            }
+        }
+        for id in changed {
+            if let old = services[id] { claim(old, add: false) }
+            if let new = wanted[id] { claim(new, add: true) }
+        }
+        guard families == familiesBefore else { return nil }
+
+        var operations: [Operation] = []
+        var deletions: [Operation] = []
+        var additions: [Operation] = []
+        var removedChains: [Operation] = []
+        for family in IPFamily.allCases where families.contains(family) {
+            let id = TableID(family: TableFamily(family), name: options.tableName)
+            let builder = TableBuilder(family: family, options: options)
+            for (balancer, count) in (balancersBefore[family] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let now = tables[family]?.balancerUse[balancer] ?? 0
+                if count == 0 && now > 0 {
+                    let chain = builder.balancerChain(balancer)
+                    operations.append(.addChain(id, Chain(name: chain.name)))
+                    operations += chain.rules.map { .addRule(id, chain: chain.name, $0) }
+                } else if count > 0 && now == 0 {
+                    removedChains += [.flushChain(id, name: balancer.name), .deleteChain(id, name: balancer.name)]
+                }
+            }
+            for (set, keys) in (before[family] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                var gone: [SetElement] = []
+                var come: [SetElement] = []
+                for (key, old) in keys {
+                    let new = winner(family, set, key)
+                    guard old != new else { continue }
+                    if let old { gone.append(old) }
+                    if let new { come.append(new) }
+                }
+                if !gone.isEmpty { deletions.append(.deleteElements(id, set: set, gone.sortedByKey())) }
+                if !come.isEmpty { additions.append(.addElements(id, set: set, come.sortedByKey())) }
+            }
+        }
+        // New chains first (elements go to them), deletes before adds, unused chains last.
+        return Transaction(operations + deletions + additions + removedChains)
+    }
+
+    /// The families with a table: IPv4 always, IPv6 when a service has an IPv6 frontend.
+    private var families: Set<IPFamily> {
+        Set([.ipv4] + IPFamily.allCases.filter { (tables[$0]?.frontendServices ?? 0) > 0 })
+    }
+
+    private func winner(_ family: IPFamily, _ set: String, _ key: [Value]) -> SetElement? {
+        tables[family]?.claims[set]?[key]?.min { $0.key < $1.key }?.value
+    }
+
+    private mutating func claim(_ service: Service, add: Bool) {
+        if add { services[service.id] = service } else { services[service.id] = nil }
+        for family in IPFamily.allCases {
+            let fragment = Fragment(of: service, family: family, options: options)
+            let hasFrontend = service.frontendAddresses.contains { $0.family == family }
+            guard hasFrontend || !fragment.elements.isEmpty || tables[family] != nil else { continue }
+            var state = tables[family] ?? TableState()
+            if hasFrontend { state.frontendServices += add ? 1 : -1 }
+            for (set, elements) in fragment.elements {
+                for element in elements {
+                    if add {
+                        // Within a service too, the first claim of a key wins (as in the full compile).
+                        if state.claims[set]?[element.key]?[service.id] == nil {
+                            state.claims[set, default: [:]][element.key, default: [:]][service.id] = element
+                        }
+                    } else {
+                        state.claims[set]?[element.key]?[service.id] = nil
+                        if state.claims[set]?[element.key]?.isEmpty == true { state.claims[set]?[element.key] = nil }
+                    }
+                }
+            }
+            for balancer in fragment.balancers {
+                state.balancerUse[balancer, default: 0] += add ? 1 : -1
+                if state.balancerUse[balancer] == 0 { state.balancerUse[balancer] = nil }
+            }
+            tables[family] = state
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import ArgumentParser
+import Compiler
+import Foundation
+import Netlink
+import Ruleset
+import ServiceGraph
+
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nfcompile-bench",
+        abstract: "nfcompile at scale, side by side with kube-proxy's nftables rulesets, in one run.",
+        subcommands: [Run.self, CompileOnce.self], defaultSubcommand: Run.self)
+}
+
+/// Compiles one synthetic cluster in a process of its own, so its peak memory is its own.
+struct CompileOnce: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "compile-once", shouldDisplay: false)
+
+    @Argument var services: Int
+    @Argument var endpoints: Int
+
+    func run() throws {
+        let graph = SyntheticCluster.graph(services: services, endpoints: endpoints)
+        let before = Measure.peakMemoryMiB
+        let (ruleset, seconds) = Measure.seconds { graph.compile(options: SyntheticCluster.options) }
+        let elements = ruleset.tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
+        print("{\"seconds\": \(seconds), \"graphMiB\": \(before), \"peakMiB\": \(Measure.peakMemoryMiB), \"elements\": \(elements)}")
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the benchmark (as root).")
+
+    @Option(help: "Cluster sizes as SERVICESxENDPOINTS, comma-separated.")
+    var sizes = "1000x10,10000x10,30000x10,5000x50"
+
+    @Option(help: "Largest number of services for the kube-proxy baselines (the <=1.35 shape needs minutes at 10,000).")
+    var baselineLimit = 10_000
+
+    @Option(help: "Connections per data-plane latency measurement.")
+    var connections = 2000
+
+    @Option(help: "Where to write the machine-readable results.")
+    var json = "bench-results.json"
+
+    @Flag(help: "Skip the kube-proxy baselines.")
+    var skipBaselines = false
+
+    @Flag(help: "Skip the data-plane latency measurement.")
+    var skipDataPlane = false
+
+    func run() throws {
+        guard getuid() == 0 else { throw BenchError("the benchmark needs root (network namespaces, nf_tables)") }
+        var report = Report()
+        for size in try parseSizes() {
+            log("== \(size.services) services × \(size.endpoints) endpoints")
+            var row = Report.SizeResult(services: size.services, endpoints: size.endpoints)
+            try measureCompile(&row)
+            let graph = SyntheticCluster.graph(services: size.services, endpoints: size.endpoints)
+            let ruleset = graph.compile(options: SyntheticCluster.options)
+            try measureApplyAndSyncs(graph: graph, ruleset: ruleset, into: &row)
+            if !skipBaselines {
+                try measureBaselines(graph: graph, ruleset: ruleset, into: &row)
+            }
+            report.sizes.append(row)
+            print(report.sizeTable())
+        }
+        log("== incremental sync at 100 services (the reference for the 2× target)")
+        var small = Report.SizeResult(services: 100, endpoints: 10)
+        let smallGraph = SyntheticCluster.graph(services: 100, endpoints: 10)
+        try measureApplyAndSyncs(graph: smallGraph, ruleset: smallGraph.compile(options: SyntheticCluster.options), into: &small)
+        report.reference = small
+        if !skipDataPlane {
+            report.dataPlane = try DataPlane.measure(connections: connections, log: log)
+        }
+        print(report.text())
+        try report.json().write(toFile: json, atomically: true, encoding: .utf8)
+        log("wrote \(json)")
+    }
+
+    private func parseSizes() throws -> [(services: Int, endpoints: Int)] {
+        try sizes.split(separator: ",").map { item in
+            let parts = item.split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2 else { throw BenchError("size \"\(item)\" is not SERVICESxENDPOINTS") }
+            return (parts[0], parts[1])
+        }
+    }
+
+    private func measureCompile(_ row: inout Report.SizeResult) throws {
+        let output = try Measure.run([CommandLine.arguments[0], "compile-once", "\(row.services)", "\(row.endpoints)"])
+        let fields = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Double] ?? [:]
+        row.compileSeconds = fields["seconds"] ?? 0
+        row.peakMemoryMiB = fields["peakMiB"] ?? 0
+        row.graphMemoryMiB = fields["graphMiB"] ?? 0
+        row.elements = Int(fields["elements"] ?? 0)
+        log("compile: \(Report.ms(row.compileSeconds)), peak \(Int(row.peakMemoryMiB)) MiB")
+    }
+
+    /// Full apply into a fresh namespace, then the three incremental changes, each measured from
+    /// the changed graph to the committed transaction (compile + diff + commit).
+    private func measureApplyAndSyncs(graph: ServiceGraph, ruleset: Ruleset, into row: inout Report.SizeResult) throws {
+        let namespace = try ScratchNamespace()
+        var kernel = try NetfilterConnection(networkNamespace: namespace.name)
+        let (_, applySeconds) = try Measure.seconds { try kernel.replace(with: ruleset, tableName: "nfcompile") }
+        row.applySeconds = applySeconds
+        row.applyKernelSeconds = kernel.lastCommit?.kernel.seconds ?? 0
+        row.applyMessages = kernel.lastCommit?.messages ?? 0
+        log("apply over netlink: \(Report.ms(applySeconds)) (kernel \(Report.ms(row.applyKernelSeconds)), \(row.applyMessages) messages)")
+
+        var current = ruleset
+        var services = graph.services
+        let middle = services.count / 2
+        func sync(_ name: String, _ change: (inout [Service]) -> Void) throws {
+            change(&services)
+            let changed = ServiceGraph(services: services)
+            var operations = 0
+            let (_, seconds) = try Measure.seconds {
+                let desired = changed.compile(options: SyntheticCluster.options)
+                let transaction = diff(current: current, desired: desired)
+                operations = transaction.operations.count
+                try kernel.commit(transaction)
+                current = desired
+            }
+            row.syncs.append(.init(change: name, seconds: seconds, operations: operations,
+                                   kernelSeconds: kernel.lastCommit?.kernel.seconds ?? 0))
+            log("\(name): \(Report.ms(seconds)), \(operations) operations")
+        }
+        try sync("one endpoint added") { services in
+            let extra = Endpoint(address: SyntheticCluster.podAddress(1_000_000), port: 8080, targetName: "extra")
+            services[middle].ports[0] = ServicePort(
+                name: "http", transport: .tcp, port: 80, nodePort: nil, endpoints: services[middle].ports[0].endpoints + [extra])
+        }
+        try sync("one endpoint removed") { services in
+            services[middle].ports[0] = ServicePort(
+                name: "http", transport: .tcp, port: 80, nodePort: nil, endpoints: Array(services[middle].ports[0].endpoints.dropLast(2)))
+        }
+        try sync("one service added") { services in
+            services.append(SyntheticCluster.service(services.count + 100_000, endpoints: row.endpoints))
+        }
+        var check = try NetfilterConnection(networkNamespace: namespace.name)
+        guard try check.readRuleset(tableName: "nfcompile").canonical == current.canonical else {
+            throw BenchError("the kernel does not hold the ruleset the syncs committed")
+        }
+    }
+
+    private func measureBaselines(graph: ServiceGraph, ruleset: Ruleset, into row: inout Report.SizeResult) throws {
+        row.oursViaNft = try ScratchNamespace().timeNftLoad(ruleset.nftText())
+        log("ours via nft -f: \(Report.ms(row.oursViaNft ?? 0))")
+        guard graph.services.count <= baselineLimit else {
+            log("kube-proxy baselines skipped above \(baselineLimit) services (--baseline-limit)")
+            return
+        }
+        for shape in [KubeProxyRuleset.Shape.inlineDNATMaps, .perEndpointChains] {
+            let text = KubeProxyRuleset.text(for: graph, shape: shape, clusterCIDR: "10.244.0.0/14")
+            let seconds = try ScratchNamespace().timeNftLoad(text)
+            row.baselines[shape.rawValue] = seconds
+            log("\(shape.rawValue) via nft -f: \(Report.ms(seconds))")
+        }
+    }
+
+    private func log(_ line: String) {
+        FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+/// Timing and process helpers for the benchmark.
+enum Measure {
+    /// Seconds taken by `body`.
+    static func seconds<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try body()
+        return (result, (clock.now - start).seconds)
+    }
+
+    /// The median of `runs` timings (the machine is shared and noisy).
+    static func median(runs: Int, _ body: () throws -> Void) rethrows -> Double {
+        var timings: [Double] = []
+        for _ in 0..<runs { timings.append(try seconds(body).1) }
+        return timings.sorted()[timings.count / 2]
+    }
+
+    static func percentile(_ values: [Double], _ p: Double) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+    }
+
+    /// Peak resident memory of this process so far, in MiB.
+    static var peakMemoryMiB: Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+
+    /// Runs a program and returns its standard output; throws with its standard error.
+    @discardableResult
+    static func run(_ arguments: [String], input: String? = nil) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        let output = Pipe()
+        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID()).err")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errors) }
+        process.standardOutput = output
+        process.standardError = try FileHandle(forWritingTo: errors)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+            throw BenchError("`\(arguments.prefix(6).joined(separator: " "))…` failed: \(message.prefix(500))")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// A throwaway network namespace for one measurement, removed afterwards.
+final class ScratchNamespace {
+    let name = "nfcbench-\(getpid())-\(UUID().uuidString.prefix(8))"
+
+    init() throws { try Measure.run(["ip", "netns", "add", name]) }
+
+    deinit { _ = try? Measure.run(["ip", "netns", "delete", name]) }
+
+    /// Seconds `nft -f` takes to load `text` into this namespace.
+    func timeNftLoad(_ text: String) throws -> Double {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(name).nft")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        return try Measure.seconds { try Measure.run(["ip", "netns", "exec", name, "nft", "-f", file.path]) }.1
+    }
+}
