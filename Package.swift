@@ -14,7 +14,8 @@ let package = Package(
     name: "nfcompile",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "nfcompile", targets: ["nfcompile"])
+        .executable(name: "nfcompile", targets: ["nfcompile"]),
+        .executable(name: "nfcompile-bench", targets: ["nfcompile-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -60,6 +61,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The benchmark (scripts/bench): synthetic clusters, kube-proxy baselines, the lab's data plane.
+        .executableTarget(
+            name: "nfcompile-bench",
+            dependencies: [
+                "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Addressing", "Manifests", "Lab",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
         .testTarget(name: "ServiceGraphTests", dependencies: ["ServiceGraph", "Manifests"]),

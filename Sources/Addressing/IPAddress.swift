@@ -15,14 +15,14 @@ public enum IPFamily: String, Hashable, Sendable, CaseIterable, Comparable {
     public static func < (lhs: IPFamily, rhs: IPFamily) -> Bool { lhs == .ipv4 && rhs == .ipv6 }
 }
 
-/// An IPv4 or IPv6 address as its bytes in network order.
+/// An IPv4 or IPv6 address.
 ///
-/// Parsing and printing go through `inet_pton`/`inet_ntop`, so the accepted syntax and the
-/// canonical text (RFC 5952 for IPv6) are the C library's, not ours.
+/// Stored inline as a 128-bit number (IPv4 in the low 32 bits), not as an array: rulesets hold
+/// hundreds of thousands of addresses, and each array would be a heap allocation.
 public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let family: IPFamily
-    /// Network-order bytes: 4 for IPv4, 16 for IPv6.
-    public let bytes: [UInt8]
+    private let high: UInt64
+    private let low: UInt64
 
     public init?(bytes: [UInt8]) {
         switch bytes.count {
@@ -30,7 +30,25 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         case 16: family = .ipv6
         default: return nil
         }
-        self.bytes = bytes
+        var words: (UInt64, UInt64) = (0, 0)
+        for (index, byte) in bytes.enumerated() {
+            let position = bytes.count - 1 - index  // bytes from the least significant
+            if position < 8 {
+                words.1 |= UInt64(byte) << UInt64(position * 8)
+            } else {
+                words.0 |= UInt64(byte) << UInt64((position - 8) * 8)
+            }
+        }
+        (high, low) = words
+    }
+
+    /// Network-order bytes: 4 for IPv4, 16 for IPv6.
+    public var bytes: [UInt8] {
+        (0..<family.byteCount).map { index in
+            let position = family.byteCount - 1 - index
+            return position < 8 ? UInt8(truncatingIfNeeded: low >> UInt64(position * 8))
+                : UInt8(truncatingIfNeeded: high >> UInt64((position - 8) * 8))
+        }
     }
 
     /// Parses dotted-quad IPv4 or textual IPv6; nil for anything else (including a prefix length).
@@ -50,7 +68,8 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     /// An IPv4 address from its value as a host-order integer (10.0.0.1 is 0x0A00_0001).
     public init(ipv4 value: UInt32) {
         family = .ipv4
-        bytes = [UInt8(value >> 24), UInt8((value >> 16) & 0xff), UInt8((value >> 8) & 0xff), UInt8(value & 0xff)]
+        high = 0
+        low = UInt64(value)
     }
 
     public var description: String {
@@ -64,8 +83,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     public static func < (lhs: IPAddress, rhs: IPAddress) -> Bool {
-        if lhs.family != rhs.family { return lhs.family < rhs.family }
-        return lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
+        (lhs.family == .ipv4 ? 0 : 1, lhs.high, lhs.low) < (rhs.family == .ipv4 ? 0 : 1, rhs.high, rhs.low)
     }
 
     /// The address `offset` places after this one, or nil past the end of the family's space.

@@ -117,7 +117,9 @@ public struct IncrementalCompiler: Sendable {
             let fragment = Fragment(of: service, family: family, options: options)
             let hasFrontend = service.frontendAddresses.contains { $0.family == family }
             guard hasFrontend || !fragment.elements.isEmpty || tables[family] != nil else { continue }
-            var state = tables[family] ?? TableState()
+            // Taken out of the dictionary while it changes, so that the change happens in place
+            // instead of copying every claim (copy-on-write would otherwise see two owners).
+            var state = tables.removeValue(forKey: family) ?? TableState()
             if hasFrontend { state.frontendServices += add ? 1 : -1 }
             for (set, elements) in fragment.elements {
                 for element in elements {

@@ -27,28 +27,6 @@ extension NamedSet {
 extension [SetElement] {
     /// Sorted by key, numerically field by field: the order nfcompile prints elements in.
     public func sortedByKey() -> [SetElement] {
-        map { ($0.key.map(\.sortKey), $0) }
-            .sorted { $0.0.lexicographicallyPrecedes($1.0) }
-            .map(\.1)
-    }
-}
-
-extension Value {
-    /// Orders values of one field numerically (addresses, ports, numbers).
-    var sortKey: [UInt64] {
-        switch self {
-        case .address(let address): address.bytes.map(UInt64.init)
-        case .network(let network): network.address.bytes.map(UInt64.init) + [UInt64(network.prefixLength)]
-        case .transportProtocol(let number): [UInt64(number)]
-        case .port(let port): [UInt64(port)]
-        case .integer(let integer): [UInt64(integer)]
-        }
-    }
-}
-
-extension Array where Element == [UInt64] {
-    func lexicographicallyPrecedes(_ other: [[UInt64]]) -> Bool {
-        for (a, b) in zip(self, other) where a != b { return a.lexicographicallyPrecedes(b) }
-        return count < other.count
+        sorted { $0.key.lexicographicallyPrecedes($1.key) }
     }
 }

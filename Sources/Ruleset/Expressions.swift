@@ -80,6 +80,31 @@ public enum Statement: Hashable, Sendable {
     }
 }
 
+extension Value: Comparable {
+    /// Values of one field compare numerically (addresses, ports, numbers); values of
+    /// different kinds, which no key mixes, by kind.
+    public static func < (lhs: Value, rhs: Value) -> Bool {
+        switch (lhs, rhs) {
+        case let (.address(a), .address(b)): a < b
+        case let (.network(a), .network(b)): a < b
+        case let (.transportProtocol(a), .transportProtocol(b)): a < b
+        case let (.port(a), .port(b)): a < b
+        case let (.integer(a), .integer(b)): a < b
+        default: lhs.kind < rhs.kind
+        }
+    }
+
+    private var kind: Int {
+        switch self {
+        case .address: 0
+        case .network: 1
+        case .transportProtocol: 2
+        case .port: 3
+        case .integer: 4
+        }
+    }
+}
+
 extension Value {
     public static let tcp = Value.transportProtocol(6)
     public static let udp = Value.transportProtocol(17)
