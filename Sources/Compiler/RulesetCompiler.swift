@@ -278,15 +278,19 @@ struct TableBuilder {
 /// order), so the compiler stays total even if two services claim one external address and port.
 struct ElementList {
     private var added: [SetElement] = []
-    private var keys: Set<[Value]> = []
 
-    mutating func add(_ element: SetElement) {
-        guard keys.insert(element.key).inserted else { return }
-        added.append(element)
+    mutating func add(_ element: SetElement) { added.append(element) }
+
+    /// Sorted by key, as the kernel's listing is read most easily and as `show` prints it; the
+    /// sort is stable, so of equal keys the first added comes first and is the one kept.
+    var elements: [SetElement] {
+        var result: [SetElement] = []
+        result.reserveCapacity(added.count)
+        for element in added.sortedByKey() where result.last?.key != element.key {
+            result.append(element)
+        }
+        return result
     }
-
-    /// Sorted by key, as the kernel's listing is read most easily and as `show` prints it.
-    var elements: [SetElement] { added.sortedByKey() }
 }
 
 extension TransportProtocol {

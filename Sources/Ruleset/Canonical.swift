@@ -1,3 +1,5 @@
+import Addressing
+
 extension Ruleset {
     /// The same ruleset with everything whose order the kernel does not keep put in a fixed
     /// order: tables, sets and chains by name, set elements by key. Rule order is kept: it
@@ -26,7 +28,65 @@ extension NamedSet {
 
 extension [SetElement] {
     /// Sorted by key, numerically field by field: the order nfcompile prints elements in.
+    /// Stable: elements with equal keys keep their order.
     public func sortedByKey() -> [SetElement] {
-        sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        // Sorting packed keys and then indexes keeps the comparisons free of allocation and
+        // reference counting: rulesets have hundreds of thousands of elements.
+        let keys = map { PackedKey($0.key) }
+        return indices.sorted { a, b in keys[a] != keys[b] ? keys[a] < keys[b] : a < b }.map { self[$0] }
+    }
+}
+
+/// A key's values packed into fixed words that order like the values (field by field,
+/// numerically): addresses take two words, protocols, ports and numbers share the rest.
+struct PackedKey: Comparable {
+    private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+    /// Keys longer than the words hold (none that nfcompile writes) fall back to the values.
+    private var overflow: [Value] = []
+
+    init(_ key: [Value]) {
+        var packed: [UInt64] = []
+        packed.reserveCapacity(6)
+        var small: UInt64 = 0
+        var smallBits = 0
+        func flush() {
+            if smallBits > 0 { packed.append(small) }
+            small = 0
+            smallBits = 0
+        }
+        func push(_ value: UInt64, bits: Int) {
+            if smallBits + bits > 64 { flush() }
+            small = small << UInt64(bits) | value
+            smallBits += bits
+        }
+        for value in key {
+            switch value {
+            case .address(let address):
+                flush()
+                packed += address.orderedWords
+            case .network(let network):
+                flush()
+                packed += network.address.orderedWords + [UInt64(network.prefixLength)]
+            case .transportProtocol(let number): push(UInt64(number), bits: 8)
+            case .port(let port): push(UInt64(port), bits: 16)
+            case .integer(let integer): push(UInt64(integer), bits: 32)
+            }
+        }
+        flush()
+        guard packed.count <= 6 else {
+            overflow = key
+            return
+        }
+        packed += [UInt64](repeating: 0, count: 6 - packed.count)
+        words = (packed[0], packed[1], packed[2], packed[3], packed[4], packed[5])
+    }
+
+    static func < (lhs: PackedKey, rhs: PackedKey) -> Bool {
+        if !lhs.overflow.isEmpty || !rhs.overflow.isEmpty { return lhs.overflow.lexicographicallyPrecedes(rhs.overflow) }
+        return lhs.words < rhs.words
+    }
+
+    static func == (lhs: PackedKey, rhs: PackedKey) -> Bool {
+        lhs.words == rhs.words && lhs.overflow == rhs.overflow
     }
 }

@@ -114,6 +114,7 @@ public struct SetElement: Hashable, Sendable {
 
     /// nft refuses element comments over 128 bytes; cut on a character boundary.
     static func fitComment(_ text: String) -> String {
+        guard text.utf8.count > 128 else { return text }
         var result = ""
         for character in text {
             guard result.utf8.count + character.utf8.count <= 128 else { break }

@@ -126,7 +126,7 @@ struct Run: ParsableCommand {
             }
             row.syncs.append(.init(change: name, seconds: seconds, operations: operations,
                                    kernelSeconds: kernel.lastCommit?.kernel.seconds ?? 0))
-            log("\(name): \(Report.ms(seconds)), \(operations) operations")
+            log("\(name): \(Report.ms(seconds)) (kernel \(Report.ms(kernel.lastCommit?.kernel.seconds ?? 0))), \(operations) operations")
         }
         try sync("one endpoint added") { services in
             let extra = Endpoint(address: SyntheticCluster.podAddress(1_000_000), port: 8080, targetName: "extra")
