@@ -19,6 +19,8 @@ public struct IncrementalCompiler: Sendable {
         /// set → key → claimants (service → its element for the key).
         var claims: [String: [[Value]: [ServiceID: SetElement]]] = [:]
         var balancerUse: [BalancerChain: Int] = [:]
+        /// Frontends using each bucket map (`endpoints-N`), to create and remove it with its chains.
+        var mapUse: [String: Int] = [:]
         /// Services with a frontend of this family.
         var frontendServices = 0
     }
@@ -47,6 +49,7 @@ public struct IncrementalCompiler: Sendable {
         // The winning element of every key a changed service claims, before and after.
         var before: [IPFamily: [String: [[Value]: SetElement?]]] = [:]
         var balancersBefore: [IPFamily: [BalancerChain: Int]] = [:]
+        var mapsBefore: [IPFamily: [String: Int]] = [:]
         for id in changed {
             for service in [services[id], wanted[id]].compactMap({ $0 }) {
                 for family in IPFamily.allCases {
@@ -58,6 +61,7 @@ public struct IncrementalCompiler: Sendable {
                     }
                     for balancer in fragment.balancers where balancersBefore[family]?[balancer] == nil {
                         balancersBefore[family, default: [:]][balancer] = tables[family]?.balancerUse[balancer] ?? 0
+                        mapsBefore[family, default: [:]][balancer.map] = tables[family]?.mapUse[balancer.map] ?? 0
                     }
                 }
             }
@@ -72,9 +76,19 @@ public struct IncrementalCompiler: Sendable {
         var deletions: [Operation] = []
         var additions: [Operation] = []
         var removedChains: [Operation] = []
+        var removedMaps: [Operation] = []
         for family in IPFamily.allCases where families.contains(family) {
             let id = TableID(family: TableFamily(family), name: options.tableName)
             let builder = TableBuilder(family: family, options: options)
+            for (map, count) in (mapsBefore[family] ?? [:]).sorted(by: { TableBuilder.mapOrder($0.key, $1.key) }) {
+                let now = tables[family]?.mapUse[map] ?? 0
+                let balancer = (balancersBefore[family] ?? [:]).keys.first { $0.map == map }!
+                if count == 0 && now > 0 {
+                    operations.append(.addSet(id, builder.bucketMap(balancer)))
+                } else if count > 0 && now == 0 {
+                    removedMaps.append(.deleteSet(id, name: map))
+                }
+            }
             for (balancer, count) in (balancersBefore[family] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 let now = tables[family]?.balancerUse[balancer] ?? 0
                 if count == 0 && now > 0 {
@@ -98,8 +112,9 @@ public struct IncrementalCompiler: Sendable {
                 if !come.isEmpty { additions.append(.addElements(id, set: set, come.sortedByKey())) }
             }
         }
-        // New chains first (elements go to them), deletes before adds, unused chains last.
-        return Transaction(operations + deletions + additions + removedChains)
+        // New maps and chains first (elements go to them), deletes before adds, unused chains
+        // and then their maps last.
+        return Transaction(operations + deletions + additions + removedChains + removedMaps)
     }
 
     /// The families with a table: IPv4 always, IPv6 when a service has an IPv6 frontend.
@@ -137,6 +152,8 @@ public struct IncrementalCompiler: Sendable {
             for balancer in fragment.balancers {
                 state.balancerUse[balancer, default: 0] += add ? 1 : -1
                 if state.balancerUse[balancer] == 0 { state.balancerUse[balancer] = nil }
+                state.mapUse[balancer.map, default: 0] += add ? 1 : -1
+                if state.mapUse[balancer.map] == 0 { state.mapUse[balancer.map] = nil }
             }
             tables[family] = state
         }

@@ -5,8 +5,13 @@ public enum Names {
     public static let serviceNodePorts = "service-nodeports"
     public static let noEndpointServices = "no-endpoint-services"
     public static let noEndpointNodePorts = "no-endpoint-nodeports"
-    public static let endpoints = "endpoints"
-    public static let nodePortEndpoints = "nodeport-endpoints"
+    /// The buckets of every frontend whose chain is lb-N (or local-lb-N) are in `endpoints-N`:
+    /// one map per bucket count, so that a new chain binds to a small map (the kernel checks
+    /// every element of a map when a rule starts using it).
+    public static func endpoints(buckets: Int) -> String { "endpoints-\(buckets)" }
+    public static func nodePortEndpoints(buckets: Int) -> String { "nodeport-endpoints-\(buckets)" }
+    static let endpointsPrefix = "endpoints-"
+    static let nodePortEndpointsPrefix = "nodeport-endpoints-"
     public static let hairpin = "hairpin"
     public static let nodePortIPs = "nodeport-ips"
 
@@ -42,6 +47,9 @@ struct BalancerChain: Hashable, Comparable {
     var buckets: Int
 
     var name: String { "\(kind.rawValue)-\(buckets)" }
+
+    /// The map of its buckets (shared by the Local variant of the same kind and count).
+    var map: String { kind.isNodePort ? Names.nodePortEndpoints(buckets: buckets) : Names.endpoints(buckets: buckets) }
 
     static func < (lhs: BalancerChain, rhs: BalancerChain) -> Bool {
         (lhs.kind, lhs.buckets) < (rhs.kind, rhs.buckets)

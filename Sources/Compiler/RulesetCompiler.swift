@@ -98,18 +98,18 @@ struct Fragment: Equatable {
             }
             return
         }
+        let balancer = BalancerChain(kind: kind, buckets: chosen.reduce(0) { $0 + $1.weight })
         var bucket: UInt32 = 0
         for endpoint in chosen {
             for _ in 0..<endpoint.weight {
                 add(
-                    isNodePort ? Names.nodePortEndpoints : Names.endpoints,
+                    balancer.map,
                     SetElement(
                         key: key + [.integer(bucket)], data: .values([.address(endpoint.address), .port(endpoint.port)]),
                         comment: "\(label) -> \(endpoint.targetName ?? endpoint.address.description)"))
                 bucket += 1
             }
         }
-        let balancer = BalancerChain(kind: kind, buckets: Int(bucket))
         balancers.insert(balancer)
         add(verdicts, SetElement(key: key, data: .verdict(.goto(balancer.name)), comment: label))
     }
@@ -158,15 +158,17 @@ struct TableBuilder {
             NamedSet(
                 name: Names.noEndpointNodePorts, key: nodePortKey, data: .verdict,
                 elements: elements(Names.noEndpointNodePorts)),
-            NamedSet(
-                name: Names.endpoints, key: frontend + [.randomBucket(modulus: 1)], data: addressPort,
-                elements: elements(Names.endpoints)),
-            NamedSet(
-                name: Names.nodePortEndpoints, key: nodePortKey + [.randomBucket(modulus: 1)], data: addressPort,
-                elements: elements(Names.nodePortEndpoints)),
             NamedSet(name: Names.hairpin, key: [.sourceAddress(family), .destinationAddress(family)],
                 elements: elements(Names.hairpin)),
         ]
+        // One bucket map per load-balancing chain's bucket count in use.
+        for map in Set(balancers.map(\.map)).sorted(by: Self.mapOrder) {
+            let isNodePort = map.hasPrefix(Names.nodePortEndpointsPrefix)
+            sets.append(
+                NamedSet(
+                    name: map, key: (isNodePort ? nodePortKey : frontend) + [.randomBucket(modulus: 1)],
+                    data: addressPort, elements: elements(map)))
+        }
         let nodeIPs = options.nodeIPs.filter { $0.family == family }
         if !nodeIPs.isEmpty {
             sets.append(
@@ -198,6 +200,22 @@ struct TableBuilder {
                     ]),
                 masqueradingChain(),
             ] + balancers.sorted().map(balancerChain))
+    }
+
+    /// Service bucket maps before NodePort ones, each by bucket count.
+    static func mapOrder(_ a: String, _ b: String) -> Bool {
+        func rank(_ name: String) -> (Int, Int) {
+            let isNodePort = name.hasPrefix(Names.nodePortEndpointsPrefix)
+            return (isNodePort ? 1 : 0, Int(name.split(separator: "-").last ?? "") ?? 0)
+        }
+        return rank(a) < rank(b)
+    }
+
+    /// The bucket map a load-balancing chain uses, declared like the full compile declares it.
+    func bucketMap(_ balancer: BalancerChain) -> NamedSet {
+        let address = Field.destinationAddress(family)
+        let key: [Field] = balancer.kind.isNodePort ? [.transportProtocol, .destinationPort] : [address, .transportProtocol, .destinationPort]
+        return NamedSet(name: balancer.map, key: key + [.randomBucket(modulus: 1)], data: .fields([address, .destinationPort]))
     }
 
     private func baseChains() -> [Chain] {
@@ -268,8 +286,7 @@ struct TableBuilder {
             balancer.kind.isNodePort
             ? [.transportProtocol, .destinationPort, bucket]
             : [.destinationAddress(family), .transportProtocol, .destinationPort, bucket]
-        let map = balancer.kind.isNodePort ? Names.nodePortEndpoints : Names.endpoints
-        rules.append(Rule([.destinationNATMap(family, key, map: map)]))
+        rules.append(Rule([.destinationNATMap(family, key, map: balancer.map)]))
         return Chain(name: balancer.name, rules: rules)
     }
 }

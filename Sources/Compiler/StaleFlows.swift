@@ -61,9 +61,10 @@ extension Transaction {
 
     /// A UDP bucket of the load-balancing maps as (frontend, port, endpoint).
     private static func backend(_ element: SetElement, in set: String) -> StaleFlow? {
-        guard set == Names.endpoints || set == Names.nodePortEndpoints else { return nil }
+        let isService = set.hasPrefix(Names.endpointsPrefix)
+        guard isService || set.hasPrefix(Names.nodePortEndpointsPrefix) else { return nil }
         // Keys: address . protocol . port . bucket (services), protocol . port . bucket (NodePorts).
-        let key: [Value?] = set == Names.endpoints ? element.key.map { $0 } : [nil] + element.key.map { $0 }
+        let key: [Value?] = isService ? element.key.map { $0 } : [nil] + element.key.map { $0 }
         guard key.count == 4, key[1] == .udp, case .port(let port)? = key[2],
             case .values(let data)? = element.data, case .address(let endpoint)? = data.first
         else { return nil }

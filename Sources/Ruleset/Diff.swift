@@ -46,6 +46,7 @@ public func diff(current: Table, desired: Table) -> Transaction {
         operations.append(.addSet(id, NamedSet(name: set.name, key: set.key, data: set.data)))
     }
     // 2. Elements: deletes, then adds.
+    let elementDeletes = operations.count
     var additions: [Operation] = []
     for set in desired.sets {
         let existing = currentSets[set.name]?.elements ?? []
@@ -67,7 +68,12 @@ public func diff(current: Table, desired: Table) -> Transaction {
         operations.append(.flushChain(id, name: chain.name))
     }
     operations += removedChains.map { .deleteChain(id, name: $0.name) }
-    operations += current.sets.filter { !desiredSetNames.contains($0.name) }.map { .deleteSet(id, name: $0.name) }
+    for set in current.sets where !desiredSetNames.contains(set.name) {
+        // Its elements go explicitly first: a transaction says what it removes (stale UDP flows
+        // are read from it), and they are few, belonging to services that changed.
+        if !set.elements.isEmpty { operations.insert(.deleteElements(id, set: set.name, set.elements), at: elementDeletes) }
+        operations.append(.deleteSet(id, name: set.name))
+    }
     return Transaction(operations)
 }
 

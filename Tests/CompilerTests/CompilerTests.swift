@@ -41,7 +41,7 @@ enum Fixtures {
         let serviceIPs = try #require(set("service-ips", in: ruleset))
         #expect(serviceIPs.elements.map(\.data) == [.verdict(.goto("lb-3"))])
         #expect(serviceIPs.elements.first?.key == [.address(F.ip("10.96.0.10")), .tcp, .port(80)])
-        let buckets = try #require(set("endpoints", in: ruleset)).elements
+        let buckets = try #require(set("endpoints-3", in: ruleset)).elements
         #expect(buckets.map { $0.key.last } == [.integer(0), .integer(1), .integer(2)])
         #expect(Set(buckets.compactMap(\.data)) == Set(["10.244.0.2", "10.244.0.3", "10.244.0.4"].map {
             SetElement.Data.values([.address(F.ip($0)), .port(8080)])
@@ -56,7 +56,7 @@ enum Fixtures {
             F.service("canary", clusterIP: "10.96.0.11", endpoints: [F.endpoint("10.244.0.2", weight: 9), F.endpoint("10.244.0.3")])
         ])
         let ruleset = graph.compile()
-        let buckets = try #require(set("endpoints", in: ruleset)).elements
+        let buckets = try #require(set("endpoints-10", in: ruleset)).elements
         #expect(buckets.count == 10)
         #expect(buckets.filter { $0.data == .values([.address(F.ip("10.244.0.2")), .port(8080)]) }.count == 9)
         #expect(set("service-ips", in: ruleset)?.elements.first?.data == .verdict(.goto("lb-10")))
@@ -75,9 +75,9 @@ enum Fixtures {
         let ready = F.endpoint("10.244.0.2")
         let draining = F.endpoint("10.244.0.3", ready: false, terminating: true)
         let both = ServiceGraph(services: [F.service("a", clusterIP: "10.96.0.13", endpoints: [ready, draining])]).compile()
-        #expect(set("endpoints", in: both)?.elements.count == 1)
+        #expect(set("endpoints-1", in: both)?.elements.count == 1)
         let onlyDraining = ServiceGraph(services: [F.service("a", clusterIP: "10.96.0.13", endpoints: [draining])]).compile()
-        #expect(set("endpoints", in: onlyDraining)?.elements.count == 1)
+        #expect(set("endpoints-1", in: onlyDraining)?.elements.count == 1)
         #expect(set("no-endpoint-services", in: onlyDraining)?.elements.isEmpty == true)
     }
 
@@ -87,7 +87,7 @@ enum Fixtures {
         ])
         let ruleset = graph.compile()
         #expect(set("service-nodeports", in: ruleset)?.elements.first?.key == [.tcp, .port(31080)])
-        #expect(set("nodeport-endpoints", in: ruleset)?.elements.first?.key == [.tcp, .port(31080), .integer(0)])
+        #expect(set("nodeport-endpoints-1", in: ruleset)?.elements.first?.key == [.tcp, .port(31080), .integer(0)])
         let chain = try #require(ruleset.tables[0].chains.first { $0.name == "nodeport-lb-1" })
         #expect(chain.rules.first == Rule([.setMarkBits(0x4000)]))
         try NftCheck.validate(ruleset.nftText())
@@ -116,8 +116,8 @@ enum Fixtures {
         ])
         let ruleset = graph.compile(options: CompilerOptions(clusterCIDRs: [IPNetwork("10.244.0.0/16")!, IPNetwork("fd00:10:244::/64")!]))
         #expect(ruleset.tables.map(\.family) == [.ip, .ip6])
-        #expect(set("endpoints", in: ruleset, family: .ip6)?.elements.count == 1)
-        #expect(set("endpoints", in: ruleset, family: .ip)?.elements.count == 2)
+        #expect(set("endpoints-1", in: ruleset, family: .ip6)?.elements.count == 1)
+        #expect(set("endpoints-1", in: ruleset, family: .ip)?.elements.count == 2)
         try NftCheck.validate(ruleset.nftText())
     }
 

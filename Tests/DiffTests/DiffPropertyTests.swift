@@ -86,8 +86,8 @@ enum RandomGraph {
             let current = Self.cluster(services: size)
             let desired = Self.cluster(services: size, extraEndpointFor: 1)
             let transaction = diff(current: current, desired: desired)
-            // service-ips: goto lb-2 becomes goto lb-3 (delete + add); endpoints: buckets 0 and 1
-            // stay, bucket 2 comes; hairpin: one more endpoint.
+            // service-ips: goto lb-2 becomes goto lb-3 (delete + add); its buckets move from
+            // endpoints-2 to endpoints-3 (both in use by other services); hairpin: one more endpoint.
             let shape = transaction.operations.map { operation -> String in
                 switch operation {
                 case .addElements(_, let set, let list): "add \(list.count) to \(set)"
@@ -95,7 +95,10 @@ enum RandomGraph {
                 default: operation.summary
                 }
             }
-            #expect(shape == ["delete 1 from service-ips", "add 1 to service-ips", "add 1 to endpoints", "add 1 to hairpin"])
+            #expect(shape == [
+                "delete 1 from service-ips", "delete 2 from endpoints-2", "add 1 to service-ips", "add 1 to hairpin",
+                "add 3 to endpoints-3",
+            ])
             #expect(try current.applying(transaction).canonical == desired.canonical)
             shapes.append(shape)
         }
@@ -163,8 +166,9 @@ enum RandomGraph {
         let update = incremental.update(to: after)
         let transaction = try #require(update)
         #expect(transaction.operations.map(\.summary) == [
+            "delete element 10.96.0.3 . tcp . 80 . 0 and 1 more from endpoints-2",
             "delete element 10.96.0.3 . tcp . 80 from service-ips",
-            "add element 10.96.0.3 . tcp . 80 . 2 to endpoints",
+            "add element 10.96.0.3 . tcp . 80 . 0 and 2 more to endpoints-3",
             "add element 10.244.0.12 . 10.244.0.12 to hairpin",
             "add element 10.96.0.3 . tcp . 80 to service-ips",
         ])

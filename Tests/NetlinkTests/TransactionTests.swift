@@ -93,7 +93,7 @@ import Testing
         defer { lab.tearDown() }
         var kernel = try NetfilterConnection(networkNamespace: lab.nodeNamespace)
         let ruleset = Self.syntheticGraph(services: 10_000, endpoints: 10).compile()
-        #expect(table(ruleset).sets.first { $0.name == "endpoints" }?.elements.count == 100_000)
+        #expect(table(ruleset).sets.first { $0.name == "endpoints-10" }?.elements.count == 100_000)
         let before = try kernel.generation()
         let after = try kernel.replace(with: ruleset, tableName: "nfcompile")
         #expect(after != before)
