@@ -41,9 +41,19 @@ public struct IncrementalCompiler: Sendable {
     /// service): then compile fully and diff. The state moves to `graph` either way.
     public mutating func update(to graph: ServiceGraph) -> Transaction? {
         let wanted = Dictionary(graph.services.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        var changed: [ServiceID] = []
-        for (id, service) in wanted where services[id] != service { changed.append(id) }
-        for id in services.keys where wanted[id] == nil { changed.append(id) }
+        let changed = wanted.values.filter { services[$0.id] != $0 }
+        let removed = services.keys.filter { wanted[$0] == nil }
+        return update(changing: changed, removing: removed)
+    }
+
+    /// The same for a change known service by service (as a watch of the Kubernetes API reports
+    /// it): `changing` holds services added or modified, `removing` the IDs of services gone.
+    /// Costs what the change touches, whatever the size of the graph.
+    public mutating func update(changing changedServices: [Service], removing removedIDs: [ServiceID]) -> Transaction? {
+        var wanted: [ServiceID: Service?] = [:]
+        for service in changedServices { wanted[service.id] = .some(service) }
+        for id in removedIDs { wanted[id] = .some(nil) }
+        let changed = Array(wanted.keys)
         let familiesBefore = families
 
         // The winning element of every key a changed service claims, before and after.
@@ -51,7 +61,7 @@ public struct IncrementalCompiler: Sendable {
         var balancersBefore: [IPFamily: [BalancerChain: Int]] = [:]
         var mapsBefore: [IPFamily: [String: Int]] = [:]
         for id in changed {
-            for service in [services[id], wanted[id]].compactMap({ $0 }) {
+            for service in [services[id], wanted[id] ?? nil].compactMap({ $0 }) {
                 for family in IPFamily.allCases {
                     let fragment = Fragment(of: service, family: family, options: options)
                     for (set, elements) in fragment.elements {
@@ -68,7 +78,7 @@ public struct IncrementalCompiler: Sendable {
         }
         for id in changed {
             if let old = services[id] { claim(old, add: false) }
-            if let new = wanted[id] { claim(new, add: true) }
+            if let new = wanted[id] ?? nil { claim(new, add: true) }
         }
         guard families == familiesBefore else { return nil }
 

@@ -108,17 +108,19 @@ struct Run: ParsableCommand {
         row.applyMessages = kernel.lastCommit?.messages ?? 0
         log("apply over netlink: \(Report.ms(applySeconds)) (kernel \(Report.ms(row.applyKernelSeconds)), \(row.applyMessages) messages)")
 
-        // The agent's partial sync: the changed graph → incremental compile → commit.
+        // An incremental sync: a changed service (as a watch event reports it) → incremental
+        // compile → diff → commit.
         var incremental = IncrementalCompiler(options: SyntheticCluster.options)
         incremental.reset(to: graph)
         var services = graph.services
         let middle = services.count / 2
         func sync(_ name: String, _ change: (inout [Service]) -> Void) throws {
+            let before = services
             change(&services)
-            let changed = ServiceGraph(services: services)
+            let changed = services.indices.filter { $0 >= before.count || services[$0] != before[$0] }.map { services[$0] }
             var operations = 0
             let (_, seconds) = try Measure.seconds {
-                guard let transaction = incremental.update(to: changed) else {
+                guard let transaction = incremental.update(changing: changed, removing: []) else {
                     throw BenchError("the synthetic change unexpectedly needs a full compile")
                 }
                 operations = transaction.operations.count

@@ -212,13 +212,13 @@ struct Batch {
     /// An upper bound of the element's attribute size in the message (netlink aligns to 4).
     private static func encodedSize(_ element: SetElement) -> Int {
         func aligned(_ n: Int) -> Int { (n + 3) & ~3 }
-        var size = 4 + 4 + 4 + aligned(ValueCoding.concatenation(element.key).count)
+        var size = 4 + 4 + 4 + aligned(ValueCoding.paddedLength(element.key))
         switch element.data {
         case .verdict(let verdict)?:
             var chain = 0
             if case .immediateVerdict(_, let name?) = verdict.immediate { chain = 4 + aligned(name.utf8.count + 1) }
             size += 4 + 4 + 8 + chain
-        case .values(let values)?: size += 4 + 4 + aligned(ValueCoding.concatenation(values).count)
+        case .values(let values)?: size += 4 + 4 + aligned(ValueCoding.paddedLength(values))
         case nil: break
         }
         if let comment = element.comment { size += 4 + aligned(comment.utf8.count + 3) }

@@ -109,6 +109,17 @@ enum ValueCoding {
         }
     }
 
+    /// The length of `concatenation(values)`, without building it.
+    static func paddedLength(_ values: [Value]) -> Int {
+        values.reduce(0) { total, value in
+            switch value {
+            case .address(let address): total + address.family.byteCount
+            case .network(let network): total + network.family.byteCount
+            case .transportProtocol, .port, .integer: total + 4
+            }
+        }
+    }
+
     static func split(_ bytes: [UInt8], as fields: [Field]) -> [Value]? {
         var values: [Value] = []
         var offset = 0
