@@ -23,11 +23,13 @@ enum Measure {
         return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
     }
 
-    /// Peak resident memory of this process so far, in MiB.
+    /// Peak resident memory of this process so far, in MiB: VmHWM, not getrusage's ru_maxrss,
+    /// which Linux carries over from the parent across fork and exec.
     static var peakMemoryMiB: Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_maxrss) / 1024
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+        return kilobytes / 1024
     }
 
     /// Runs a program and returns its standard output; throws with its standard error.
