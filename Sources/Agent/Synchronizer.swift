@@ -6,10 +6,11 @@ import ServiceGraph
 
 /// One sync: compile the manifests, diff against what the kernel holds, commit the difference.
 ///
-/// A partial sync diffs against the ruleset of our last commit, trusting that nobody touched
-/// the table since (the generation guard checks it); a full sync diffs against a fresh kernel
-/// dump, so anything someone else changed is repaired. Bad input never reaches the kernel: the
-/// last good ruleset stays.
+/// A partial sync compiles only the services that changed since our last commit (the
+/// incremental compiler), trusting that nobody touched the table since: the generation guard
+/// checks it, and a refused commit becomes a full sync. A full sync diffs the whole compiled
+/// ruleset against a fresh kernel dump, so anything someone else changed is repaired. Bad input
+/// never reaches the kernel: the last good ruleset stays.
 public final class Synchronizer {
     public enum Kind: String, Sendable { case full, partial }
 
@@ -123,9 +124,6 @@ public final class Synchronizer {
         }
         throw NetlinkError.generationChanged
     }
-
-    /// Whether a ruleset generation announced by the kernel is one of ours.
-    public func isOwnGeneration(_ generation: UInt32) -> Bool { generation == appliedGeneration }
 }
 
 extension Transaction {
