@@ -43,6 +43,8 @@ public final class Synchronizer {
     /// Tracks `committedGraph`, so that a partial sync compiles only what changed.
     private var incremental: IncrementalCompiler
     private var lastGoodGraph: ServiceGraph?
+    /// Files parsed before: only those whose text changed are parsed again.
+    private let manifestCache = ManifestCache()
 
     public init(configuration: AgentConfiguration, store: RulesetStore) {
         self.configuration = configuration
@@ -56,7 +58,8 @@ public final class Synchronizer {
         var inputErrors: [Diagnostic] = []
         var warnings: [Diagnostic] = []
         do {
-            let build = try ServiceGraph.load(paths: [configuration.manifests], options: configuration.graphOptions)
+            let build = try ServiceGraph.load(
+                paths: [configuration.manifests], options: configuration.graphOptions, cache: manifestCache)
             warnings = build.diagnostics
             lastGoodGraph = build.graph
         } catch {

@@ -26,7 +26,9 @@ extension CompiledInput {
 
 extension ServiceGraph {
     /// Loads and validates manifests into the graph, without compiling it.
-    public static func load(paths: [String], options: GraphOptions = GraphOptions()) throws(InputError) -> GraphBuild {
-        try build(from: ManifestLoader.load(paths: paths), options: options)
+    public static func load(paths: [String], options: GraphOptions = GraphOptions(), cache: ManifestCache? = nil)
+        throws(InputError) -> GraphBuild
+    {
+        try build(from: ManifestLoader.load(paths: paths, cache: cache), options: options)
     }
 }

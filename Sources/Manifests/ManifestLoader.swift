@@ -1,6 +1,14 @@
 import Foundation
 import Yams
 
+/// Files decoded by earlier loads, by path, with the text they were decoded from. Owned by one
+/// caller (the agent's sync loop); not for sharing between tasks.
+public final class ManifestCache {
+    var entries: [String: (text: String, set: ManifestSet, diagnostics: [Diagnostic])] = [:]
+
+    public init() {}
+}
+
 /// Reads Kubernetes manifests (YAML or JSON; files, directories, standard input) into a validated
 /// `ManifestSet`, or fails with every problem found, each at its file:line:column.
 public enum ManifestLoader {
@@ -11,19 +19,31 @@ public enum ManifestLoader {
     /// are skipped), and "-" for standard input (reported as file "<stdin>"). Throws `InputError` carrying
     /// all diagnostics (errors, warnings, notes) when any error is found; on success the set's `diagnostics`
     /// hold the warnings and notes.
+    /// With a `cache`, a file whose text did not change since the last load is not parsed again
+    /// (the agent reloads its whole folder on every change).
     public static func load(
         paths: [String],
+        cache: ManifestCache? = nil,
         readStandardInput: () -> String? = { String(data: FileHandle.standardInput.readDataToEndOfFile(), encoding: .utf8) }
     ) throws(InputError) -> ManifestSet {
         var set = ManifestSet()
         var diagnostics: [Diagnostic] = []
         var readStandardInputAlready = false
+        var seen: Set<String> = []
 
         func add(_ text: String, file: String) {
-            let (decoded, found) = decodeCollecting(text, file: file)
-            set.append(decoded)
-            diagnostics += found
+            seen.insert(file)
+            let decoded: (ManifestSet, [Diagnostic])
+            if let cached = cache?.entries[file], cached.text == text {
+                decoded = (cached.set, cached.diagnostics)
+            } else {
+                decoded = decodeCollecting(text, file: file)
+                cache?.entries[file] = (text, decoded.0, decoded.1)
+            }
+            set.append(decoded.0)
+            diagnostics += decoded.1
         }
+        defer { cache?.entries = cache?.entries.filter { seen.contains($0.key) } ?? [:] }
 
         for path in paths {
             if path == "-" {
