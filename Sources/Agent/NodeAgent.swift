@@ -18,9 +18,6 @@ public actor NodeAgent: Service {
     private let kernelEvents: AsyncStream<GenerationEvents.Event>?
     public nonisolated let health: HealthState
     public nonisolated let metrics: AgentMetrics
-    /// Reports every sync, for tests that must not sleep.
-    public nonisolated let reports: AsyncStream<Synchronizer.Report>
-    private let reportSink: AsyncStream<Synchronizer.Report>.Continuation
 
     private struct Pending {
         var partial = false
@@ -42,7 +39,6 @@ public actor NodeAgent: Service {
         self.logger = logger
         self.health = HealthState(syncPeriod: configuration.syncPeriod)
         self.metrics = AgentMetrics()
-        (reports, reportSink) = AsyncStream<Synchronizer.Report>.makeStream()
     }
 
     /// The HTTP services this agent's configuration asks for (health on 10256, metrics on 10249).
@@ -76,32 +72,33 @@ public actor NodeAgent: Service {
                         self.queue(full: true, wake)
                     }
                 }
-                group.addTask { [self] in
-                    await self.syncNow(.full)
-                    var lastSync = ContinuousClock.now
-                    for await _ in wakeups {
-                        // Coalesce bursts: at most one sync per minSyncPeriod.
-                        try await Task.sleep(until: lastSync + configuration.minSyncPeriod)
-                        lastSync = ContinuousClock.now
-                        let work = pending.withLock { state in
-                            defer { state = Pending() }
-                            return state
-                        }
-                        guard work.full || work.partial else { continue }
-                        await self.syncNow(work.full ? .full : .partial, queuedSince: work.since)
-                    }
-                }
-                // The sync loop ends when shutdown closes the wake-ups; then stop the rest.
+                // The sync loop runs here and ends when shutdown closes the wake-ups (a watcher
+                // that stops must not stop the agent); then the watchers and the timer stop.
                 do {
-                    try await group.next()
+                    try await syncLoop(wakeups)
                 } catch is CancellationError {}
                 group.cancelAll()
             }
         } onGracefulShutdown: {
             wake.finish()
         }
-        reportSink.finish()
         logger.info("agent stopped; the rules stay in the kernel")
+    }
+
+    private func syncLoop(_ wakeups: AsyncStream<Void>) async throws {
+        syncNow(.full)
+        var lastSync = ContinuousClock.now
+        for await _ in wakeups {
+            // Coalesce bursts: at most one sync per minSyncPeriod.
+            try await Task.sleep(until: lastSync + configuration.minSyncPeriod)
+            lastSync = ContinuousClock.now
+            let work = pending.withLock { state in
+                defer { state = Pending() }
+                return state
+            }
+            guard work.full || work.partial else { continue }
+            syncNow(work.full ? .full : .partial, queuedSince: work.since)
+        }
     }
 
     private nonisolated func queue(full: Bool, _ wake: AsyncStream<Void>.Continuation) {
@@ -138,7 +135,6 @@ public actor NodeAgent: Service {
             metrics.changesPending.set(Double(0))
             health.synced()
             log(report)
-            reportSink.yield(report)
         } catch {
             metrics.syncFailures.increment()
             logger.error("sync failed; the kernel keeps its rules", metadata: ["error": "\(error)"])
