@@ -33,7 +33,7 @@ public struct IncrementalCompiler: Sendable {
     public mutating func reset(to graph: ServiceGraph) {
         services = [:]
         tables = [:]
-        for service in graph.services { claim(service, add: true) }
+        for service in graph.services { claim(service, fragments(of: service), add: true) }
     }
 
     /// The transaction that moves the kernel from the last graph's ruleset to `graph`'s, or nil
@@ -60,26 +60,24 @@ public struct IncrementalCompiler: Sendable {
         var before: [IPFamily: [String: [[Value]: SetElement?]]] = [:]
         var balancersBefore: [IPFamily: [BalancerChain: Int]] = [:]
         var mapsBefore: [IPFamily: [String: Int]] = [:]
-        for id in changed {
-            for service in [services[id], wanted[id] ?? nil].compactMap({ $0 }) {
-                for family in IPFamily.allCases {
-                    let fragment = Fragment(of: service, family: family, options: options)
-                    for (set, elements) in fragment.elements {
-                        for element in elements where before[family]?[set]?[element.key] == nil {
-                            before[family, default: [:]][set, default: [:]][element.key] = .some(winner(family, set, element.key))
-                        }
+        // Each changed service's fragments, old and new, compiled once for both passes below.
+        let oldFragments = changed.compactMap { services[$0] }.map { ($0, fragments(of: $0)) }
+        let newFragments = changed.compactMap { wanted[$0] ?? nil }.map { ($0, fragments(of: $0)) }
+        for (_, byFamily) in oldFragments + newFragments {
+            for (family, fragment) in byFamily {
+                for (set, elements) in fragment.elements {
+                    for element in elements where before[family]?[set]?[element.key] == nil {
+                        before[family, default: [:]][set, default: [:]][element.key] = .some(winner(family, set, element.key))
                     }
-                    for balancer in fragment.balancers where balancersBefore[family]?[balancer] == nil {
-                        balancersBefore[family, default: [:]][balancer] = tables[family]?.balancerUse[balancer] ?? 0
-                        mapsBefore[family, default: [:]][balancer.map] = tables[family]?.mapUse[balancer.map] ?? 0
-                    }
+                }
+                for balancer in fragment.balancers where balancersBefore[family]?[balancer] == nil {
+                    balancersBefore[family, default: [:]][balancer] = tables[family]?.balancerUse[balancer] ?? 0
+                    mapsBefore[family, default: [:]][balancer.map] = tables[family]?.mapUse[balancer.map] ?? 0
                 }
             }
         }
-        for id in changed {
-            if let old = services[id] { claim(old, add: false) }
-            if let new = wanted[id] ?? nil { claim(new, add: true) }
-        }
+        for (old, byFamily) in oldFragments { claim(old, byFamily, add: false) }
+        for (new, byFamily) in newFragments { claim(new, byFamily, add: true) }
         guard families == familiesBefore else { return nil }
 
         var operations: [Operation] = []
@@ -136,10 +134,13 @@ public struct IncrementalCompiler: Sendable {
         tables[family]?.claims[set]?[key]?.min { $0.key < $1.key }?.value
     }
 
-    private mutating func claim(_ service: Service, add: Bool) {
+    private func fragments(of service: Service) -> [(IPFamily, Fragment)] {
+        IPFamily.allCases.map { ($0, Fragment(of: service, family: $0, options: options)) }
+    }
+
+    private mutating func claim(_ service: Service, _ fragments: [(IPFamily, Fragment)], add: Bool) {
         if add { services[service.id] = service } else { services[service.id] = nil }
-        for family in IPFamily.allCases {
-            let fragment = Fragment(of: service, family: family, options: options)
+        for (family, fragment) in fragments {
             let hasFrontend = service.frontendAddresses.contains { $0.family == family }
             guard hasFrontend || !fragment.elements.isEmpty || tables[family] != nil else { continue }
             // Taken out of the dictionary while it changes, so that the change happens in place

@@ -52,24 +52,26 @@ extension Transaction {
         guard set == Names.serviceIPs || set == Names.serviceNodePorts,
             case .verdict(.goto(let chain))? = element.data, chain != Names.rejectService
         else { return nil }
-        let key: [Value?] = set == Names.serviceIPs ? element.key.map { $0 } : [nil] + element.key.map { $0 }
-        guard key.count == 3, key[1] == .udp, case .port(let port)? = key[2] else { return nil }
-        var frontend: IPAddress?
-        if case .address(let address)? = key[0] { frontend = address }
-        return StaleFlow(frontend: frontend, port: port, endpoint: nil)
+        return udpFrontend(element.key, hasAddress: set == Names.serviceIPs, endpoint: nil)
     }
 
     /// A UDP bucket of the load-balancing maps as (frontend, port, endpoint).
     private static func backend(_ element: SetElement, in set: String) -> StaleFlow? {
         let isService = set.hasPrefix(Names.endpointsPrefix)
-        guard isService || set.hasPrefix(Names.nodePortEndpointsPrefix) else { return nil }
-        // Keys: address . protocol . port . bucket (services), protocol . port . bucket (NodePorts).
-        let key: [Value?] = isService ? element.key.map { $0 } : [nil] + element.key.map { $0 }
-        guard key.count == 4, key[1] == .udp, case .port(let port)? = key[2],
+        guard isService || set.hasPrefix(Names.nodePortEndpointsPrefix),
             case .values(let data)? = element.data, case .address(let endpoint)? = data.first
         else { return nil }
+        return udpFrontend(element.key.dropLast(), hasAddress: isService, endpoint: endpoint)  // without the bucket
+    }
+
+    /// Reads a frontend key, `address . protocol . port` (services) or `protocol . port`
+    /// (NodePorts, any local address); nil unless it is UDP.
+    private static func udpFrontend(_ key: some Collection<Value>, hasAddress: Bool, endpoint: IPAddress?) -> StaleFlow? {
+        let values = Array(key)
+        let fields = hasAddress ? values : [Value.integer(0)] + values  // a placeholder for "any address"
+        guard fields.count == 3, fields[1] == .udp, case .port(let port) = fields[2] else { return nil }
         var frontend: IPAddress?
-        if case .address(let address)? = key[0] { frontend = address }
+        if hasAddress, case .address(let address) = fields[0] { frontend = address }
         return StaleFlow(frontend: frontend, port: port, endpoint: endpoint)
     }
 }

@@ -38,17 +38,15 @@ struct Batch {
         guard let record = records[sequence] else {
             return sequence == beginSequence ? "begin the transaction" : "message \(sequence)"
         }
+        // With an extended ack, name the one element the kernel refused, not the whole list.
         if let attributeOffset,
-            let element = record.elements.first(where: { $0.range.contains(attributeOffset) })?.element,
-            case let .addElements(table, set, _) = record.operation
+            let element = record.elements.first(where: { $0.range.contains(attributeOffset) })?.element
         {
-            return Operation.addElements(table, set: set, [element]).summary
-        }
-        if let attributeOffset,
-            let element = record.elements.first(where: { $0.range.contains(attributeOffset) })?.element,
-            case let .deleteElements(table, set, _) = record.operation
-        {
-            return Operation.deleteElements(table, set: set, [element]).summary
+            switch record.operation {
+            case let .addElements(table, set, _): return Operation.addElements(table, set: set, [element]).summary
+            case let .deleteElements(table, set, _): return Operation.deleteElements(table, set: set, [element]).summary
+            default: break
+            }
         }
         return record.operation.summary
     }

@@ -9,6 +9,8 @@ import SystemPackage
 public struct NetfilterConnection: ~Copyable {
     private let socket: NetlinkSocket
     private var sequence: UInt32
+    /// Reused for every answer: a dump or a batch's reports can fill a large datagram.
+    private var receiveBuffer = [UInt8](repeating: 0, count: 1 << 20)
     /// How the last committed (or refused) transaction went, for benchmarks and logs.
     public private(set) var lastCommit: CommitStatistics?
 
@@ -64,10 +66,9 @@ public struct NetfilterConnection: ~Copyable {
         // report of the batch has arrived. Acks are not requested, so success is silent.
         try socket.send(Messages.getGeneration(sequence: probe))
         var refusals: [NetlinkError.Refusal] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let count = try socket.receive(into: &buffer)
-            for message in ReceivedMessage.split(buffer, count: count) {
+            let count = try socket.receive(into: &receiveBuffer)
+            for message in ReceivedMessage.split(receiveBuffer, count: count) {
                 if message.type == ReceivedMessage.error {
                     let report = message.errorReport
                     guard report.code != 0 else { continue }
@@ -272,14 +273,13 @@ public struct NetfilterConnection: ~Copyable {
 
     /// Sends one request and collects its answer: for a dump, every message up to NLMSG_DONE;
     /// otherwise the reply or the acknowledgement.
-    func exchange(_ request: [UInt8], dump: Bool) throws(NetlinkError) -> [ReceivedMessage] {
+    mutating func exchange(_ request: [UInt8], dump: Bool) throws(NetlinkError) -> [ReceivedMessage] {
         let requestSequence = readU32(request[...], 8)
         try socket.send(request)
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var answer: [ReceivedMessage] = []
         while true {
-            let count = try socket.receive(into: &buffer)
-            for message in ReceivedMessage.split(buffer, count: count) where message.sequence == requestSequence {
+            let count = try socket.receive(into: &receiveBuffer)
+            for message in ReceivedMessage.split(receiveBuffer, count: count) where message.sequence == requestSequence {
                 if message.type == ReceivedMessage.error {
                     let report = message.errorReport
                     if report.code != 0 {
