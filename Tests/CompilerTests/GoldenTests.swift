@@ -41,7 +41,7 @@ import Testing
 
     @Test(arguments: ["real/bookinfo.yaml", "real/microservices-demo.yaml"])
     func publishedSampleApplicationsCompile(_ path: String) throws {
-        let compiled = try CompiledInput(paths: [try Repository.sharedData(path).path])
+        let compiled = try CompiledInput(paths: [try Repository.fixture(path).path])
         #expect(compiled.graph.services.count >= 4)
         #expect(compiled.graph.services.allSatisfy { $0.ports.allSatisfy { !$0.endpoints.isEmpty } },
                 "every Service of the sample selects a Deployment")

@@ -55,12 +55,12 @@ import Testing
     }
 
     static let seedFiles: [String] = {
-        guard let seed = try? Repository.sharedData("seed") else { return [] }
+        guard let seed = try? Repository.fixture("seed") else { return [] }
         return ((try? FileManager.default.contentsOfDirectory(atPath: seed.path)) ?? []).sorted()
     }()
 
     @Test func seedDataIsThere() throws {
-        _ = try Repository.sharedData("seed")
+        _ = try Repository.fixture("seed")
         #expect(Self.seedFiles.count == 14)
     }
 
@@ -68,7 +68,7 @@ import Testing
     /// line and a fix, nothing on stdout, and a non-zero status.
     @Test(arguments: seedFiles)
     func seedFileAsPublishedIsRejected(_ file: String) throws {
-        let path = try Repository.sharedData("seed/\(file)").path
+        let path = try Repository.fixture("seed/\(file)").path
         let outcome = try run(["--dry-run", path])
         #expect(outcome.status == 1)
         #expect(outcome.output.isEmpty, "no ruleset for bad input")
@@ -133,7 +133,7 @@ import Testing
         let inNode = ["ip", "netns", "exec", lab.nodeNamespace, Self.binary.path]
         #expect(try runCommand(inNode + ["apply", "rules/three-replicas"]).status == 0)
         let before = try lab.node("nft", "list", "ruleset")
-        let seed = try Repository.sharedData("seed/08-mysql-clusterip-service.yaml").path
+        let seed = try Repository.fixture("seed/08-mysql-clusterip-service.yaml").path
         let outcome = try runCommand(inNode + ["apply", seed])
         #expect(outcome.status == 1 && outcome.errors.contains("nothing was compiled or applied"))
         #expect(try lab.node("nft", "list", "ruleset") == before, "the kernel keeps its last good ruleset")

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Paths of the checkout and of the shared example data beside it, for tests.
+/// Paths of the checkout and of its test fixtures, for tests.
 public enum Repository {
     /// The checkout's root (this file is Tests/Lab/Repository.swift).
     public static let root = URL(fileURLWithPath: #filePath)
@@ -8,12 +8,12 @@ public enum Repository {
 
     public static let rules = root.appendingPathComponent("rules")
 
-    /// `../shared/data` next to the checkout (CI lays a copy there). Throws when it is missing,
-    /// so tests that need it fail with the reason instead of skipping.
-    public static func sharedData(_ relative: String) throws -> URL {
-        let url = root.deletingLastPathComponent().appendingPathComponent("shared/data").appendingPathComponent(relative)
+    /// A file or folder of `Tests/Fixtures` (the tutorial's manifests as published, Bookinfo,
+    /// microservices-demo). Throws when it is missing, so tests fail with the reason instead of skipping.
+    public static func fixture(_ relative: String) throws -> URL {
+        let url = root.appendingPathComponent("Tests/Fixtures").appendingPathComponent(relative)
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw LabError("missing \(url.path): the shared example data must sit beside the checkout (../shared/data)")
+            throw LabError("missing test fixture \(url.path)")
         }
         return url
     }

@@ -5,7 +5,7 @@ import Testing
 @Suite("The shared example manifests")
 struct SharedDataTests {
     func seedFiles() throws -> [URL] {
-        let folder = try sharedDataFolder().appendingPathComponent("seed")
+        let folder = try fixturesFolder().appendingPathComponent("seed")
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
         try #require(names.count == 14, "expected the 14 seed manifests in \(folder.path), found \(names.count)")
         return names.map { folder.appendingPathComponent($0) }
@@ -31,7 +31,7 @@ struct SharedDataTests {
 
     @Test("loading the seed directory reports every file, in path order, and nothing is decoded")
     func seedDirectory() throws {
-        let folder = try sharedDataFolder().appendingPathComponent("seed").path
+        let folder = try fixturesFolder().appendingPathComponent("seed").path
         let error = try #require(throws: InputError.self) { try ManifestLoader.load(paths: [folder]) }
         let files = error.errors.compactMap { $0.location?.file }
         #expect(files.count == 14)
@@ -79,7 +79,7 @@ struct SharedDataTests {
 
     @Test("Istio's Bookinfo decodes: 4 Services, 6 Deployments, targetPort defaulting to port")
     func bookinfo() throws {
-        let path = try sharedDataFolder().appendingPathComponent("real/bookinfo.yaml").path
+        let path = try fixturesFolder().appendingPathComponent("real/bookinfo.yaml").path
         let set = try ManifestLoader.load(paths: [path])
         #expect(set.diagnostics.isEmpty)
         #expect(set.services.map(\.meta.name) == ["details", "ratings", "reviews", "productpage"])
@@ -102,7 +102,7 @@ struct SharedDataTests {
 
     @Test("Google's microservices-demo decodes: 12 Services with one LoadBalancer, 12 Deployments")
     func microservicesDemo() throws {
-        let path = try sharedDataFolder().appendingPathComponent("real/microservices-demo.yaml").path
+        let path = try fixturesFolder().appendingPathComponent("real/microservices-demo.yaml").path
         let set = try ManifestLoader.load(paths: [path])
         #expect(set.diagnostics.isEmpty)
         #expect(set.services.count == 12)

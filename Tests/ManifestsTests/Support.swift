@@ -2,14 +2,13 @@ import Foundation
 import Manifests
 import Testing
 
-/// `<repo>/../shared/data`, found from this file's path (Tests/ManifestsTests/Support.swift → repo root).
-func sharedDataFolder(filePath: String = #filePath) throws -> URL {
-    let repository = URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    let folder = repository.deletingLastPathComponent().appendingPathComponent("shared/data")
+/// `Tests/Fixtures`, found from this file's path (Tests/ManifestsTests/Support.swift → Tests).
+func fixturesFolder(filePath: String = #filePath) throws -> URL {
+    let tests = URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent()
+    let folder = tests.appendingPathComponent("Fixtures")
     var isDirectory: ObjCBool = false
     let exists = FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) && isDirectory.boolValue
-    try #require(exists, "the shared example data is missing: expected a folder at \(folder.path)")
+    try #require(exists, "the test fixtures are missing: expected a folder at \(folder.path)")
     return folder
 }
 
