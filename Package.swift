@@ -8,6 +8,7 @@ import PackageDescription
 //   Ruleset         the ruleset IR and its nft text renderer
 //   Compiler        graph → IR, pure and deterministic
 //   Netlink         IR ⇄ kernel over netlink (libnftnl + libmnl): the only module that touches C
+//   Pipeline        input → graph → ruleset, and the reconciler: kernel ⇄ desired, for apply, diff and the agent
 //   Agent           the node agent: watch manifests and the kernel, sync by diff, health and metrics
 //   nfcompile       the thin command-line tool
 let package = Package(
@@ -42,10 +43,11 @@ let package = Package(
                 "Addressing", "Ruleset", "CMnl", "CNftnl",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
+        .target(name: "Pipeline", dependencies: ["Compiler", "Netlink", "Ruleset", "ServiceGraph", "Manifests"]),
         .target(
             name: "Agent",
             dependencies: [
-                "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Manifests",
+                "Pipeline", "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Manifests",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -55,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "nfcompile",
             dependencies: [
-                "Manifests", "ServiceGraph", "Ruleset", "Compiler", "Netlink", "Agent",
+                "Manifests", "ServiceGraph", "Ruleset", "Compiler", "Netlink", "Pipeline", "Agent",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,28 +67,28 @@ let package = Package(
         .executableTarget(
             name: "nfcompile-bench",
             dependencies: [
-                "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Addressing", "Manifests", "Lab",
+                "Compiler", "Pipeline", "Netlink", "Ruleset", "ServiceGraph", "Addressing", "Manifests", "Lab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
         .testTarget(name: "ServiceGraphTests", dependencies: ["ServiceGraph", "Manifests"]),
         .testTarget(name: "RulesetTests", dependencies: ["Ruleset"]),
-        .testTarget(name: "CompilerTests", dependencies: ["Compiler", "ServiceGraph", "Manifests", "Ruleset", "Lab"]),
+        .testTarget(name: "CompilerTests", dependencies: ["Compiler", "Pipeline", "ServiceGraph", "Manifests", "Ruleset", "Lab"]),
         .testTarget(name: "EndToEndTests", dependencies: ["nfcompile", "Lab"]),
         // Kernel tier: real rules and traffic in throwaway network namespaces (needs root).
         .target(name: "Lab", dependencies: ["Netlink", "Ruleset"], path: "Tests/Lab"),
-        .testTarget(name: "LabTests", dependencies: ["Lab", "Compiler", "Ruleset", "ServiceGraph", "Manifests"]),
+        .testTarget(name: "LabTests", dependencies: ["Lab", "Compiler", "Pipeline", "Ruleset", "ServiceGraph", "Manifests"]),
         .testTarget(
             name: "DiffTests",
             dependencies: [
-                "Ruleset", "Compiler", "ServiceGraph", "Netlink", "Lab", "Addressing", "Manifests",
+                "Ruleset", "Compiler", "Pipeline", "ServiceGraph", "Netlink", "Lab", "Addressing", "Manifests",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "nfcompile", "Lab", "Compiler", "Ruleset", "Netlink", "ServiceGraph", "Manifests"]),
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Ruleset", "Addressing"]),
+            dependencies: ["Agent", "Pipeline", "nfcompile", "Lab", "Compiler", "Ruleset", "Netlink", "ServiceGraph", "Manifests"]),
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Pipeline", "Ruleset", "Addressing"]),
     ],
     swiftLanguageModes: [.v6]
 )

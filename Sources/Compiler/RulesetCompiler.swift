@@ -1,5 +1,4 @@
 import Addressing
-import Manifests
 import Ruleset
 import ServiceGraph
 
@@ -307,15 +306,5 @@ struct ElementList {
             result.append(element)
         }
         return result
-    }
-}
-
-extension TransportProtocol {
-    var ipProtocolNumber: UInt8 {
-        switch self {
-        case .tcp: 6
-        case .udp: 17
-        case .sctp: 132
-        }
     }
 }

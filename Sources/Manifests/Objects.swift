@@ -38,14 +38,6 @@ public struct ObjectMeta: Hashable, Sendable {
     }
 }
 
-public enum TransportProtocol: String, Hashable, Sendable, CaseIterable, Comparable {
-    case tcp = "TCP"
-    case udp = "UDP"
-    case sctp = "SCTP"
-
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
-}
-
 /// Kubernetes' IntOrString for ports: a number, or the name of a container port.
 public enum PortReference: Hashable, Sendable, CustomStringConvertible {
     case number(UInt16)

@@ -132,8 +132,8 @@ struct GraphBuilder {
                     externalIPs: manifest.externalIPs.map(\.value),
                     loadBalancerIPs: manifest.type == .loadBalancer ? manifest.loadBalancerIngress.map(\.value) : [],
                     loadBalancerSourceRanges: manifest.loadBalancerSourceRanges.map(\.value),
-                    externalTrafficPolicy: manifest.externalTrafficPolicy,
-                    internalTrafficPolicy: manifest.internalTrafficPolicy,
+                    externalTrafficPolicy: Service.TrafficPolicy(manifest.externalTrafficPolicy),
+                    internalTrafficPolicy: Service.TrafficPolicy(manifest.internalTrafficPolicy),
                     sessionAffinityTimeout: manifest.sessionAffinityTimeout)
             })
     }
@@ -393,5 +393,14 @@ struct GraphBuilder {
 
     private mutating func warn(at location: SourceLocation?, _ message: String, fix: String) {
         diagnostics.append(.warning(at: location, message, fix: fix))
+    }
+}
+
+extension Service.TrafficPolicy {
+    init(_ policy: ServiceManifest.TrafficPolicy) {
+        switch policy {
+        case .cluster: self = .cluster
+        case .local: self = .local
+        }
     }
 }

@@ -1,5 +1,4 @@
 import Addressing
-import Manifests
 
 /// A Service's identity: namespace and name.
 public struct ServiceID: Hashable, Sendable, Comparable, CustomStringConvertible {
@@ -31,22 +30,28 @@ public struct ServiceGraph: Hashable, Sendable {
 }
 
 public struct Service: Hashable, Sendable {
+    /// Which endpoints serve a frontend: every ready one, or only this node's.
+    public enum TrafficPolicy: Hashable, Sendable {
+        case cluster
+        case local
+    }
+
     public var id: ServiceID
     public var ports: [ServicePort]
     public var clusterIPs: [IPAddress]
     public var externalIPs: [IPAddress]
     public var loadBalancerIPs: [IPAddress]
     public var loadBalancerSourceRanges: [IPNetwork]
-    public var externalTrafficPolicy: ServiceManifest.TrafficPolicy
-    public var internalTrafficPolicy: ServiceManifest.TrafficPolicy
+    public var externalTrafficPolicy: TrafficPolicy
+    public var internalTrafficPolicy: TrafficPolicy
     /// ClientIP session affinity timeout in seconds; nil when affinity is off.
     public var sessionAffinityTimeout: Int?
 
     public init(
         id: ServiceID, ports: [ServicePort], clusterIPs: [IPAddress], externalIPs: [IPAddress] = [],
         loadBalancerIPs: [IPAddress] = [], loadBalancerSourceRanges: [IPNetwork] = [],
-        externalTrafficPolicy: ServiceManifest.TrafficPolicy = .cluster,
-        internalTrafficPolicy: ServiceManifest.TrafficPolicy = .cluster, sessionAffinityTimeout: Int? = nil
+        externalTrafficPolicy: TrafficPolicy = .cluster,
+        internalTrafficPolicy: TrafficPolicy = .cluster, sessionAffinityTimeout: Int? = nil
     ) {
         self.id = id
         self.ports = ports

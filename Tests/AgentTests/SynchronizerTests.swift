@@ -1,3 +1,4 @@
+import Pipeline
 import Agent
 import Compiler
 import Foundation

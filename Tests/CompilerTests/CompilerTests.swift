@@ -18,7 +18,7 @@ enum Fixtures {
 
     static func service(_ name: String, clusterIP: String, port: UInt16 = 80, nodePort: UInt16? = nil,
                         transport: TransportProtocol = .tcp, endpoints: [Endpoint],
-                        externalIPs: [String] = [], externalPolicy: ServiceManifest.TrafficPolicy = .cluster) -> Service {
+                        externalIPs: [String] = [], externalPolicy: Service.TrafficPolicy = .cluster) -> Service {
         Service(
             id: ServiceID(namespace: "default", name: name),
             ports: [ServicePort(name: "http", transport: transport, port: port, nodePort: nodePort, endpoints: endpoints)],

@@ -1,3 +1,4 @@
+import Pipeline
 import Compiler
 import Foundation
 import Lab

@@ -1,3 +1,4 @@
+import Pipeline
 import Addressing
 import Compiler
 import Foundation

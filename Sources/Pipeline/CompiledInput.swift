@@ -1,4 +1,4 @@
-import Addressing
+import Compiler
 import Manifests
 import Ruleset
 import ServiceGraph
@@ -21,14 +21,5 @@ extension CompiledInput {
         let build = try ServiceGraph.load(paths: paths, options: graphOptions)
         self.init(graph: build.graph, ruleset: build.graph.compile(options: compilerOptions),
             diagnostics: build.diagnostics)
-    }
-}
-
-extension ServiceGraph {
-    /// Loads and validates manifests into the graph, without compiling it.
-    public static func load(paths: [String], options: GraphOptions = GraphOptions(), cache: ManifestCache? = nil)
-        throws(InputError) -> GraphBuild
-    {
-        try build(from: ManifestLoader.load(paths: paths, cache: cache), options: options)
     }
 }
