@@ -77,7 +77,9 @@ let package = Package(
         .testTarget(name: "CompilerTests", dependencies: ["Compiler", "Pipeline", "ServiceGraph", "Manifests", "Ruleset", "Lab"]),
         .testTarget(name: "EndToEndTests", dependencies: ["nfcompile", "Lab"]),
         // Kernel tier: real rules and traffic in throwaway network namespaces (needs root).
-        .target(name: "Lab", dependencies: ["Netlink", "Ruleset"], path: "Tests/Lab"),
+        .target(name: "Lab", dependencies: ["Netlink", "Ruleset", "Compiler", "Pipeline"], path: "Tests/Lab"),
+        // A model of the kernel's transaction semantics behind the reconciler's store, for tests without a kernel.
+        .target(name: "TestSupport", dependencies: ["Pipeline", "Netlink", "Ruleset", "Compiler"], path: "Tests/TestSupport"),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Compiler", "Pipeline", "Ruleset", "ServiceGraph", "Manifests"]),
         .testTarget(
             name: "DiffTests",
@@ -87,7 +89,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "Pipeline", "nfcompile", "Lab", "Compiler", "Ruleset", "Netlink", "ServiceGraph", "Manifests"]),
+            dependencies: ["Agent", "Pipeline", "TestSupport", "nfcompile", "Lab", "Compiler", "Ruleset", "Netlink", "ServiceGraph", "Manifests"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Pipeline", "Ruleset", "Addressing"]),
     ],
     swiftLanguageModes: [.v6]

@@ -89,6 +89,14 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         (lhs.family == .ipv4 ? 0 : 1, lhs.high, lhs.low) < (rhs.family == .ipv4 ? 0 : 1, rhs.high, rhs.low)
     }
 
+    /// How many places after `base` this address is; nil when it is before it, of another
+    /// family, or more than 2^64 - 1 places away.
+    public func offset(from base: IPAddress) -> UInt64? {
+        guard family == base.family, (high, low) >= (base.high, base.low) else { return nil }
+        let (difference, borrow) = low.subtractingReportingOverflow(base.low)
+        return high - base.high - (borrow ? 1 : 0) == 0 ? difference : nil
+    }
+
     /// The address `offset` places after this one, or nil past the end of the family's space.
     public func advanced(by offset: UInt64) -> IPAddress? {
         var result = bytes

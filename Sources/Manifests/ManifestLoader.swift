@@ -13,7 +13,7 @@ public final class ManifestCache {
 /// `ManifestSet`, or fails with every problem found, each at its file:line:column.
 public enum ManifestLoader {
     /// The file extensions read when walking a directory.
-    static let manifestExtensions: Set<String> = ["yaml", "yml", "json"]
+    public static let manifestExtensions: Set<String> = ["yaml", "yml", "json"]
 
     /// Files, directories (recursively: *.yaml, *.yml, *.json, visited in sorted path order; hidden entries
     /// are skipped), and "-" for standard input (reported as file "<stdin>"). Throws `InputError` carrying
@@ -161,7 +161,7 @@ public enum ManifestLoader {
 
     /// Manifest files under `directory`, recursively, sorted by path; hidden files and directories are skipped
     /// and symbolic links to directories already visited are not followed twice.
-    private static func manifestFiles(in directory: String) -> [String] {
+    public static func manifestFiles(in directory: String) -> [String] {
         var files: [String] = []
         var visited: Set<String> = []
         func walk(_ path: String) {
@@ -184,7 +184,8 @@ public enum ManifestLoader {
         return files.sorted()
     }
 
-    private static func readText(_ path: String, diagnostics: inout [Diagnostic]) -> String? {
+    /// A manifest file's text; nil (with an error in `diagnostics`) when it cannot be read as UTF-8.
+    public static func readText(_ path: String, diagnostics: inout [Diagnostic]) -> String? {
         guard let data = FileManager.default.contents(atPath: path) else {
             diagnostics.append(.error(at: nil, "cannot read \(path)", fix: "check the file's permissions"))
             return nil

@@ -3,7 +3,6 @@ import ArgumentParser
 import Compiler
 import Foundation
 import Manifests
-import Netlink
 import Ruleset
 
 struct Compile: ParsableCommand {
@@ -45,11 +44,12 @@ struct Diff: ParsableCommand {
 
     func run() throws {
         let compiled = try compileReportingDiagnostics(input, failure: 2)
-        let transaction = try withKernel(failure: 2) { kernel throws(NetlinkError) in
-            diff(current: try kernel.readRuleset(tableName: input.table), desired: compiled.ruleset)
+        let plan = try withReconciler(table: input.table, failure: 2) { try $0.plan(compiled.ruleset) }
+        if let foreign = plan.foreignObjects {
+            printToStandardError("nfcompile: table \(input.table) holds something nfcompile did not write (\(foreign)); apply would replace it whole")
         }
-        print(transaction.nftText(), terminator: "")
-        if !transaction.isEmpty { throw ExitCode(1) }
+        print(plan.transaction.nftText(), terminator: "")
+        if !plan.transaction.isEmpty { throw ExitCode(1) }
     }
 }
 
@@ -60,7 +60,7 @@ struct Show: ParsableCommand {
     @OptionGroup var table: TableOption
 
     func run() throws {
-        let ruleset = try withKernel { kernel throws(NetlinkError) in try kernel.readRuleset(tableName: table.table) }
+        let ruleset = try withKernel { try $0.read(tableName: table.table) }
         guard !ruleset.tables.isEmpty else {
             printToStandardError("nfcompile: the kernel has no table named \(table.table)")
             throw ExitCode(1)
@@ -82,7 +82,7 @@ struct Flush: ParsableCommand {
     @OptionGroup var table: TableOption
 
     func run() throws {
-        try withKernel { kernel throws(NetlinkError) in try kernel.removeTables(named: table.table) }
+        try withReconciler(table: table.table) { try $0.removeTables() }
         printToStandardError("nfcompile: removed table \(table.table)")
     }
 }
@@ -104,9 +104,8 @@ func compileReportingDiagnostics(_ input: InputOptions, failure: Int32 = 1) thro
 }
 
 func applyReportingErrors(_ compiled: CompiledInput, table: String) throws {
-    let applied = try withKernel { kernel throws(NetlinkError) in
-        try kernel.apply(compiled.ruleset, tableName: table)
-    }
+    let applied = try withReconciler(table: table) { try $0.apply(compiled.ruleset) }
+    if let repair = applied.repair { printToStandardError("nfcompile: \(repair)") }
     let elements = compiled.ruleset.tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
     let change =
         applied.operations == 0
@@ -116,11 +115,17 @@ func applyReportingErrors(_ compiled: CompiledInput, table: String) throws {
     )
 }
 
-/// Runs `body` with a kernel connection; a netlink error becomes its message and exit status 1.
-func withKernel<T>(failure: Int32 = 1, _ body: (inout NetfilterConnection) throws(NetlinkError) -> T) throws -> T {
+/// Runs `body` with a reconciler of our table in the kernel.
+func withReconciler<T>(table: String, failure: Int32 = 1, _ body: (Reconciler) throws -> T) throws -> T {
+    try withKernel(failure: failure) { store in
+        try body(Reconciler(store: store, options: CompilerOptions(tableName: table)))
+    }
+}
+
+/// Runs `body` with the kernel's nf_tables; an error becomes its message and exit status `failure`.
+func withKernel<T>(failure: Int32 = 1, _ body: (KernelRulesetStore) throws -> T) throws -> T {
     do {
-        var kernel = try NetfilterConnection()
-        return try body(&kernel)
+        return try body(try KernelRulesetStore())
     } catch {
         printToStandardError("nfcompile: \(error)")
         throw ExitCode(failure)

@@ -1,5 +1,7 @@
 import Foundation
+import Compiler
 import Netlink
+import Pipeline
 import Ruleset
 
 #if canImport(Glibc)
@@ -219,23 +221,25 @@ public final class NetworkLab: @unchecked Sendable {
 
     // MARK: Rules
 
-    /// Loads an `nft -f` script into the node with nft itself: for the tests of `--dry-run`
-    /// output. Every other test applies over netlink with `apply(_:)`.
-    ///
-    /// `script` is an `nft -f` script, as `nfcompile --dry-run` prints it; it replaces the
-    /// table it names atomically, so established connections keep their conntrack state.
-    /// Applies a ruleset in the node over netlink, as `nfcompile apply` does: by difference
-    /// against what the node holds, in one atomic transaction.
+    /// Applies a ruleset in the node over netlink, as `nfcompile apply` does (the same
+    /// reconciler): by difference against what the node holds, in one atomic transaction.
     public func apply(_ ruleset: Ruleset, tableName: String = "nfcompile") throws {
         do {
-            var kernel = try NetfilterConnection(networkNamespace: nodeNamespace)
-            try kernel.apply(ruleset, tableName: tableName)
+            let reconciler = Reconciler(
+                store: try KernelRulesetStore(networkNamespace: nodeNamespace),
+                options: CompilerOptions(tableName: tableName))
+            try reconciler.apply(ruleset)
         } catch {
             throw LabError("applying ruleset #\(rulesetsLoaded + 1) in \(nodeNamespace) failed: \(error)")
         }
         rulesetsLoaded += 1
     }
 
+    /// Loads an `nft -f` script into the node with nft itself: for the tests of `--dry-run`
+    /// output. Every other test applies over netlink with `apply(_:)`.
+    ///
+    /// `script` is an `nft -f` script, as `nfcompile --dry-run` prints it; it replaces the
+    /// table it names atomically, so established connections keep their conntrack state.
     public func loadRuleset(_ script: String) throws {
         do {
             try Shell.run(["ip", "netns", "exec", nodeNamespace, "nft", "-f", "-"], input: script)
