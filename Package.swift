@@ -72,7 +72,9 @@ let package = Package(
             ]),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
-        .testTarget(name: "ServiceGraphTests", dependencies: ["ServiceGraph", "Manifests"]),
+        .testTarget(
+            name: "ServiceGraphTests",
+            dependencies: ["ServiceGraph", "Manifests", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "RulesetTests", dependencies: ["Ruleset"]),
         .testTarget(name: "CompilerTests", dependencies: ["Compiler", "Pipeline", "ServiceGraph", "Manifests", "Ruleset", "Lab"]),
         .testTarget(name: "EndToEndTests", dependencies: ["nfcompile", "Lab"]),
@@ -90,6 +92,9 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: ["Agent", "Pipeline", "TestSupport", "nfcompile", "Lab", "Compiler", "Ruleset", "Netlink", "ServiceGraph", "Manifests"]),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["Pipeline", "TestSupport", "Lab", "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Addressing"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Pipeline", "Ruleset", "Addressing"]),
     ],
     swiftLanguageModes: [.v6]

@@ -225,7 +225,7 @@ public enum ManifestLoader {
 
 extension ManifestSet {
     /// Appends another set's objects and diagnostics, keeping input order.
-    mutating func append(_ other: ManifestSet) {
+    public mutating func append(_ other: ManifestSet) {
         services += other.services
         pods += other.pods
         workloads += other.workloads

@@ -161,6 +161,33 @@ import Testing
         #expect(try setup.lab.httpGet("/livez", port: 10256).hasPrefix("HTTP/1.1 200"))
     }
 
+    /// A rule someone inserts into our own table (here one that would black-hole every service)
+    /// and an element someone adds to our map are gone at the next sync, which the kernel's
+    /// nf_tables event triggers at once.
+    @Test func foreignRulesAndElementsInOurTableAreRemoved() throws {
+        let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)]])
+        let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder, arguments: ["--sync-period", "1h"])
+        #expect(try setup.converged(agent))
+        let clusterIP = try setup.clusterIP()
+        #expect(try setup.lab.connectTCP(from: setup.client, to: clusterIP, port: 80).pod.hasPrefix("web-"))
+
+        try setup.lab.node("nft", "insert", "rule", "ip", "nfcompile", "services", "drop")
+        #expect(try setup.converged(agent), "\(agent.log)")
+        #expect(agent.log.contains("repaired a change someone else made"), "\(agent.log)")
+        #expect(try setup.lab.connectTCP(from: setup.client, to: clusterIP, port: 80).pod.hasPrefix("web-"), "traffic flows again")
+
+        try setup.lab.node("nft", "add", "element", "ip", "nfcompile", "service-ips", "{ 192.0.2.80 . tcp . 80 : drop }")
+        #expect(try setup.converged(agent), "the foreign element goes: \(agent.log)")
+        // A rule nfcompile cannot even read (an anonymous set) makes it write the table whole.
+        try setup.lab.node("nft", "add", "rule", "ip", "nfcompile", "services", "ip daddr { 192.0.2.1, 192.0.2.2 } drop")
+        #expect(agent.wait { agent.log.contains("it held something nfcompile did not write") }, "\(agent.log)")
+        #expect(try setup.converged(agent), "\(agent.log)")
+        let metrics = try setup.lab.httpGet("/metrics", port: 10249)
+        let repairs = metrics.split(separator: "\n").first { $0.hasPrefix("nfcompile_repairs_total ") }
+        #expect(repairs.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 >= 3 } == true, "\(metrics)")
+        #expect(try setup.lab.connectTCP(from: setup.client, to: clusterIP, port: 80).pod.hasPrefix("web-"))
+    }
+
     @Test func badInputIsReportedAndTheLastGoodRulesStay() throws {
         let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)]])
         let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)

@@ -146,4 +146,70 @@ import Testing
         #expect(report.outcome?.repair == .drift, "the deleted table is a repair, beside the new pod")
         #expect(try store.read(tableName: "nfcompile").canonical == folder.desired().canonical)
     }
+
+    @Test func aKnownFileThatBreaksKeepsItsObjectsWhileOthersMoveOn() throws {
+        let folder = try Folder()
+        let store = ModelRulesetStore()
+        let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
+        _ = try synchronizer.sync(.full)
+        let good = try store.read(tableName: "nfcompile")
+        let service = try folder.write("deployment-3-replicas-and-service.yaml", "apiVersion: v1\nkind: Service\n\tbroken")
+        let extra = try folder.write("extra.yaml", Self.extraPod)
+        let report = try synchronizer.sync(Synchronizer.Work(paths: [service, extra]))
+        #expect(report.inputErrors.isEmpty)
+        #expect(report.warnings.contains { $0.message.contains("last good objects stay") && $0.location?.file == service })
+        #expect(report.operations > 0, "the new pod went in")
+        #expect(try store.read(tableName: "nfcompile") != good)
+        #expect(try store.read(tableName: "nfcompile").canonical.nftText().contains("petclinic-extra"))
+    }
+
+    @Test func aTruncatedFileKeepsItsObjects() throws {
+        let folder = try Folder()
+        let store = ModelRulesetStore()
+        let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
+        _ = try synchronizer.sync(.full)
+        let good = try store.read(tableName: "nfcompile")
+        let file = try folder.write("deployment-3-replicas-and-service.yaml", "")
+        let report = try synchronizer.sync(Synchronizer.Work(paths: [file]))
+        #expect(report.operations == 0 && report.inputErrors.isEmpty)
+        #expect(report.warnings.contains { $0.message.contains("empty") })
+        #expect(try store.read(tableName: "nfcompile") == good)
+    }
+
+    @Test func deletingAFileRemovesItsServicesButNotTheLastOne() throws {
+        let folder = try Folder(scenario: "petclinic-mysql")
+        let store = ModelRulesetStore()
+        let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
+        _ = try synchronizer.sync(.full)
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.url.path).sorted()
+        let removed = try folder.remove(files[0])
+        let report = try synchronizer.sync(Synchronizer.Work(paths: [removed]))
+        #expect(report.operations > 0 && report.inputErrors.isEmpty)
+        #expect(try store.read(tableName: "nfcompile").canonical == folder.desired().canonical)
+        // Emptying the folder entirely is refused: the rules stay until `nfcompile flush`.
+        let kept = try store.read(tableName: "nfcompile")
+        let rest = try files.dropFirst().map { try folder.remove($0) }
+        let emptied = try synchronizer.sync(Synchronizer.Work(paths: Set(rest)))
+        #expect(emptied.inputErrors.contains { $0.message.contains("holds no Kubernetes objects") })
+        #expect(try store.read(tableName: "nfcompile") == kept)
+    }
+
+    @Test func theFolderGoneKeepsTheRulesAndItsReturnIsRead() throws {
+        let folder = try Folder()
+        let store = ModelRulesetStore()
+        let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
+        _ = try synchronizer.sync(.full)
+        let good = try store.read(tableName: "nfcompile")
+        let saved = folder.url.deletingLastPathComponent().appendingPathComponent("saved-\(UUID())")
+        try FileManager.default.moveItem(at: folder.url, to: saved)
+        defer { try? FileManager.default.removeItem(at: saved) }
+        let gone = try synchronizer.sync(Synchronizer.Work(rescan: true))
+        #expect(gone.inputErrors.contains { $0.message.contains("is gone") })
+        #expect(try store.read(tableName: "nfcompile") == good)
+        try FileManager.default.copyItem(at: saved, to: folder.url)
+        try folder.write("extra.yaml", Self.extraPod)
+        let back = try synchronizer.sync(Synchronizer.Work(rescan: true))
+        #expect(back.inputErrors.isEmpty && back.operations > 0)
+        #expect(try store.read(tableName: "nfcompile").canonical == folder.desired().canonical)
+    }
 }
