@@ -16,6 +16,8 @@ public final class ManifestFolder {
     private var snapshots: [String: FileSnapshot] = [:]
     /// Why files keep their last good objects, or cannot be used at all, by file.
     private var problems: [String: [Diagnostic]] = [:]
+    /// Entries the last reads passed over (dangling links, loops, names that are not UTF-8).
+    private var skipped: Set<Diagnostic> = []
 
     public init(root: String, options: GraphOptions) {
         self.root = root
@@ -31,10 +33,12 @@ public final class ManifestFolder {
     /// and after the watcher lost events.
     public func rescan() {
         guard FileManager.default.fileExists(atPath: root) else { return }  // gone: keep the last good objects
-        let files = ManifestLoader.manifestFiles(in: root)
+        var warnings: [Diagnostic] = []
+        let files = ManifestLoader.manifestFiles(in: root, skipped: &warnings)
+        skipped = Set(warnings)
         let present = Set(files)
         for file in files { load(file, unlessUnchanged: true) }
-        for source in Array(builder.sources) where !present.contains(source) { remove(source) }
+        for source in knownFiles where !present.contains(source) { remove(source) }
     }
 
     /// Reads these paths again: files changed, created or deleted, or folders (everything under
@@ -44,7 +48,9 @@ public final class ManifestFolder {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
                 if isDirectory.boolValue {
-                    let files = ManifestLoader.manifestFiles(in: path)
+                    var warnings: [Diagnostic] = []
+                    let files = ManifestLoader.manifestFiles(in: path, skipped: &warnings)
+                    skipped.formUnion(warnings)
                     let present = Set(files)
                     for file in files { load(file, unlessUnchanged: true) }
                     for source in sources(under: path) where !present.contains(source) { remove(source) }
@@ -61,12 +67,13 @@ public final class ManifestFolder {
     /// Brings the graph up to date with what was read; throws every diagnostic when the input has
     /// an error (then nothing is delivered, and the last good graph stays).
     public func commit() throws(InputError) -> GraphChange {
-        let change: GraphChange
+        var change: GraphChange
         do {
             change = try builder.commit()
         } catch {
-            throw InputError((error.diagnostics + emptinessErrors()).sortedByLocation())
+            throw InputError((error.diagnostics + skipped + emptinessErrors()).sortedByLocation())
         }
+        change.diagnostics = (change.diagnostics + skipped).sortedByLocation()
         let empty = emptinessErrors()
         guard empty.isEmpty else { throw InputError(change.diagnostics + empty) }
         return change
@@ -87,9 +94,12 @@ public final class ManifestFolder {
         ManifestLoader.manifestExtensions.contains((path as NSString).pathExtension.lowercased())
     }
 
+    /// Every file read before: those the graph has, and those that never read well.
+    private var knownFiles: Set<String> { Set(builder.sources).union(problems.keys) }
+
     private func sources(under folder: String) -> [String] {
         let prefix = folder.hasSuffix("/") ? folder : folder + "/"
-        return builder.sources.filter { $0.hasPrefix(prefix) }
+        return knownFiles.filter { $0.hasPrefix(prefix) }
     }
 
     private func remove(_ file: String) {
@@ -116,9 +126,7 @@ public final class ManifestFolder {
         snapshots[file] = FileSnapshot(metadata: metadata, digest: digest)
         do {
             let objects = try ManifestLoader.decode(text, file: file)
-            let isEmpty = objects.services.isEmpty && objects.pods.isEmpty && objects.workloads.isEmpty
-                && objects.endpointSlices.isEmpty && objects.endpoints.isEmpty && objects.ingresses.isEmpty
-            if isEmpty, builder.definesObjects(file) {
+            if objects.isEmpty, builder.definesObjects(file) {
                 keepLastGood(
                     file,
                     [

@@ -110,10 +110,42 @@ public final class Reconciler {
     }
 
     /// Makes the kernel hold `desired` with the smallest transaction (a full sync that tracks
-    /// nothing afterwards: what `nfcompile apply` does).
+    /// nothing afterwards: what `nfcompile apply` does). With `refusingToEmpty`, a `desired` that
+    /// would empty a table that holds services is refused (`EmptyingRefused`), nothing applied.
     @discardableResult
-    public func apply(_ desired: Ruleset) throws -> Outcome {
-        try commitFull(desired) { plan in plan.foreignObjects.map(Repair.foreignObjects) }
+    public func apply(_ desired: Ruleset, refusingToEmpty: Bool = false) throws -> Outcome {
+        try commitFull(desired) { plan in
+            if refusingToEmpty, let current = plan.current {
+                let emptied = Self.elementsEmptied(from: current, by: desired)
+                if emptied > 0 { throw EmptyingRefused(table: tableName, elements: emptied) }
+            }
+            return plan.foreignObjects.map(Repair.foreignObjects)
+        }
+    }
+
+    /// An input without Services would remove every Service the table holds.
+    public struct EmptyingRefused: Error, CustomStringConvertible {
+        public var table: String
+        /// Elements of the table's sets and maps that would go.
+        public var elements: Int
+
+        public var description: String {
+            "the input has no Services, and table \(table) holds \(elements) elements of them: applying it would remove every Service; nothing was applied"
+        }
+    }
+
+    /// Elements of `current` in sets that `desired` leaves empty: what an input without services
+    /// would remove (sets of the node's own facts, such as its addresses, are in both).
+    private static func elementsEmptied(from current: Ruleset, by desired: Ruleset) -> Int {
+        var emptied = 0
+        for table in current.tables {
+            let wanted = desired.tables.first { $0.id == table.id }
+            for set in table.sets where !set.elements.isEmpty {
+                let kept = wanted?.sets.first { $0.name == set.name }?.elements.isEmpty == false
+                if !kept { emptied += set.elements.count }
+            }
+        }
+        return emptied
     }
 
     /// Removes our tables of every family, and nothing else.
@@ -212,10 +244,10 @@ public final class Reconciler {
     }
 
     /// Plans and commits, starting again when another program commits in between.
-    private func commitFull(_ desired: Ruleset, repair: (Plan) -> Repair?) throws -> Outcome {
+    private func commitFull(_ desired: Ruleset, repair: (Plan) throws -> Repair?) throws -> Outcome {
         try withRetries {
             let plan = try plan(desired)
-            let repair = repair(plan)
+            let repair = try repair(plan)
             guard !plan.transaction.isEmpty else { return Outcome(kind: .full, unchanged: plan.generation) }
             let committed = try store.commit(plan.transaction, ifGenerationIs: plan.generation)
             return finish(

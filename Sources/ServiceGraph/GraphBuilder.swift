@@ -1,20 +1,40 @@
 import Addressing
 import Manifests
 
-/// Where addresses and ports come from when the manifests leave them to the cluster.
+/// The cluster's ranges, as the API server knows them: what manifests may use, and where
+/// addresses and ports come from when the manifests leave them to the cluster.
 public struct GraphOptions: Hashable, Sendable {
-    public var serviceCIDR: IPNetwork
+    /// Service ranges, at most one per family (kube-apiserver's `--service-cluster-ip-range`);
+    /// ClusterIPs are allocated from the first.
+    public var serviceCIDRs: [IPNetwork]
     public var podCIDR: IPNetwork
+    /// kube-apiserver's `--service-node-port-range`: explicit node ports must be in it, too.
     public var nodePortRange: ClosedRange<UInt16>
 
     public init(
-        serviceCIDR: IPNetwork = IPNetwork("10.96.0.0/12")!, podCIDR: IPNetwork = IPNetwork("10.244.0.0/16")!,
+        serviceCIDRs: [IPNetwork] = [IPNetwork("10.96.0.0/12")!], podCIDR: IPNetwork = IPNetwork("10.244.0.0/16")!,
         nodePortRange: ClosedRange<UInt16> = 30000...32767
     ) {
-        self.serviceCIDR = serviceCIDR
+        precondition(!serviceCIDRs.isEmpty, "a cluster has a service range")
+        self.serviceCIDRs = serviceCIDRs
         self.podCIDR = podCIDR
         self.nodePortRange = nodePortRange
     }
+
+    public init(
+        serviceCIDR: IPNetwork, podCIDR: IPNetwork = IPNetwork("10.244.0.0/16")!,
+        nodePortRange: ClosedRange<UInt16> = 30000...32767
+    ) {
+        self.init(serviceCIDRs: [serviceCIDR], podCIDR: podCIDR, nodePortRange: nodePortRange)
+    }
+
+    /// The range ClusterIPs are allocated from.
+    public var serviceCIDR: IPNetwork { serviceCIDRs[0] }
+
+    /// At most this share of the pod range is handed out to pods without addresses: allocation
+    /// stays fast (linear probing slows down as a range fills up), and a runaway replica count
+    /// is an error rather than minutes of work.
+    static let podRangeShare = 0.9
 }
 
 /// The graph with the warnings found while building it.
@@ -93,6 +113,7 @@ public struct GraphBuilder {
     private var podAddressPool: SlotPool<PodInstance.Key>
     private var serviceDiagnostics: [ServiceID: [Diagnostic]] = [:]
     private var ingressDiagnostics: [Diagnostic] = []
+    private var podRangeDiagnostic: Diagnostic?
     private var services: [ServiceID: Service] = [:]
 
     // MARK: Pending work
@@ -248,8 +269,7 @@ public struct GraphBuilder {
     public mutating func commit() throws(InputError) -> GraphChange {
         let serviceSetChanged = applyServiceChanges()
         applySliceChanges()
-        for owner in dirtyOwners { refreshInstances(of: owner) }
-        dirtyOwners = []
+        refreshDirtyOwners()
         for id in dirtyServices { rebuild(id) }
         dirtyServices = []
         if ingressesChanged || serviceSetChanged { checkIngressBackends() }
@@ -397,10 +417,40 @@ public struct GraphBuilder {
 
     // MARK: Pods
 
-    private mutating func refreshInstances(of owner: PodOwner) {
+    /// Brings the pod instances of the owners that changed up to date, unless the pods needing an
+    /// allocated address would no longer fit the pod range (an error; they stay pending then).
+    private mutating func refreshDirtyOwners() {
+        var plans: [(PodOwner, [PodInstance], [Diagnostic])] = []
+        var claims = podAddressPool.claimCount
+        for owner in dirtyOwners {
+            var diagnostics: [Diagnostic] = []
+            let new = instances(of: owner, diagnostics: &diagnostics)
+            claims -= (instancesByOwner[owner] ?? []).count { pods[$0]?.explicitAddresses.isEmpty == true }
+            claims += new.count { $0.explicitAddresses.isEmpty }
+            plans.append((owner, new, diagnostics))
+        }
+        let limit = Int(Double(min(options.podCIDR.size, 1 << 40)) * GraphOptions.podRangeShare)
+        guard claims <= limit else {
+            podRangeDiagnostic = podRangeError(pods: claims, limit: limit)
+            return
+        }
+        podRangeDiagnostic = nil
+        for (owner, new, diagnostics) in plans { refreshInstances(of: owner, to: new, diagnostics) }
+        dirtyOwners = []
+    }
+
+    /// The error for too many pods to allocate, at the workload with the most replicas.
+    private func podRangeError(pods: Int, limit: Int) -> Diagnostic {
+        let largest = workloadDefinitions.byKey.values.compactMap(\.first?.object)
+            .max { ($0.replicas, $1.meta.location) < ($1.replicas, $0.meta.location) }
+        return .error(
+            at: largest?.meta.location,
+            "\(pods) pods need an address allocated from --pod-cidr \(options.podCIDR), which can give at most \(limit)",
+            fix: "lower spec.replicas, give the pods their status.podIP, or pass a larger --pod-cidr")
+    }
+
+    private mutating func refreshInstances(of owner: PodOwner, to new: [PodInstance], _ diagnostics: [Diagnostic]) {
         let old = instancesByOwner[owner] ?? []
-        var diagnostics: [Diagnostic] = []
-        let new = instances(of: owner, diagnostics: &diagnostics)
         ownerDiagnostics[owner] = diagnostics.isEmpty ? nil : diagnostics
         let kept = Set(new.map(\.key))
         for key in old where !kept.contains(key) {
@@ -427,6 +477,14 @@ public struct GraphBuilder {
         switch owner.kind {
         case .pod:
             guard let pod = podDefinitions.winner(owner), pod.phase != .succeeded, pod.phase != .failed else { return [] }
+            for address in pod.podIPs {
+                if let special = address.value.specialPurpose {
+                    diagnostics.append(
+                        .error(
+                            at: address.location, "pod IP \(address.value) of Pod \"\(owner.namespace)/\(owner.name)\" is \(special)",
+                            fix: "use the pod's address on the pod network"))
+                }
+            }
             return [
                 PodInstance(
                     key: .init(namespace: owner.namespace, name: owner.name, owner: owner), template: pod.template,
@@ -533,6 +591,14 @@ public struct GraphBuilder {
                 "Service \"\(id)\": selector \(text) matches no Pod or workload in namespace \"\(id.namespace)\"; it gets no endpoints",
                 fix: "check the selector against the pods' labels")
         }
+        for (field, addresses) in [("externalIPs", manifest.externalIPs), ("status.loadBalancer.ingress", manifest.loadBalancerIngress)] {
+            for address in addresses {
+                guard let special = address.value.specialPurpose else { continue }
+                assembly.fail(
+                    at: address.location, "\(field): \(address.value) of Service \"\(id)\" is \(special)",
+                    fix: "use an address that clients outside the node can reach")
+            }
+        }
         services[id] = Service(
             id: id, ports: ports, clusterIPs: clusterIPs, externalIPs: manifest.externalIPs.map(\.value),
             loadBalancerIPs: manifest.type == .loadBalancer ? manifest.loadBalancerIngress.map(\.value) : [],
@@ -564,11 +630,23 @@ public struct GraphBuilder {
                     fix: "give each Service its own clusterIP, or remove clusterIP to have one allocated")
                 continue
             }
-            if address.value.family == options.serviceCIDR.family, !options.serviceCIDR.contains(address.value) {
+            if let special = address.value.specialPurpose {
+                assembly.fail(
+                    at: address.location, "clusterIP \(address.value) of Service \"\(id)\" is \(special)",
+                    fix: "use an address inside --service-cidr, or remove clusterIP to have one allocated")
+            } else if let range = options.serviceCIDRs.first(where: { $0.family == address.value.family }) {
+                if !range.contains(address.value) {
+                    assembly.fail(
+                        at: address.location,
+                        "clusterIP \(address.value) of Service \"\(id)\" is outside the service range \(range)",
+                        fix: "use an address inside --service-cidr, or pass the cluster's range with --service-cidr")
+                }
+            } else {
+                let family = address.value.family == .ipv4 ? "IPv4" : "IPv6"
                 assembly.fail(
                     at: address.location,
-                    "clusterIP \(address.value) of Service \"\(id)\" is outside the service range \(options.serviceCIDR)",
-                    fix: "use an address inside --service-cidr, or pass the cluster's range with --service-cidr")
+                    "clusterIP \(address.value) of Service \"\(id)\" is \(family), and no \(family) service range is given",
+                    fix: "pass the cluster's \(family) range with a second --service-cidr")
             }
             result.append(address.value)
         }
@@ -593,6 +671,13 @@ public struct GraphBuilder {
                 at: nodePort.location,
                 "nodePort \(nodePort.value) on Service \"\(id)\" of type \(assembly.manifest.type.rawValue)",
                 fix: "remove nodePort, or set spec.type to NodePort or LoadBalancer")
+            return nil
+        }
+        guard options.nodePortRange.contains(nodePort.value) else {
+            assembly.fail(
+                at: nodePort.location,
+                "nodePort \(nodePort.value) of Service \"\(id)\" is outside the node port range \(options.nodePortRange.lowerBound)-\(options.nodePortRange.upperBound)",
+                fix: "use a port in --service-node-port-range, or remove nodePort to have one allocated")
             return nil
         }
         // One Service may use one node port for several protocols; two Services may not share it.
@@ -628,11 +713,11 @@ public struct GraphBuilder {
     ) -> [Endpoint] {
         if let names = slicesByService[id] {
             return names.sorted().compactMap { sliceDefinitions.winner($0) }.flatMap {
-                ServiceAssembly.endpoints(from: $0, port: port, family: family)
+                assembly.endpoints(from: $0, port: port, family: family)
             }
         }
         if let legacy = endpointsDefinitions.winner(id) {
-            return ServiceAssembly.endpoints(from: legacy, port: port, family: family)
+            return assembly.endpoints(from: legacy, port: port, family: family)
         }
         return selected.compactMap { pod in
             guard let address = addresses(of: pod).first(where: { $0.family == family }) else { return nil }
@@ -677,6 +762,7 @@ public struct GraphBuilder {
         all += endpointsDefinitions.duplicateErrors { "Endpoints \"\($0)\"" }
         all += ingressDefinitions.duplicateErrors { "Ingress \"\($0.namespace)/\($0.name)\"" }
         all += ownerDiagnostics.values.flatMap { $0 } + serviceDiagnostics.values.flatMap { $0 } + ingressDiagnostics
+        all += podRangeDiagnostic.map { [$0] } ?? []
         return Array(Set(all)).sortedByLocation()
     }
 }

@@ -28,10 +28,19 @@ struct ServiceAssembly {
         }
     }
 
+    /// An endpoint address Kubernetes' validation refuses: not a pod's address.
+    private mutating func checkEndpoint(_ address: Located<IPAddress>) {
+        guard let special = address.value.specialPurpose else { return }
+        fail(
+            at: address.location, "endpoint \(address.value) of Service \"\(id)\" is \(special)",
+            fix: "list the pods' addresses on the pod network")
+    }
+
     /// The endpoints of one Service port in one EndpointSlice (matched by port name and protocol).
-    static func endpoints(from slice: EndpointSliceManifest, port: ServiceManifest.Port, family: IPFamily)
+    mutating func endpoints(from slice: EndpointSliceManifest, port: ServiceManifest.Port, family: IPFamily)
         -> [Endpoint]
     {
+        for endpoint in slice.endpoints { endpoint.addresses.forEach { checkEndpoint($0) } }
         guard
             let slicePort = slice.ports.first(where: {
                 ($0.name ?? "") == (port.name ?? "") && $0.transport == port.transport
@@ -49,8 +58,11 @@ struct ServiceAssembly {
     }
 
     /// The endpoints of one Service port in a v1 Endpoints object.
-    static func endpoints(from legacy: EndpointsManifest, port: ServiceManifest.Port, family: IPFamily) -> [Endpoint] {
-        legacy.subsets.flatMap { subset -> [Endpoint] in
+    mutating func endpoints(from legacy: EndpointsManifest, port: ServiceManifest.Port, family: IPFamily) -> [Endpoint] {
+        for subset in legacy.subsets {
+            for address in subset.addresses + subset.notReadyAddresses { checkEndpoint(address.ip) }
+        }
+        return legacy.subsets.flatMap { subset -> [Endpoint] in
             guard
                 let subsetPort = subset.ports.first(where: {
                     ($0.name ?? "") == (port.name ?? "") && $0.transport == port.transport

@@ -33,6 +33,9 @@ struct SlotPool<Claimant: Hashable & Comparable> {
 
     func isUnplaced(_ claimant: Claimant) -> Bool { unplaced.contains(claimant) }
 
+    /// How many claimants there are, placed or not.
+    var claimCount: Int { slots.count + unplaced.count }
+
     /// Adds a claimant whose home is the stable hash of `name`. Returns every claimant whose slot
     /// changed (the new one included).
     mutating func claim(_ claimant: Claimant, name: String) -> Set<Claimant> {

@@ -14,12 +14,14 @@ struct Compile: ParsableCommand {
     @Flag(help: "Print the ruleset (nft -f syntax) and change nothing.")
     var dryRun = false
 
+    @OptionGroup var safety: ApplySafety
+
     func run() throws {
         let compiled = try compileReportingDiagnostics(input)
         if dryRun {
             print(compiled.ruleset.nftText(), terminator: "")
         } else {
-            try applyReportingErrors(compiled, table: input.table)
+            try applyReportingErrors(compiled, table: input.table, safety: safety)
         }
     }
 }
@@ -30,8 +32,10 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var input: InputOptions
 
+    @OptionGroup var safety: ApplySafety
+
     func run() throws {
-        try applyReportingErrors(try compileReportingDiagnostics(input), table: input.table)
+        try applyReportingErrors(try compileReportingDiagnostics(input), table: input.table, safety: safety)
     }
 }
 
@@ -103,8 +107,24 @@ func compileReportingDiagnostics(_ input: InputOptions, failure: Int32 = 1) thro
     }
 }
 
-func applyReportingErrors(_ compiled: CompiledInput, table: String) throws {
-    let applied = try withReconciler(table: table) { try $0.apply(compiled.ruleset) }
+/// What `apply` refuses to do without being asked explicitly.
+struct ApplySafety: ParsableArguments {
+    @Flag(help: "Apply an input without Services even when that removes every Service from the table.")
+    var allowNoServices = false
+}
+
+func applyReportingErrors(_ compiled: CompiledInput, table: String, safety: ApplySafety) throws {
+    let refusingToEmpty = compiled.graph.services.isEmpty && !safety.allowNoServices
+    let applied: Reconciler.Outcome
+    do {
+        applied = try withReconciler(table: table, reporting: { !($0 is Reconciler.EmptyingRefused) }) {
+            try $0.apply(compiled.ruleset, refusingToEmpty: refusingToEmpty)
+        }
+    } catch let refused as Reconciler.EmptyingRefused {
+        printToStandardError("nfcompile: \(refused)")
+        printToStandardError("  fix: check the input; to remove every Service, pass --allow-no-services or run nfcompile flush")
+        throw ExitCode(1)
+    }
     if let repair = applied.repair { printToStandardError("nfcompile: \(repair)") }
     let elements = compiled.ruleset.tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
     let change =
@@ -116,17 +136,23 @@ func applyReportingErrors(_ compiled: CompiledInput, table: String) throws {
 }
 
 /// Runs `body` with a reconciler of our table in the kernel.
-func withReconciler<T>(table: String, failure: Int32 = 1, _ body: (Reconciler) throws -> T) throws -> T {
-    try withKernel(failure: failure) { store in
+func withReconciler<T>(
+    table: String, failure: Int32 = 1, reporting: (any Error) -> Bool = { _ in true },
+    _ body: (Reconciler) throws -> T
+) throws -> T {
+    try withKernel(failure: failure, reporting: reporting) { store in
         try body(Reconciler(store: store, options: CompilerOptions(tableName: table)))
     }
 }
 
-/// Runs `body` with the kernel's nf_tables; an error becomes its message and exit status `failure`.
-func withKernel<T>(failure: Int32 = 1, _ body: (KernelRulesetStore) throws -> T) throws -> T {
+/// Runs `body` with the kernel's nf_tables; an error becomes its message and exit status
+/// `failure`, except those `reporting` leaves to the caller.
+func withKernel<T>(
+    failure: Int32 = 1, reporting: (any Error) -> Bool = { _ in true }, _ body: (KernelRulesetStore) throws -> T
+) throws -> T {
     do {
         return try body(try KernelRulesetStore())
-    } catch {
+    } catch where reporting(error) {
         printToStandardError("nfcompile: \(error)")
         throw ExitCode(failure)
     }

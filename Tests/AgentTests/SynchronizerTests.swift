@@ -212,4 +212,19 @@ import Testing
         #expect(back.inputErrors.isEmpty && back.operations > 0)
         #expect(try store.read(tableName: "nfcompile").canonical == folder.desired().canonical)
     }
+
+    @Test func aBrokenFileDeletedStopsBlocking() throws {
+        let folder = try Folder()
+        let store = ModelRulesetStore()
+        let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
+        _ = try synchronizer.sync(.full)
+        let broken = try folder.write("broken.yaml", "\tkind: Pod\n")
+        #expect(try !synchronizer.sync(Synchronizer.Work(paths: [broken])).inputErrors.isEmpty)
+        let removed = try folder.remove("broken.yaml")
+        #expect(try synchronizer.sync(Synchronizer.Work(paths: [removed])).inputErrors.isEmpty)
+        try folder.write("broken.yaml", "\tkind: Pod\n")
+        #expect(try !synchronizer.sync(.full).inputErrors.isEmpty)
+        _ = try folder.remove("broken.yaml")
+        #expect(try synchronizer.sync(.full).inputErrors.isEmpty, "a rescan forgets a file that is gone")
+    }
 }

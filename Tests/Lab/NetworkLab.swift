@@ -172,6 +172,16 @@ public final class NetworkLab: @unchecked Sendable {
         return names
     }
 
+    /// A TCP listener on the node itself (a daemon such as sshd), answering as a pod named
+    /// `name` does (see `addPods`).
+    public func addNodeListener(port: Int, name: String = "node") throws {
+        let identity = try NetNamespace(name: nodeNamespace).identity()
+        let answer = "echo \(name) $SOCAT_PEERADDR"
+        let process = try startListener(
+            in: nodeNamespace, "TCP-LISTEN:\(port),fork,reuseaddr", "SYSTEM:\(answer); while read -r line; do \(answer); done")
+        try waitUntilListening(process, in: identity, port: port)
+    }
+
     // MARK: Service names
 
     /// A Service's DNS entry: kube-dns answers `name`, `name.namespace` and

@@ -194,3 +194,58 @@ enum RandomInput {
         }
     }
 }
+
+/// What the API server refuses, refused here too, with the place and a fix.
+@Suite struct ValidationAsTheAPIServerDoesIt {
+    func errors(_ input: ManifestSet, options: GraphOptions = GraphOptions()) -> [String] {
+        do {
+            _ = try ServiceGraph.build(from: input, options: options)
+            return []
+        } catch {
+            return error.errors.map(\.description)
+        }
+    }
+
+    @Test func aNodePortOutsideTheRangeIsRefused() {
+        let ssh = Make.service("ssh", type: .nodePort, ports: [Make.port(22, target: .number(22), nodePort: 22, line: 7)])
+        let found = errors(Make.set(services: [ssh]))
+        #expect(found.count == 1 && found[0].contains("test.yaml:7:1") && found[0].contains("30000-32767"), "\(found)")
+        #expect(errors(Make.set(services: [ssh]), options: GraphOptions(nodePortRange: 1...1024)).isEmpty)
+    }
+
+    @Test(arguments: [
+        ("127.0.0.1", "loopback"), ("169.254.169.254", "metadata"), ("169.254.3.4", "link-local"),
+        ("224.0.0.1", "multicast"), ("0.0.0.0", "unspecified"), ("::1", "loopback"), ("fe80::1", "link-local"),
+        ("ff02::1", "multicast"), ("::", "unspecified"), ("::ffff:127.0.0.1", "loopback"),
+    ])
+    func specialPurposeAddressesAreRefused(_ address: String, _ kind: String) {
+        let at = Make.at(5)
+        var external = Make.service("ext")
+        external.externalIPs = [Located(IPAddress(address)!, at: at)]
+        #expect(errors(Make.set(services: [external])).contains { $0.contains("externalIPs") && $0.contains(kind) })
+        var balancer = Make.service("lb", type: .loadBalancer)
+        balancer.loadBalancerIngress = [Located(IPAddress(address)!, at: at)]
+        #expect(errors(Make.set(services: [balancer])).contains { $0.contains("loadBalancer") && $0.contains(kind) })
+        let pod = Make.pod("p", ip: address)
+        #expect(errors(Make.set(services: [Make.service("web")], pods: [pod])).contains { $0.contains("pod IP") && $0.contains(kind) })
+    }
+
+    @Test func anIPv6ClusterIPNeedsAnIPv6ServiceRangeAndMustBeInIt() {
+        let v6 = Make.service("v6", clusterIP: "fd00:10:96::10")
+        #expect(errors(Make.set(services: [v6])).contains { $0.contains("no IPv6 service range") })
+        let dual = GraphOptions(serviceCIDRs: [IPNetwork("10.96.0.0/12")!, IPNetwork("fd00:10:96::/112")!])
+        #expect(errors(Make.set(services: [v6]), options: dual).isEmpty)
+        let outside = Make.service("v6", clusterIP: "fd00:99::10")
+        #expect(errors(Make.set(services: [outside]), options: dual).contains { $0.contains("outside the service range") })
+    }
+
+    @Test func podsBeyondWhatThePodRangeCanAllocateAreOneErrorNotMinutesOfWork() {
+        // A /22 gives 1,021 addresses; two Deployments of 600 need 1,200.
+        let options = GraphOptions(podCIDR: IPNetwork("10.244.0.0/22")!)
+        let found = errors(
+            Make.set(services: [Make.service("web")], workloads: [Make.deployment("a", replicas: 600), Make.deployment("b", replicas: 600)]),
+            options: options)
+        #expect(found.count == 1 && found[0].contains("1200 pods") && found[0].contains("--pod-cidr"), "\(found)")
+        #expect(errors(Make.set(services: [Make.service("web")], workloads: [Make.deployment("a", replicas: 600)]), options: options).isEmpty)
+    }
+}
