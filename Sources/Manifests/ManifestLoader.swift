@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// Files decoded by earlier loads, by path, with the text they were decoded from. Owned by one
 /// caller (the agent's sync loop); not for sharing between tasks.
@@ -86,27 +85,30 @@ public enum ManifestLoader {
 
     // MARK: - Decoding
 
+    /// One JSON object given as bytes (a Kubernetes API watch event's object, say); `source` names it in
+    /// diagnostics, whose lines and columns count within `json`.
+    public static func decode(json: some Collection<UInt8>, source: String) throws(InputError) -> ManifestSet {
+        let (set, diagnostics, _) =
+            json.withContiguousStorageIfAvailable { JSONInput.decode($0, source: SourceFile(name: source)) }
+            ?? Array(json).withUnsafeBufferPointer { JSONInput.decode($0, source: SourceFile(name: source)) }
+        return try finish(set, diagnostics + duplicateObjects(in: set))
+    }
+
+    // MARK: - Decoding
+
     /// Every document of the text, decoded; the set's own diagnostics (notes) are kept inside it.
+    /// Text that starts like JSON is read as JSON; unless the file is named *.json, text that turns
+    /// out not to be JSON is read again as YAML (a flow mapping, or several documents).
     static func decodeCollecting(_ text: String, file: String) -> (ManifestSet, [Diagnostic]) {
         let source = SourceFile(name: file)
-        if let tab = TabIndentation.firstTabIndentedLine(in: text) {
-            return (ManifestSet(), [tabDiagnostic(source, line: tab.line, column: tab.column)])
+        var text = text
+        let json: (set: ManifestSet, diagnostics: [Diagnostic], readable: Bool)? = text.withUTF8 { bytes in
+            JSONReader.looksLikeJSON(bytes) ? JSONInput.decode(bytes, source: source) : nil
         }
-        var set = ManifestSet()
-        var decoder = ObjectDecoder(file: source)
-        var diagnostics: [Diagnostic] = []
-        do {
-            var documents = try Yams.compose_all(yaml: text)
-            while let root = documents.next() {
-                if !root.isNull { decoder.decode(root, into: &set) }  // `---` with nothing after it
-            }
-            if let error = documents.error {
-                diagnostics.append(syntaxDiagnostic(error, text: text, source: source))
-            }
-        } catch {
-            diagnostics.append(syntaxDiagnostic(error, text: text, source: source))
+        if let json, json.readable || file.lowercased().hasSuffix(".json") {
+            return (json.set, json.diagnostics)
         }
-        return (set, diagnostics + decoder.diagnostics)
+        return YAMLInput.decode(text, source: source)
     }
 
     private static func finish(_ set: ManifestSet, _ found: [Diagnostic]) throws(InputError) -> ManifestSet {
@@ -115,46 +117,6 @@ public enum ManifestLoader {
         if all.contains(where: { $0.severity == .error }) { throw InputError(all) }
         set.diagnostics = all
         return set
-    }
-
-    private static func tabDiagnostic(_ source: SourceFile, line: Int, column: Int) -> Diagnostic {
-        let example = source.name == "<stdin>" ? "FILE" : source.name
-        return .error(at: source.location(line: line, column: column),
-                      "tab character in indentation; YAML allows only spaces",
-                      fix: "indent with spaces (for example: expand -t 2 \(example) > FIXED)")
-    }
-
-    /// A Yams error as a diagnostic at its line and column, blaming tab indentation when that is the cause.
-    private static func syntaxDiagnostic(_ error: any Error, text: String, source: SourceFile) -> Diagnostic {
-        let generalFix = "check the indentation (spaces only, the same amount for siblings) and quote values that contain \": \" or start with a special character"
-        guard let yamlError = error as? YamlError else {
-            return .error(at: source.location(line: 1, column: 1), "cannot parse the file as YAML: \(error)", fix: generalFix)
-        }
-        switch yamlError {
-        case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
-            if let tab = TabIndentation.tabIndentedLine(near: mark.line, in: text) {
-                return tabDiagnostic(source, line: tab.line, column: tab.column)
-            }
-            let during = context.map { " (\($0.text))" } ?? ""
-            return .error(at: source.location(line: mark.line, column: mark.column),
-                          "YAML syntax error: \(problem)\(during)", fix: generalFix)
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
-            return .error(at: source.location(line: context.mark.line, column: context.mark.column),
-                          "key \(keys) appears more than once in the same mapping",
-                          fix: "keep one of them: YAML mapping keys must be unique")
-        case .reader(let problem, let offset, _, _):
-            let prefix = offset.map { text.prefix($0) } ?? ""
-            let line = prefix.count(where: { $0 == "\n" }) + 1
-            let column = prefix.unicodeScalars.reversed().prefix { $0 != "\n" }.count + 1
-            return .error(at: source.location(line: line, column: column),
-                          "the file is not valid YAML text: \(problem)", fix: "save the file as UTF-8 text")
-        default:
-            return .error(at: source.location(line: 1, column: 1), "cannot parse the file as YAML: \(yamlError)",
-                          fix: generalFix)
-        }
     }
 
     // MARK: - Files
