@@ -47,11 +47,18 @@ struct Document {
 
     var isEmpty: Bool { nodes.isEmpty }
     var nodeCount: Int { nodes.count }
+    var textCount: Int { text.count }
 
     /// Empties the document, keeping its storage for the next object.
     mutating func removeAll() {
         nodes.removeAll(keepingCapacity: true)
         text.removeAll(keepingCapacity: true)
+    }
+
+    /// Drops the nodes and text after the first `nodeCount` and `textCount` (a part read again).
+    mutating func truncate(nodeCount: Int, textCount: Int) {
+        nodes.removeSubrange(nodeCount...)
+        text.removeSubrange(textCount...)
     }
 
     // MARK: Building (in document order)

@@ -3,10 +3,16 @@
 enum JSONInput {
     /// The decoded objects and every diagnostic; `readable` is false on a syntax error (the set is then empty).
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, source: SourceFile) -> (set: ManifestSet, diagnostics: [Diagnostic], readable: Bool) {
+        decode(source: source) { JSONReader(bytes) }
+    }
+
+    /// `reader` gives a reader from the start of the input, each time it is called (a second time
+    /// for an object that is not a List but has items); nil when the input cannot be read again.
+    static func decode(source: SourceFile, reader makeReader: () -> JSONReader?) -> (set: ManifestSet, diagnostics: [Diagnostic], readable: Bool) {
+        guard var reader = makeReader() else { return (ManifestSet(), [cannotReadAgain(source)], false) }
         var top = Document()
         var decoder = ObjectDecoder(file: source)
         var items = ManifestSet()
-        var reader = JSONReader(bytes)
         var streamedItems = false
         do {
             // kubectl prints `items` before `kind`, so the items are decoded before it is known that
@@ -20,7 +26,8 @@ enum JSONInput {
                 top.removeAll()
                 decoder = ObjectDecoder(file: source)
                 items = ManifestSet()
-                reader = JSONReader(bytes)
+                guard let again = makeReader() else { return (ManifestSet(), [cannotReadAgain(source)], false) }
+                reader = again
                 try reader.read(into: &top)
             }
         } catch {
@@ -36,5 +43,9 @@ enum JSONInput {
                              fix: "keep one of them: the fields of an object must have different names")
         }
         return (set, decoder.diagnostics + duplicates, true)
+    }
+
+    private static func cannotReadAgain(_ source: SourceFile) -> Diagnostic {
+        .error(at: nil, "cannot read \(source.name) again (it was removed or changed while being read?)", fix: "run again")
     }
 }

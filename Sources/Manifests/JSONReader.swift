@@ -11,6 +11,8 @@ import Foundation
 ///
 /// The top-level object's `items` array is handed over one item at a time (`read(into:items:)`), so a
 /// `kind: List` of any size never exists as one tree: each item is decoded and its document reused.
+/// Reading a `FileInput`, the reader asks for more of the file when it reaches the end of what has
+/// been read, and gives back what lies behind each item.
 struct JSONReader {
     /// A syntax error at a line and column.
     struct SyntaxError: Error {
@@ -18,12 +20,20 @@ struct JSONReader {
         var fix: String
         var line: Int
         var column: Int
+        /// Where in the bytes, to tell an error at the edge of what has been read of a file.
+        var offset: Int
     }
 
     /// Deeper nesting than any Kubernetes object has; the limit keeps hostile input off the stack.
     static let maximumDepth = 256
 
     private let bytes: UnsafeBufferPointer<UInt8>
+    /// The file being read, when the bytes are not all there yet.
+    private let file: FileInput?
+    /// Where the bytes read so far end (all of them, but for a file being read).
+    private var end: Int
+    /// True inside a `unit`: units within it are part of it.
+    private var inUnit = false
     private var position = 0
     private var line: UInt32 = 1
     /// Columns are counted lazily, in Unicode scalars: `column` is the column of byte `columnOffset`,
@@ -38,6 +48,15 @@ struct JSONReader {
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
+        file = nil
+        end = bytes.count
+    }
+
+    /// Reads `file`, asking it for its bytes as they are needed.
+    init(_ file: FileInput) {
+        bytes = file.bytes
+        self.file = file
+        end = file.filled
     }
 
     /// True when the text's first significant byte opens a JSON object or array.
@@ -51,26 +70,71 @@ struct JSONReader {
     /// its `items` array go to `items` (the item's document and its index), one at a time, and
     /// `document` holds an empty list in their place.
     mutating func read(into document: inout Document, items: ((Document, Int) -> Void)? = nil) throws(SyntaxError) {
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {  // a byte-order mark is not content
-            position = 3
-            columnOffset = 3
+        let isObject = try unit(&document) { reader, _ throws(SyntaxError) in
+            try reader.requireInput(3)
+            if reader.bytes.starts(with: [0xEF, 0xBB, 0xBF]) {  // a byte-order mark is not content
+                reader.position = 3
+                reader.columnOffset = 3
+            }
+            reader.skipWhitespace()
+            try reader.requireInput(1)
+            return reader.peek == UInt8(ascii: "{")
         }
-        skipWhitespace()
-        if peek == UInt8(ascii: "{") {
+        if isObject {
             try readObject(into: &document, items: items)
         } else {
-            try readValue(into: &document)
+            try unit(&document) { reader, document throws(SyntaxError) in try reader.readValue(into: &document) }
         }
+        file?.fillAll()
+        end = file?.filled ?? end
         skipWhitespace()
-        guard position == bytes.count else {
+        guard position == end else {
             throw error("unexpected text after the end of the JSON value",
                         fix: "a JSON file holds one object: put several in a \"kind\": \"List\" with \"items\", or use YAML documents separated by ---")
         }
     }
 
+
+    /// Runs `body`, a part of the input read as a whole (a List item, a top-level field). Reading a
+    /// file, a failure at the edge of what has been read means the part goes on beyond it: read
+    /// more of the file and run the part again from where it started.
+    @inline(__always)
+    private mutating func unit<Result>(
+        _ document: inout Document, _ body: (inout JSONReader, inout Document) throws(SyntaxError) -> Result
+    ) throws(SyntaxError) -> Result {
+        guard let file, !inUnit else { return try body(&self, &document) }
+        let saved = (position, line, columnOffset, column, depth, keys.count, duplicateKeys.count)
+        let (nodeCount, textCount) = (document.nodeCount, document.textCount)
+        inUnit = true
+        defer { inUnit = false }
+        while true {
+            do {
+                return try body(&self, &document)
+            } catch {
+                // Unread bytes are zeros, which stop every rule within a few bytes (an escape pair).
+                guard !file.isComplete, error.offset + 16 >= file.filled else { throw error }
+                // Read on by at least the length of the part so far: a large part is read again a few times, not once a step.
+                file.fill(atLeast: file.filled + max(FileInput.step, file.filled - saved.0))
+                end = file.filled
+                (position, line, columnOffset, column, depth) = (saved.0, saved.1, saved.2, saved.3, saved.4)
+                keys.removeSubrange(saved.5...)
+                duplicateKeys.removeSubrange(saved.6...)
+                document.truncate(nodeCount: nodeCount, textCount: textCount)
+            }
+        }
+    }
+
+    /// Fails, as at the edge of the input, when fewer than `count` bytes are left of what has been
+    /// read of a file that goes on; for a decision taken on a byte ahead.
+    private mutating func requireInput(_ count: Int) throws(SyntaxError) {
+        if let file, !file.isComplete, position + count > file.filled {
+            throw error("more input is needed here", fix: "")
+        }
+    }
+
     // MARK: - Values
 
-    private var peek: UInt8? { position < bytes.count ? bytes[position] : nil }
+    private var peek: UInt8? { position < end ? bytes[position] : nil }
 
     private mutating func readValue(into document: inout Document) throws(SyntaxError) {
         skipWhitespace()
@@ -108,54 +172,64 @@ struct JSONReader {
         position += 1
         let firstKey = keys.count
         var count = 0
-        skipWhitespace()
-        if peek == UInt8(ascii: "}") {
-            position += 1
-        } else {
-            while true {
-                skipWhitespace()
-                guard peek == UInt8(ascii: "\"") else {
-                    if peek == UInt8(ascii: "}"), count > 0 {
-                        throw error("a comma after the last field of an object", fix: "remove the comma before \"}\"")
-                    }
-                    throw error("expected a field name in double quotes, found \(found)",
-                                fix: "write field names in double quotes: {\"name\": \"web\"}")
+        var closed = try unit(&document) { reader, _ throws(SyntaxError) in
+            reader.skipWhitespace()
+            guard reader.peek == UInt8(ascii: "}") else { return false }
+            reader.position += 1
+            return true
+        }
+        while !closed {
+            let key = try unit(&document) { reader, document throws(SyntaxError) in try reader.readKey(into: &document, hasCount: count) }
+            if let items, depth == 1, peek == UInt8(ascii: "["), document.scalarText(key) == "items" {
+                try readItems(into: &document, items)
+            } else {
+                try unit(&document) { reader, document throws(SyntaxError) in try reader.readValue(into: &document) }
+            }
+            count += 1
+            closed = try unit(&document) { reader, document throws(SyntaxError) in
+                reader.skipWhitespace()
+                if reader.peek == UInt8(ascii: ",") {
+                    reader.position += 1
+                    return false
                 }
-                let key = document.nodeCount
-                document.beginScalar(.string, line: line, column: columnAt(position))
-                try readString(into: &document)
-                document.endScalar()
-                keys.append(key)
-                skipWhitespace()
-                guard peek == UInt8(ascii: ":") else {
-                    throw error("expected \":\" after the field name \"\(document.scalarText(key))\", found \(found)",
-                                fix: "write the field as \"name\": value")
+                if reader.peek == UInt8(ascii: "}") {
+                    reader.position += 1
+                    return true
                 }
-                position += 1
-                skipWhitespace()
-                if let items, depth == 1, peek == UInt8(ascii: "["), document.scalarText(key) == "items" {
-                    try readItems(into: &document, items)
-                } else {
-                    try readValue(into: &document)
-                }
-                count += 1
-                skipWhitespace()
-                if peek == UInt8(ascii: ",") {
-                    position += 1
-                    continue
-                }
-                if peek == UInt8(ascii: "}") {
-                    position += 1
-                    break
-                }
-                throw error("expected \",\" or \"}\" after the value of \"\(document.scalarText(key))\", found \(found)",
-                            fix: peek == UInt8(ascii: "\"") ? "add a comma between the two fields" : "close the object with \"}\", or separate its fields with commas")
+                throw reader.error("expected \",\" or \"}\" after the value of \"\(document.scalarText(key))\", found \(reader.found)",
+                                   fix: reader.peek == UInt8(ascii: "\"") ? "add a comma between the two fields" : "close the object with \"}\", or separate its fields with commas")
             }
         }
         noteDuplicateKeys(in: document, from: firstKey)
         keys.removeSubrange(firstKey...)
         depth -= 1
         document.endCollection(object, count: count)
+    }
+
+    /// A field's name and its colon, up to the start of its value; returns the name's node index.
+    private mutating func readKey(into document: inout Document, hasCount count: Int) throws(SyntaxError) -> Int {
+        skipWhitespace()
+        guard peek == UInt8(ascii: "\"") else {
+            if peek == UInt8(ascii: "}"), count > 0 {
+                throw error("a comma after the last field of an object", fix: "remove the comma before \"}\"")
+            }
+            throw error("expected a field name in double quotes, found \(found)",
+                        fix: "write field names in double quotes: {\"name\": \"web\"}")
+        }
+        let key = document.nodeCount
+        document.beginScalar(.string, line: line, column: columnAt(position))
+        try readString(into: &document)
+        document.endScalar()
+        keys.append(key)
+        skipWhitespace()
+        guard peek == UInt8(ascii: ":") else {
+            throw error("expected \":\" after the field name \"\(document.scalarText(key))\", found \(found)",
+                        fix: "write the field as \"name\": value")
+        }
+        position += 1
+        skipWhitespace()
+        try requireInput(1)
+        return key
     }
 
     private mutating func readArray(into document: inout Document) throws(SyntaxError) {
@@ -177,23 +251,31 @@ struct JSONReader {
         document.endCollection(array, count: count)
     }
 
-    /// A top-level `items` array: an empty list in `document`, each item read into a document of its own.
+    /// A top-level `items` array: an empty list in `document`, each item read into a document of its own
+    /// and handed over; reading a file, what lies behind each item is given back.
     private mutating func readItems(into document: inout Document, _ handle: (Document, Int) -> Void) throws(SyntaxError) {
         document.endCollection(document.beginCollection(.sequence, line: line, column: columnAt(position)), count: 0)
         position += 1
-        skipWhitespace()
-        if peek == UInt8(ascii: "]") {
-            position += 1
-            return
+        let empty = try unit(&document) { reader, _ throws(SyntaxError) in
+            reader.skipWhitespace()
+            try reader.requireInput(1)
+            guard reader.peek == UInt8(ascii: "]") else { return false }
+            reader.position += 1
+            return true
         }
+        if empty { return }
         var item = Document()
         var index = 0
         while true {
             item.removeAll()
-            try readValue(into: &item)
+            let last = try unit(&item) { reader, item throws(SyntaxError) in
+                try reader.readValue(into: &item)
+                return try reader.nextItem(closing: "]")
+            }
             handle(item, index)
+            file?.release(before: position)
             index += 1
-            if try nextItem(closing: "]") { return }
+            if last { return }
         }
     }
 
@@ -454,6 +536,6 @@ struct JSONReader {
     }
 
     private mutating func error(_ message: String, fix: String) -> SyntaxError {
-        SyntaxError(message: "JSON syntax error: \(message)", fix: fix, line: Int(line), column: Int(columnAt(position)))
+        SyntaxError(message: "JSON syntax error: \(message)", fix: fix, line: Int(line), column: Int(columnAt(position)), offset: position)
     }
 }

@@ -1,9 +1,9 @@
 import Foundation
 
-/// Files decoded by earlier loads, by path, with the text they were decoded from. Owned by one
-/// caller (the agent's sync loop); not for sharing between tasks.
+/// Files decoded by earlier loads, by path, with a digest of the bytes they were decoded from. Owned
+/// by one caller (the agent's sync loop); not for sharing between tasks.
 public final class ManifestCache {
-    var entries: [String: (text: String, set: ManifestSet, diagnostics: [Diagnostic])] = [:]
+    var entries: [String: (digest: ContentDigest, set: ManifestSet, diagnostics: [Diagnostic])] = [:]
 
     public init() {}
 }
@@ -30,14 +30,16 @@ public enum ManifestLoader {
         var readStandardInputAlready = false
         var seen: Set<String> = []
 
-        func add(_ text: String, file: String) {
+        /// Adds a file's objects: from the cache when its digest says it has not changed.
+        func add(_ file: String, digest: ContentDigest?, decode: () -> (ManifestSet, [Diagnostic], ContentDigest?)) {
             seen.insert(file)
-            let decoded: (ManifestSet, [Diagnostic])
-            if let cached = cache?.entries[file], cached.text == text {
+            var decoded: (ManifestSet, [Diagnostic])
+            if let cached = cache?.entries[file], let digest, cached.digest == digest {
                 decoded = (cached.set, cached.diagnostics)
             } else {
-                decoded = decodeCollecting(text, file: file)
-                cache?.entries[file] = (text, decoded.0, decoded.1)
+                let (set, found, digest) = decode()
+                decoded = (set, found)
+                cache?.entries[file] = digest.map { ($0, set, found) }
             }
             set.append(decoded.0)
             diagnostics += decoded.1
@@ -50,7 +52,10 @@ public enum ManifestLoader {
                     diagnostics.append(.error(at: nil, "standard input (\"-\") is given more than once",
                                               fix: "pass \"-\" only once"))
                 } else if let text = readStandardInput() {
-                    add(text, file: "<stdin>")
+                    add("<stdin>", digest: ContentDigest(text)) {
+                        let (set, found) = decodeCollecting(text, file: "<stdin>")
+                        return (set, found, ContentDigest(text))
+                    }
                 } else {
                     diagnostics.append(.error(at: nil, "cannot read standard input as UTF-8 text",
                                               fix: "pipe a YAML or JSON manifest into nfcompile"))
@@ -70,7 +75,9 @@ public enum ManifestLoader {
                                           fix: "pass the directory that holds the manifests, or the files themselves"))
             }
             for file in files {
-                if let text = readText(file, diagnostics: &diagnostics) { add(text, file: file) }
+                // A cached file is read through once for its digest; only a changed one is decoded.
+                let digest = cache?.entries[file] == nil ? nil : (try? FileInput(path: file))??.digestOfAll()
+                add(file, digest: digest) { decodeFile(file) }
             }
         }
         diagnostics += duplicateObjects(in: set)
@@ -146,17 +153,49 @@ public enum ManifestLoader {
         return files.sorted()
     }
 
-    private static func readText(_ path: String, diagnostics: inout [Diagnostic]) -> String? {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            diagnostics.append(.error(at: nil, "cannot read \(path)", fix: "check the file's permissions"))
-            return nil
+    /// One file, read as it is decoded (a large JSON List is never in memory whole); also the digest
+    /// of its bytes, nil when it could not be read.
+    static func decodeFile(_ path: String) -> (ManifestSet, [Diagnostic], ContentDigest?) {
+        let cannotRead = { (reason: String) in
+            (ManifestSet(), [Diagnostic.error(at: nil, "cannot read \(path)\(reason)", fix: "check the file's permissions")], ContentDigest?.none)
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            diagnostics.append(.error(at: SourceLocation(file: path, line: 1, column: 1), "\(path) is not UTF-8 text",
-                                      fix: "save the manifest as UTF-8"))
-            return nil
+        let notUTF8 = Diagnostic.error(at: SourceLocation(file: path, line: 1, column: 1), "\(path) is not UTF-8 text",
+                                       fix: "save the manifest as UTF-8")
+        let input: FileInput
+        do {
+            guard let regular = try FileInput(path: path) else {
+                // Not a regular file (a FIFO, a device): read it whole.
+                guard let data = FileManager.default.contents(atPath: path) else { return cannotRead("") }
+                guard let text = String(data: data, encoding: .utf8) else { return (ManifestSet(), [notUTF8], nil) }
+                let (set, found) = decodeCollecting(text, file: path)
+                return (set, found, ContentDigest(text))
+            }
+            input = regular
+        } catch {
+            return cannotRead(": \(error.message)")
         }
-        return text
+        let source = SourceFile(name: path)
+        input.fill(atLeast: 0)
+        if !input.isComplete, UnsafeBufferPointer(rebasing: input.bytes[..<input.filled]).allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
+            input.fillAll()
+        }
+        if JSONReader.looksLikeJSON(UnsafeBufferPointer(rebasing: input.bytes[..<input.filled])) {
+            var first: FileInput? = input
+            let json = JSONInput.decode(source: source) {
+                defer { first = nil }
+                return (first ?? (try? FileInput(path: path)) ?? nil).map(JSONReader.init)
+            }
+            let digest = input.digestOfAll()
+            if json.readable || path.lowercased().hasSuffix(".json") { return (json.set, json.diagnostics, digest) }
+            // Not JSON after all (a YAML flow mapping, several documents): the text, read again, as YAML.
+            guard let again = (try? FileInput(path: path)) ?? nil else { return cannotRead("") }
+            guard let text = again.text() else { return (ManifestSet(), [notUTF8], again.digest) }
+            let (set, found) = YAMLInput.decode(text, source: source)
+            return (set, found, again.digest)
+        }
+        guard let text = input.text() else { return (ManifestSet(), [notUTF8], input.digest) }
+        let (set, found) = YAMLInput.decode(text, source: source)
+        return (set, found, input.digest)
     }
 
     // MARK: - Across documents
