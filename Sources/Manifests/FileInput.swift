@@ -19,6 +19,9 @@ final class FileInput {
     private(set) var digest = ContentDigest()
     private let descriptor: Int32
     static let step = 1 << 20
+    private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+    /// The bytes before this offset have been given back.
+    private var released = 0
 
     /// Opens a regular file; nil when it is something else (a FIFO, a device), to be read another way.
     /// Throws the errno when it cannot be opened.
@@ -70,12 +73,14 @@ final class FileInput {
 
     func fillAll() { fill(atLeast: bytes.count) }
 
-    /// Gives back the memory of the bytes before `offset`: they will not be read again.
+    /// Gives back the memory of the bytes before `offset`: they will not be read again. Done a few
+    /// MiB at a time, since each call walks the page tables.
     func release(before offset: Int) {
         guard let base = bytes.baseAddress else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let length = min(offset, filled) / page * page
-        if length > 0 { madvise(UnsafeMutableRawPointer(mutating: base), length, MADV_DONTNEED) }
+        let end = min(offset, filled) / Self.pageSize * Self.pageSize
+        guard end - released >= Self.step || (end > released && end == filled / Self.pageSize * Self.pageSize) else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + released), end - released, MADV_DONTNEED)
+        released = end
     }
 
     /// The digest of the whole file, reading it through without keeping it.

@@ -496,7 +496,19 @@ struct JSONReader {
         while position < bytes.count {
             switch bytes[position] {
             case 0x20, 0x09:
-                position += 1
+                // Indentation, most of a pretty-printed file: eight spaces at a time, and counted into
+                // the column at once when the column count stands here (at the start of a line).
+                let start = position
+                while position + 8 <= bytes.count,
+                    UnsafeRawPointer(bytes.baseAddress! + position).loadUnaligned(as: UInt64.self) == 0x2020_2020_2020_2020
+                {
+                    position += 8
+                }
+                while position < bytes.count, bytes[position] == 0x20 || bytes[position] == 0x09 { position += 1 }
+                if columnOffset == start {
+                    column += UInt32(position - start)
+                    columnOffset = position
+                }
             case 0x0A:
                 position += 1
                 newLine()

@@ -150,17 +150,17 @@ struct ObjectDecoder {
     }
 
     /// A label map, each key and value checked against the label syntax.
-    private mutating func labels(_ node: Value?, path: FieldPath) -> [String: String] {
+    private mutating func labels(_ node: Value?, path: @autoclosure () -> FieldPath) -> [String: String] {
         var result: [String: String] = [:]
         for (keyNode, value) in node?.pairs ?? [] {
             guard let key = keyNode.scalarText else { continue }  // the schema reported it
             guard let text = value.stringValue else { continue }  // the schema reported it
             if !Names.isLabelKey(key) {
-                error(keyNode, "\(path): label key \"\(key)\" is not valid",
+                error(keyNode, "\(path()): label key \"\(key)\" is not valid",
                       fix: "use an optional DNS prefix and \"/\", then at most 63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit")
             }
             if !Names.isLabelValue(text) {
-                error(value, "\(path.appending(key)): label value \"\(text)\" is not valid",
+                error(value, "\(path().appending(key)): label value \"\(text)\" is not valid",
                       fix: "use at most 63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit")
             }
             result[key] = text
@@ -357,16 +357,16 @@ struct ObjectDecoder {
     }
 
     /// A targetPort: a number, or the name of a container port (IANA_SVC_NAME).
-    private mutating func targetPort(_ node: Value, path: FieldPath) -> PortReference? {
+    private mutating func targetPort(_ node: Value, path: @autoclosure () -> FieldPath) -> PortReference? {
         if node.kind == .integer {
-            return portNumber(node, path: path).map(PortReference.number)
+            return portNumber(node, path: path()).map(PortReference.number)
         }
         guard let text = node.stringValue else { return nil }
         if Names.isPortName(text) { return .name(text) }
         let fix = Int(text) != nil
             ? "remove the quotes to give a port number: targetPort: \(text)"
             : "name a container port (at most 15 lowercase letters, digits and \"-\", with at least one letter), or give a number"
-        error(node, "\(path): \"\(text)\" is neither a port number nor a valid port name", fix: fix)
+        error(node, "\(path()): \"\(text)\" is neither a port number nor a valid port name", fix: fix)
         return nil
     }
 
@@ -548,17 +548,19 @@ struct ObjectDecoder {
         }
         var endpoints: [EndpointSliceManifest.Endpoint] = []
         for (index, item) in (root[field: "endpoints"]?.items ?? []).enumerated() where !item.isNull {
-            let path = FieldPath.root.appending("endpoints").appending(index)
+            // Paths are spelt out only for a message: this loop runs for every endpoint of the cluster.
+            func path() -> FieldPath { FieldPath.root.appending("endpoints").appending(index) }
             let addressNodes = item[field: "addresses"]?.items ?? []
             if addressNodes.isEmpty {
-                error(item, "\(path): the endpoint has no addresses", fix: "add addresses: [\"10.0.0.1\"]")
+                error(item, "\(path()): the endpoint has no addresses", fix: "add addresses: [\"10.0.0.1\"]")
             }
             var addresses: [Located<IPAddress>] = []
+            addresses.reserveCapacity(addressNodes.count)
             if addressType != .fqdn {
                 for (addressIndex, node) in addressNodes.enumerated() {
-                    guard let parsed = address(node, path: path.appending("addresses").appending(addressIndex)) else { continue }
+                    guard let parsed = address(node, path: path().appending("addresses").appending(addressIndex)) else { continue }
                     if (parsed.value.family == .ipv4) != (addressType == .ipv4) {
-                        error(node, "\(path.appending("addresses").appending(addressIndex)): \(parsed.value) is not an \(addressType.rawValue) address",
+                        error(node, "\(path().appending("addresses").appending(addressIndex)): \(parsed.value) is not an \(addressType.rawValue) address",
                               fix: "list only \(addressType.rawValue) addresses in an \(addressType.rawValue) EndpointSlice")
                     } else {
                         addresses.append(parsed)
@@ -683,23 +685,23 @@ struct ObjectDecoder {
     // MARK: - Values
 
     /// A port number 1…65535 (the schema has already checked it is an integer).
-    private mutating func portNumber(_ node: Value, path: FieldPath) -> UInt16? {
+    private mutating func portNumber(_ node: Value, path: @autoclosure () -> FieldPath) -> UInt16? {
         guard let value = node.integerValue else { return nil }
         guard (1...65535).contains(value) else {
-            error(node, "\(path): port \(value) is out of range", fix: "use a port number from 1 to 65535")
+            error(node, "\(path()): port \(value) is out of range", fix: "use a port number from 1 to 65535")
             return nil
         }
         return UInt16(value)
     }
 
     private func parseIP(_ text: String) -> IPAddress? {
-        text.contains("\0") ? nil : IPAddress(text)
+        text.utf8.contains(0) ? nil : IPAddress(text)
     }
 
-    private mutating func address(_ node: Value, path: FieldPath) -> Located<IPAddress>? {
+    private mutating func address(_ node: Value, path: @autoclosure () -> FieldPath) -> Located<IPAddress>? {
         guard let text = node.stringValue else { return nil }
         guard let ip = parseIP(text) else {
-            error(node, "\(path): \"\(text)\" is not a valid IP address",
+            error(node, "\(path()): \"\(text)\" is not a valid IP address",
                   fix: text.contains("/") ? "write a single address without a prefix length"
                     : "write an IPv4 address such as 10.0.0.10 or an IPv6 address such as fd00::10")
             return nil
@@ -707,22 +709,22 @@ struct ObjectDecoder {
         return Located(ip, at: file.location(of: node))
     }
 
-    private mutating func addresses(_ node: Value?, path: FieldPath) -> [Located<IPAddress>] {
-        (node?.items ?? []).enumerated().compactMap { index, item in address(item, path: path.appending(index)) }
+    private mutating func addresses(_ node: Value?, path: @autoclosure () -> FieldPath) -> [Located<IPAddress>] {
+        (node?.items ?? []).enumerated().compactMap { index, item in address(item, path: path().appending(index)) }
     }
 
-    private mutating func network(_ node: Value, path: FieldPath) -> Located<IPNetwork>? {
+    private mutating func network(_ node: Value, path: @autoclosure () -> FieldPath) -> Located<IPNetwork>? {
         guard let text = node.stringValue else { return nil }
-        if !text.contains("\0"), let network = IPNetwork(text) {
+        if !text.utf8.contains(0), let network = IPNetwork(text) {
             return Located(network, at: file.location(of: node))
         }
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count == 2, let ip = parseIP(String(parts[0])), let length = Int(parts[1]),
             let network = IPNetwork(address: ip, prefixLength: length)
         {
-            error(node, "\(path): \"\(text)\" has host bits set", fix: "write the network address: \(network)")
+            error(node, "\(path()): \"\(text)\" has host bits set", fix: "write the network address: \(network)")
         } else {
-            error(node, "\(path): \"\(text)\" is not a valid CIDR range",
+            error(node, "\(path()): \"\(text)\" is not a valid CIDR range",
                   fix: "write an address and a prefix length, such as 203.0.113.0/24")
         }
         return nil

@@ -270,3 +270,64 @@ struct JSONTests {
         #expect(fromJSON.ports.map(\.location.line) == [3, 4])
     }
 }
+
+@Suite("JSON files read piece by piece")
+struct JSONFileTests {
+    /// A List of several MiB, so that the file is read in several pieces whose edges fall inside
+    /// strings, escapes, multi-byte characters, numbers and literals.
+    static func bigList(services: Int) -> String {
+        var items: [String] = []
+        for index in 0..<services {
+            items.append("""
+                {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc-\(index)", "namespace": "ns-\(index % 7)",
+                 "annotations": {"note": "caf\\u00e9 \\ud83d\\ude00 \\"quoted\\" ☕ \(String(repeating: "x", count: index % 13))"},
+                 "labels": {"app": "svc-\(index)"}}, "spec": {"clusterIP": "10.96.\(index / 250).\(index % 250 + 1)",
+                 "ports": [{"name": "http", "port": \(80 + index % 100), "targetPort": 8080}, {"name": "dns", "port": 53, "protocol": "UDP"}],
+                 "publishNotReadyAddresses": \(index % 2 == 0 ? "true" : "false"), "selector": {"app": "svc-\(index)"}},
+                 "status": {"loadBalancer": {}, "conditions": null}}
+                """)
+        }
+        return "{\"apiVersion\": \"v1\", \"items\": [\n" + items.joined(separator: ",\n") + "\n], \"kind\": \"List\", \"metadata\": {\"resourceVersion\": \"\"}}\n"
+    }
+
+    @Test("a file read in pieces decodes as the same text in memory does", arguments: [0, 1, 3, 7])
+    func piecesAgreeWithMemory(shift: Int) throws {
+        let text = String(repeating: " ", count: shift) + Self.bigList(services: 9_000)
+        #expect(text.utf8.count > 3 * 1_048_576)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("nfcompile-big-\(UUID()).json")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let fromFile = try ManifestLoader.load(paths: [file.path])
+        let fromMemory = try ManifestLoader.decode(text, file: file.path)
+        #expect(fromFile.services.count == 9_000)
+        #expect(fromFile == fromMemory)
+        #expect(fromFile.services.last?.meta.annotations["note"] == "café 😀 \"quoted\" ☕ " + String(repeating: "x", count: 8_999 % 13))
+    }
+
+    @Test("an error in a file read in pieces is found at its line and column")
+    func errorsInPieces() throws {
+        let text = Self.bigList(services: 9_000).replacingOccurrences(of: "\"port\": 53,", with: "\"port\": 53,,")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("nfcompile-big-\(UUID()).json")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let error = try #require(throws: InputError.self) { try ManifestLoader.load(paths: [file.path]) }
+        let memory = try #require(throws: InputError.self) { try ManifestLoader.decode(text, file: file.path) }
+        #expect(error.diagnostics == memory.diagnostics)
+        #expect(error.diagnostics.map(\.message) == ["JSON syntax error: expected a field name in double quotes, found \",\""])
+        #expect(error.diagnostics.first?.location?.line == 5)
+    }
+
+    @Test("the cache sees an edit of a large JSON file, and reuses it when nothing changed")
+    func cache() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("nfcompile-big-\(UUID()).json")
+        try Self.bigList(services: 3_000).write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let cache = ManifestCache()
+        let first = try ManifestLoader.load(paths: [file.path], cache: cache)
+        #expect(try ManifestLoader.load(paths: [file.path], cache: cache) == first)
+        try Self.bigList(services: 3_000).replacingOccurrences(of: "\"svc-2999\"", with: "\"svc-x\"")
+            .write(to: file, atomically: false, encoding: .utf8)
+        let edited = try ManifestLoader.load(paths: [file.path], cache: cache)
+        #expect(edited.services.last?.meta.name == "svc-x")
+    }
+}
