@@ -39,7 +39,7 @@ public enum ManifestLoader {
             } else {
                 let (set, found, digest) = decode()
                 decoded = (set, found)
-                cache?.entries[file] = digest.map { ($0, set, found) }
+                if let cache { cache.entries[file] = digest.map { ($0, set, found) } }
             }
             set.append(decoded.0)
             diagnostics += decoded.1
@@ -202,23 +202,28 @@ public enum ManifestLoader {
 
     /// The same kind, namespace and name defined twice: an error at the second, naming the first.
     static func duplicateObjects(in set: ManifestSet) -> [Diagnostic] {
-        let objects: [(kind: String, meta: ObjectMeta)] =
-            set.services.map { ("Service", $0.meta) } + set.pods.map { ("Pod", $0.meta) }
-            + set.workloads.map { ($0.kind.rawValue, $0.meta) } + set.endpointSlices.map { ("EndpointSlice", $0.meta) }
-            + set.endpoints.map { ("Endpoints", $0.meta) } + set.ingresses.map { ("Ingress", $0.meta) }
-        var first: [String: SourceLocation] = [:]
+        struct Key: Hashable {
+            var kind: String, namespace: String, name: String
+        }
+        var first: [Key: SourceLocation] = [:]
+        first.reserveCapacity(set.services.count + set.endpointSlices.count + set.pods.count)
         var diagnostics: [Diagnostic] = []
-        for (kind, meta) in objects {
-            let key = "\(kind)/\(meta.namespace)/\(meta.name)"
-            if let earlier = first[key] {
+        func check(_ kind: String, _ meta: ObjectMeta) {
+            let key = Key(kind: kind, namespace: meta.namespace, name: meta.name)
+            if let earlier = first.updateValue(meta.location, forKey: key) {
+                first[key] = earlier
                 diagnostics.append(.error(
                     at: meta.location, "\(kind) \"\(meta.namespace)/\(meta.name)\" is defined twice; the first definition is at \(earlier)",
                     fix: "remove one of the two definitions, or give them different names"
                 ))
-            } else {
-                first[key] = meta.location
             }
         }
+        for service in set.services { check("Service", service.meta) }
+        for pod in set.pods { check("Pod", pod.meta) }
+        for workload in set.workloads { check(workload.kind.rawValue, workload.meta) }
+        for slice in set.endpointSlices { check("EndpointSlice", slice.meta) }
+        for endpoints in set.endpoints { check("Endpoints", endpoints.meta) }
+        for ingress in set.ingresses { check("Ingress", ingress.meta) }
         return diagnostics
     }
 }
@@ -226,12 +231,16 @@ public enum ManifestLoader {
 extension ManifestSet {
     /// Appends another set's objects and diagnostics, keeping input order.
     mutating func append(_ other: ManifestSet) {
-        services += other.services
-        pods += other.pods
-        workloads += other.workloads
-        endpointSlices += other.endpointSlices
-        endpoints += other.endpoints
-        ingresses += other.ingresses
-        diagnostics += other.diagnostics
+        // Into an empty list, the other's list itself: no copy of each object.
+        func append<Element>(_ list: inout [Element], _ more: [Element]) {
+            if list.isEmpty { list = more } else { list += more }
+        }
+        append(&services, other.services)
+        append(&pods, other.pods)
+        append(&workloads, other.workloads)
+        append(&endpointSlices, other.endpointSlices)
+        append(&endpoints, other.endpoints)
+        append(&ingresses, other.ingresses)
+        append(&diagnostics, other.diagnostics)
     }
 }
