@@ -116,6 +116,8 @@ enum InputPathBench {
 struct ChildRun: Codable {
     var seconds = 0.0
     var peakMiB = 0.0
+    /// The spawning process's own peak, below which `peakMiB` says nothing (see `ChildPeak`).
+    var floorMiB = 0.0
 
     /// Runs `arguments` through `nfcompile-bench child-peak`, which reports the program's own peak.
     static func measure(_ arguments: [String]) throws -> ChildRun {
