@@ -18,14 +18,17 @@ final class FileInput {
     /// Of the bytes read so far, in order.
     private(set) var digest = ContentDigest()
     private let descriptor: Int32
-    static let step = 1 << 20
+    /// How much is read at a time, at least.
+    let step: Int
+    static let defaultStep = 1 << 20
     private static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
     /// The bytes before this offset have been given back.
     private var released = 0
 
     /// Opens a regular file; nil when it is something else (a FIFO, a device), to be read another way.
     /// Throws the errno when it cannot be opened.
-    init?(path: String) throws(SystemError) {
+    init?(path: String, step: Int = defaultStep) throws(SystemError) {
+        self.step = step
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw SystemError(errno) }
         var status = stat()
@@ -56,7 +59,7 @@ final class FileInput {
     /// Reads until at least `end` bytes are in, or the file ends. Read errors end the file where they
     /// happen (the reader then reports it cut short).
     func fill(atLeast end: Int) {
-        let target = min(bytes.count, max(end, filled + Self.step))
+        let target = min(bytes.count, max(end, filled + step))
         while !isComplete, filled < target {
             let destination = UnsafeMutableRawPointer(mutating: bytes.baseAddress! + filled)
             let count = read(descriptor, destination, target - filled)
@@ -78,7 +81,7 @@ final class FileInput {
     func release(before offset: Int) {
         guard let base = bytes.baseAddress else { return }
         let end = min(offset, filled) / Self.pageSize * Self.pageSize
-        guard end - released >= Self.step || (end > released && end == filled / Self.pageSize * Self.pageSize) else { return }
+        guard end - released >= step || (end > released && end == filled / Self.pageSize * Self.pageSize) else { return }
         madvise(UnsafeMutableRawPointer(mutating: base + released), end - released, MADV_DONTNEED)
         released = end
     }
@@ -86,7 +89,7 @@ final class FileInput {
     /// The digest of the whole file, reading it through without keeping it.
     func digestOfAll() -> ContentDigest {
         while !isComplete {
-            fill(atLeast: filled + Self.step)
+            fill(atLeast: filled + step)
             release(before: filled)
         }
         return digest

@@ -94,7 +94,6 @@ struct JSONReader {
         }
     }
 
-
     /// Runs `body`, a part of the input read as a whole (a List item, a top-level field). Reading a
     /// file, a failure at the edge of what has been read means the part goes on beyond it: read
     /// more of the file and run the part again from where it started.
@@ -114,7 +113,7 @@ struct JSONReader {
                 // Unread bytes are zeros, which stop every rule within a few bytes (an escape pair).
                 guard !file.isComplete, error.offset + 16 >= file.filled else { throw error }
                 // Read on by at least the length of the part so far: a large part is read again a few times, not once a step.
-                file.fill(atLeast: file.filled + max(FileInput.step, file.filled - saved.0))
+                file.fill(atLeast: file.filled + max(file.step, file.filled - saved.0))
                 end = file.filled
                 (position, line, columnOffset, column, depth) = (saved.0, saved.1, saved.2, saved.3, saved.4)
                 keys.removeSubrange(saved.5...)
@@ -174,6 +173,7 @@ struct JSONReader {
         var count = 0
         var closed = try unit(&document) { reader, _ throws(SyntaxError) in
             reader.skipWhitespace()
+            try reader.requireInput(1)
             guard reader.peek == UInt8(ascii: "}") else { return false }
             reader.position += 1
             return true

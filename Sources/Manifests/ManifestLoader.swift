@@ -90,8 +90,6 @@ public enum ManifestLoader {
         return try finish(set, diagnostics + duplicateObjects(in: set))
     }
 
-    // MARK: - Decoding
-
     /// One JSON object given as bytes (a Kubernetes API watch event's object, say); `source` names it in
     /// diagnostics, whose lines and columns count within `json`.
     public static func decode(json: some Collection<UInt8>, source: String) throws(InputError) -> ManifestSet {
@@ -155,7 +153,8 @@ public enum ManifestLoader {
 
     /// One file, read as it is decoded (a large JSON List is never in memory whole); also the digest
     /// of its bytes, nil when it could not be read.
-    static func decodeFile(_ path: String) -> (ManifestSet, [Diagnostic], ContentDigest?) {
+    /// `step` is how much of the file is read at a time (tests make it small).
+    static func decodeFile(_ path: String, step: Int = FileInput.defaultStep) -> (ManifestSet, [Diagnostic], ContentDigest?) {
         let cannotRead = { (reason: String) in
             (ManifestSet(), [Diagnostic.error(at: nil, "cannot read \(path)\(reason)", fix: "check the file's permissions")], ContentDigest?.none)
         }
@@ -163,7 +162,7 @@ public enum ManifestLoader {
                                        fix: "save the manifest as UTF-8")
         let input: FileInput
         do {
-            guard let regular = try FileInput(path: path) else {
+            guard let regular = try FileInput(path: path, step: step) else {
                 // Not a regular file (a FIFO, a device): read it whole.
                 guard let data = FileManager.default.contents(atPath: path) else { return cannotRead("") }
                 guard let text = String(data: data, encoding: .utf8) else { return (ManifestSet(), [notUTF8], nil) }
@@ -183,7 +182,7 @@ public enum ManifestLoader {
             var first: FileInput? = input
             let json = JSONInput.decode(source: source) {
                 defer { first = nil }
-                return (first ?? (try? FileInput(path: path)) ?? nil).map(JSONReader.init)
+                return (first ?? (try? FileInput(path: path, step: step)) ?? nil).map(JSONReader.init)
             }
             let digest = input.digestOfAll()
             if json.readable || path.lowercased().hasSuffix(".json") { return (json.set, json.diagnostics, digest) }
