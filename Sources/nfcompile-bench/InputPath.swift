@@ -1,6 +1,7 @@
 import ArgumentParser
 import Compiler
 import Foundation
+import Manifests
 import Netlink
 import Ruleset
 import ServiceGraph
@@ -202,5 +203,23 @@ struct PrintKubectlList: ParsableCommand {
 
     func run() {
         print(KubectlList.json(services: services, endpoints: endpoints), terminator: "")
+    }
+}
+
+/// `nfcompile-bench load-once FILE`: the input path alone, in a process of its own: decode, then build
+/// the graph; prints each stage's seconds and the peak memory after each (the breakdown of the
+/// end-to-end figures).
+struct LoadOnce: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "load-once", shouldDisplay: false)
+
+    @Argument var file: String
+
+    func run() throws {
+        let start = Measure.peakMemoryMiB
+        let (manifests, decodeSeconds) = try Measure.seconds { try ManifestLoader.load(paths: [file]) }
+        let decodePeak = Measure.peakMemoryMiB
+        let (build, buildSeconds) = try Measure.seconds { try ServiceGraph.build(from: manifests) }
+        let (_, compileSeconds) = Measure.seconds { build.graph.compile(options: SyntheticCluster.options) }
+        print("{\"startMiB\": \(start), \"decodeSeconds\": \(decodeSeconds), \"decodePeakMiB\": \(decodePeak), \"buildSeconds\": \(buildSeconds), \"compileSeconds\": \(compileSeconds), \"peakMiB\": \(Measure.peakMemoryMiB), \"services\": \(build.graph.services.count)}")
     }
 }
