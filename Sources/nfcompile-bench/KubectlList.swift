@@ -31,34 +31,25 @@ enum KubectlList {
                     json.field("app", name)
                     json.field("team", "bench")
                 }
-                json.array("managedFields") {
-                    json.object {
-                        json.field("apiVersion", "v1")
-                        json.field("fieldsType", "FieldsV1")
-                        json.object("fieldsV1") {
-                            json.object("f:metadata") {
-                                json.object("f:labels") {
-                                    json.object(".") {}
-                                    json.object("f:app") {}
-                                    json.object("f:team") {}
-                                }
-                            }
-                            json.object("f:spec") {
-                                json.object("f:internalTrafficPolicy") {}
-                                json.object("f:ports") {
-                                    json.object(".") {}
-                                    json.object(#"k:{"port":80,"protocol":"TCP"}"#) {
-                                        for field in [".", "f:name", "f:port", "f:protocol", "f:targetPort"] { json.object(field) {} }
-                                    }
-                                }
-                                json.object("f:selector") {}
-                                json.object("f:sessionAffinity") {}
-                                json.object("f:type") {}
+                managedFields(apiVersion: "v1", manager: "kubectl-create", index: index, into: json) {
+                    json.object("f:metadata") {
+                        json.object("f:labels") {
+                            json.object(".") {}
+                            json.object("f:app") {}
+                            json.object("f:team") {}
+                        }
+                    }
+                    json.object("f:spec") {
+                        json.object("f:internalTrafficPolicy") {}
+                        json.object("f:ports") {
+                            json.object(".") {}
+                            json.object(#"k:{"port":80,"protocol":"TCP"}"#) {
+                                for field in [".", "f:name", "f:port", "f:protocol", "f:targetPort"] { json.object(field) {} }
                             }
                         }
-                        json.field("manager", "kubectl-create")
-                        json.field("operation", "Update")
-                        json.field("time", timestamp(index))
+                        json.object("f:selector") {}
+                        json.object("f:sessionAffinity") {}
+                        json.object("f:type") {}
                     }
                 }
                 json.field("name", name)
@@ -125,35 +116,26 @@ enum KubectlList {
                     json.field("kubernetes.io/service-name", service)
                     json.field("team", "bench")
                 }
-                json.array("managedFields") {
-                    json.object {
-                        json.field("apiVersion", "discovery.k8s.io/v1")
-                        json.field("fieldsType", "FieldsV1")
-                        json.object("fieldsV1") {
-                            json.object("f:addressType") {}
-                            json.object("f:endpoints") {}
-                            json.object("f:metadata") {
-                                json.object("f:annotations") {
-                                    json.object(".") {}
-                                    json.object("f:endpoints.kubernetes.io/last-change-trigger-time") {}
-                                }
-                                json.object("f:generateName") {}
-                                json.object("f:labels") {
-                                    for field in [".", "f:app", "f:endpointslice.kubernetes.io/managed-by", "f:kubernetes.io/service-name", "f:team"] {
-                                        json.object(field) {}
-                                    }
-                                }
-                                json.object("f:ownerReferences") {
-                                    json.object(".") {}
-                                    json.object("k:{\"uid\":\"\(uid(index, kind: 1))\"}") {}
-                                }
-                            }
-                            json.object("f:ports") {}
+                managedFields(apiVersion: "discovery.k8s.io/v1", manager: "kube-controller-manager", index: index, into: json) {
+                    json.object("f:addressType") {}
+                    json.object("f:endpoints") {}
+                    json.object("f:metadata") {
+                        json.object("f:annotations") {
+                            json.object(".") {}
+                            json.object("f:endpoints.kubernetes.io/last-change-trigger-time") {}
                         }
-                        json.field("manager", "kube-controller-manager")
-                        json.field("operation", "Update")
-                        json.field("time", timestamp(index))
+                        json.object("f:generateName") {}
+                        json.object("f:labels") {
+                            for field in [".", "f:app", "f:endpointslice.kubernetes.io/managed-by", "f:kubernetes.io/service-name", "f:team"] {
+                                json.object(field) {}
+                            }
+                        }
+                        json.object("f:ownerReferences") {
+                            json.object(".") {}
+                            json.object("k:{\"uid\":\"\(uid(index, kind: 1))\"}") {}
+                        }
                     }
+                    json.object("f:ports") {}
                 }
                 json.field("name", "\(service)-\(suffix(index))")
                 json.field("namespace", namespace)
@@ -176,6 +158,20 @@ enum KubectlList {
                     json.field("port", 8080)
                     json.field("protocol", "TCP")
                 }
+            }
+        }
+    }
+
+    /// `metadata.managedFields` with one entry, by `manager`; `fields` writes its fieldsV1.
+    private static func managedFields(apiVersion: String, manager: String, index: Int, into json: PrettyJSON, _ fields: () -> Void) {
+        json.array("managedFields") {
+            json.object {
+                json.field("apiVersion", apiVersion)
+                json.field("fieldsType", "FieldsV1")
+                json.object("fieldsV1", fields)
+                json.field("manager", manager)
+                json.field("operation", "Update")
+                json.field("time", timestamp(index))
             }
         }
     }
