@@ -4,9 +4,12 @@ import Foundation
 struct Report: Codable {
     struct Sync: Codable {
         var change: String
+        /// Medians: end to end, and its parts (incremental compile, netlink encoding, kernel).
         var seconds: Double
         var operations: Int
         var kernelSeconds: Double
+        var compileSeconds = 0.0
+        var encodingSeconds = 0.0
     }
 
     struct SizeResult: Codable {
