@@ -35,7 +35,7 @@ import Testing
 
         let id = TableID(family: .ip, name: "nfcompile")
         let existing = try #require(table(ruleset).sets.first { $0.name == "service-ips" }?.elements.first)
-        let fresh = SetElement(key: [.address(IPAddress("10.96.9.9")!), .tcp, .port(80)], data: .verdict(.goto("lb-2")))
+        let fresh = SetElement(key: [.address(IPAddress("10.96.9.9")!), .tcp, .port(80)])
         let transaction = Transaction([
             .addElements(id, set: "service-ips", [fresh]),
             .addElements(id, set: "service-ips", [existing]),  // already there: EEXIST

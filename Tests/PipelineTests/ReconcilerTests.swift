@@ -119,7 +119,7 @@ enum Cluster {
         "add rule ip nfcompile services counter accept",
         "add rule ip nfcompile services ip daddr { 192.0.2.1, 192.0.2.2 } drop",
         "add set ip nfcompile foreign { type ipv4_addr; }",
-        "add element ip nfcompile service-ips { 192.0.2.9 . tcp . 80 : drop }",
+        "add element ip nfcompile service-ips { 192.0.2.9 . tcp . 80 }",
         "add table ip nfcompile { flags dormant; }",
         "add set ip nfcompile sized { typeof ip daddr; size 64; }",
         "add set ip nfcompile lookalike { typeof ip daddr; }",
