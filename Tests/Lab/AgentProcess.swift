@@ -62,8 +62,10 @@ extension NetworkLab {
 
     /// A plain HTTP GET inside the node namespace (the agent's health and metrics endpoints).
     public func httpGet(_ path: String, port: Int) throws -> String {
-        try Shell.run(
-            ["ip", "netns", "exec", nodeNamespace, "socat", "-T", "\(Int(2 * NetworkLab.slowdown))", "-", "TCP:127.0.0.1:\(port)"],
+        let seconds = Int(2 * NetworkLab.slowdown)
+        return try Shell.run(
+            // -t: how long socat waits for the answer once its input has ended (0.5 s by default).
+            ["ip", "netns", "exec", nodeNamespace, "socat", "-T", "\(seconds)", "-t", "\(seconds)", "-", "TCP:127.0.0.1:\(port)"],
             input: "GET \(path) HTTP/1.0\r\n\r\n")
     }
 }

@@ -278,7 +278,8 @@ public final class NetworkLab: @unchecked Sendable {
     /// resolved as a pod would resolve it (its hosts file); returns the greeting.
     public func connectTCP(from client: String, toName name: String, port: Int) throws -> Reply {
         let seconds = String(Int(timeout))
-        return try Reply(exec(client, "socat", "-T", seconds, "-", "TCP:\(name):\(port),connect-timeout=\(seconds)"))
+        // -t: how long socat waits for the greeting once its (empty) input has ended; 0.5 s by default.
+        return try Reply(exec(client, "socat", "-T", seconds, "-t", seconds, "-", "TCP:\(name):\(port),connect-timeout=\(seconds)"))
     }
 
     /// Sends one UDP datagram from `client` and returns the answer; throws `SocketError`
