@@ -360,6 +360,9 @@ extension AgentProcessTests {
         let agent = try AgentProcess(lab: lab, manifests: folder)
         let want = compiled.ruleset.canonical
         #expect(try agent.wait { try lab.kernelRuleset().canonical == want }, "\(agent.log)")
+        // The first sync ends after the commit by forgetting every flow to the new frontend: the
+        // flows below must come after it (on a slow machine it is still running now).
+        #expect(agent.wait { !agent.syncLines.isEmpty }, "\(agent.log)")
 
         // Find a flow answered by dns-1, the replica that scaling down removes.
         let clusterIP = compiled.graph.services[0].clusterIPs[0].description
