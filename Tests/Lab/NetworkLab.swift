@@ -225,12 +225,21 @@ public final class NetworkLab: @unchecked Sendable {
 
     private func writeHostsFile(for namespace: String) throws {
         let directory = Self.etcDirectory(namespace)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let hosts = (["127.0.0.1 localhost"] + serviceNames.map(\.hostsLine)).joined(separator: "\n") + "\n"
-        try hosts.write(toFile: "\(directory)/hosts", atomically: true, encoding: .utf8)
-        // Names come from the hosts file only: a name the lab does not know fails at once,
-        // instead of waiting for a DNS server that no lab namespace can reach.
-        try "hosts: files\n".write(toFile: "\(directory)/nsswitch.conf", atomically: true, encoding: .utf8)
+        // Another lab's tear-down removes /etc/netns when it is empty: between our creating it and
+        // our folder in it, that can happen; then we create it again.
+        for attempt in 1...5 {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try hosts.write(toFile: "\(directory)/hosts", atomically: true, encoding: .utf8)
+                // Names come from the hosts file only: a name the lab does not know fails at once,
+                // instead of waiting for a DNS server that no lab namespace can reach.
+                try "hosts: files\n".write(toFile: "\(directory)/nsswitch.conf", atomically: true, encoding: .utf8)
+                return
+            } catch where attempt < 5 {
+                continue
+            }
+        }
     }
 
     private static func etcDirectory(_ namespace: String) -> String { "/etc/netns/\(namespace)" }
