@@ -71,8 +71,11 @@ struct Run: ParsableCommand {
             }
             report.sizes.append(row)
             if !skipInputPath {
+                // The List is the plain synthetic cluster, without the variety `Syncs.prepare` adds.
+                let plain = SyntheticCluster.graph(services: size.services, endpoints: size.endpoints)
                 report.inputPath.append(try InputPathBench.measure(
-                    services: size.services, endpoints: size.endpoints, expected: ruleset, log: log))
+                    services: size.services, endpoints: size.endpoints,
+                    expected: plain.compile(options: SyntheticCluster.options), log: log))
             }
             print(report.inputPathTable() + "\n\n" + report.sizeTable())
         }

@@ -41,8 +41,12 @@ enum InputPathBench {
 
         let nfcompile = nfcompileBinary
         let cluster = SyntheticCluster.options.clusterCIDRs.flatMap { ["--cluster-cidr", $0.description] }
-        guard try Measure.run([nfcompile, "--dry-run"] + cluster + [file]) == expected.nftText() else {
-            throw BenchError("nfcompile --dry-run of the kubectl List does not print the synthetic cluster's ruleset")
+        let printed = try Measure.run([nfcompile, "--dry-run"] + cluster + [file])
+        guard printed == expected.nftText() else {
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent("nfcbench-mismatch-\(services)x\(endpoints)")
+            try? printed.write(toFile: base.path + ".printed.nft", atomically: true, encoding: .utf8)
+            try? expected.nftText().write(toFile: base.path + ".expected.nft", atomically: true, encoding: .utf8)
+            throw BenchError("nfcompile --dry-run of the kubectl List does not print the synthetic cluster's ruleset (compare \(base.path).printed.nft and .expected.nft)")
         }
 
         result.dryRun = try ChildRun.median(runs: runs) { try ChildRun.measure([nfcompile, "--dry-run"] + cluster + [file]) }
