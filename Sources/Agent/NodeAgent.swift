@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Logging
 import Netlink
 import Manifests
@@ -165,6 +166,9 @@ public actor NodeAgent: Service {
             metrics.changesPending.set(Double(0))
             if synchronizer.isSynced { health.synced() }
             log(report)
+            // A full sync's transient structures (the whole compiled table, its batch) are freed
+            // but glibc keeps the pages: give them back, or the agent stays at its peak for good.
+            if report.kind == .full { malloc_trim(0) }
         } catch {
             metrics.syncFailures.increment()
             logger.error("sync failed; the kernel keeps its rules", metadata: ["error": "\(error)"])

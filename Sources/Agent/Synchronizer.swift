@@ -62,8 +62,13 @@ public final class Synchronizer {
     /// Syncs; throws only for kernel errors (the kernel is then left as it was).
     public func sync(_ work: Work) throws -> Report {
         let start = clock.now
+        var report = try syncTimed(work)
+        report.duration = clock.now - start
+        return report
+    }
+
+    private func syncTimed(_ work: Work) throws -> Report {
         var report = Report(outcome: nil, inputErrors: [], warnings: [], services: 0, duration: .zero)
-        defer { report.duration = clock.now - start }
         guard FileManager.default.fileExists(atPath: folder.root) else {
             report.inputErrors = [
                 .error(

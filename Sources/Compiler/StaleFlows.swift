@@ -31,11 +31,9 @@ extension Transaction {
         for operation in operations {
             switch operation {
             case .deleteElements(_, let set, let elements):
-                removed.formUnion(elements.compactMap { Self.backend($0, in: set) })
-                frontendsGone.formUnion(elements.compactMap { Self.balancedFrontend($0, in: set) })
+                Self.collect(elements, in: set, backends: &removed, frontends: &frontendsGone)
             case .addElements(_, let set, let elements):
-                added.formUnion(elements.compactMap { Self.backend($0, in: set) })
-                frontendsCome.formUnion(elements.compactMap { Self.balancedFrontend($0, in: set) })
+                Self.collect(elements, in: set, backends: &added, frontends: &frontendsCome)
             default: break
             }
         }
@@ -47,28 +45,32 @@ extension Transaction {
         }
     }
 
-    /// A UDP frontend's element in a gate set: the frontend is balanced to endpoints.
-    private static func balancedFrontend(_ element: SetElement, in set: String) -> StaleFlow? {
-        guard let kind = FrontendKind.allCases.first(where: { $0.gate == set }) else { return nil }
-        return udpFrontend(element.key, hasAddress: kind == .address, endpoint: nil)
-    }
-
-    /// A UDP bucket of the bucket maps as (frontend, port, endpoint).
-    private static func backend(_ element: SetElement, in set: String) -> StaleFlow? {
-        guard let kind = FrontendKind.bucketMapKind(set), case .values(let data)? = element.data,
-            case .address(let endpoint)? = data.first
-        else { return nil }
-        return udpFrontend(element.key.dropLast(), hasAddress: kind == .address, endpoint: endpoint)  // without the bucket
+    /// The UDP frontends of a gate set's elements, or the UDP backends of a bucket map's; the set
+    /// is recognised once per operation, and TCP elements cost one comparison.
+    private static func collect(
+        _ elements: [SetElement], in set: String, backends: inout Set<StaleFlow>, frontends: inout Set<StaleFlow>
+    ) {
+        if let kind = FrontendKind.allCases.first(where: { $0.gate == set }) {
+            for element in elements {
+                if let flow = udpFrontend(element.key, hasAddress: kind == .address, endpoint: nil) { frontends.insert(flow) }
+            }
+        } else if let kind = FrontendKind.bucketMapKind(set) {
+            for element in elements {
+                guard case .values(let data)? = element.data, case .address(let endpoint)? = data.first,
+                    let flow = udpFrontend(element.key, hasAddress: kind == .address, endpoint: endpoint)
+                else { continue }
+                backends.insert(flow)
+            }
+        }
     }
 
     /// Reads a frontend key, `address . protocol . port` (services) or `protocol . port`
-    /// (NodePorts, any local address); nil unless it is UDP.
-    private static func udpFrontend(_ key: some Collection<Value>, hasAddress: Bool, endpoint: IPAddress?) -> StaleFlow? {
-        let values = Array(key)
-        let fields = hasAddress ? values : [Value.integer(0)] + values  // a placeholder for "any address"
-        guard fields.count == 3, fields[1] == .udp, case .port(let port) = fields[2] else { return nil }
+    /// (NodePorts, any local address), ignoring a bucket number after it; nil unless it is UDP.
+    private static func udpFrontend(_ key: [Value], hasAddress: Bool, endpoint: IPAddress?) -> StaleFlow? {
+        let offset = hasAddress ? 1 : 0
+        guard key.count > offset + 1, key[offset] == .udp, case .port(let port) = key[offset + 1] else { return nil }
         var frontend: IPAddress?
-        if hasAddress, case .address(let address) = fields[0] { frontend = address }
+        if hasAddress, case .address(let address) = key[0] { frontend = address }
         return StaleFlow(frontend: frontend, port: port, endpoint: endpoint)
     }
 }

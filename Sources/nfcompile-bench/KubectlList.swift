@@ -1,9 +1,13 @@
 /// The synthetic cluster as `kubectl get svc,endpointslices -A -o json` prints it: a `kind: List` of
 /// the Services, then their EndpointSlices, with the fields a real API server fills in (uid,
-/// resourceVersion, creationTimestamp, managedFields, ownerReferences, status), indented by four.
+/// resourceVersion, creationTimestamp, ownerReferences, status), indented by four. managedFields
+/// are left out, as kubectl leaves them out unless asked (`--show-managed-fields`, since 1.21);
+/// the decoder's tests cover them.
 /// Addresses and names are `SyntheticCluster`'s, so the List compiles to the same ruleset.
 enum KubectlList {
     static let namespace = "bench"
+    /// Print managedFields, as `kubectl get --show-managed-fields` does.
+    static let withManagedFields = false
 
     static func json(services: Int, endpoints: Int) -> String {
         let json = PrettyJSON()
@@ -164,6 +168,7 @@ enum KubectlList {
 
     /// `metadata.managedFields` with one entry, by `manager`; `fields` writes its fieldsV1.
     private static func managedFields(apiVersion: String, manager: String, index: Int, into json: PrettyJSON, _ fields: () -> Void) {
+        guard withManagedFields else { return }
         json.array("managedFields") {
             json.object {
                 json.field("apiVersion", apiVersion)
