@@ -36,6 +36,9 @@ public final class APIClient: Sendable {
         var settings = HTTPClient.Configuration(
             tlsConfiguration: tls, timeout: .init(connect: .seconds(10)), decompression: .enabled(limit: .none))
         settings.redirectConfiguration = .disallow
+        // A failed connection fails the request at once: the informers retry with their own backoff
+        // (kube-proxy's), instead of waiting behind the pool's retries until the connect timeout.
+        settings.connectionPool.retryConnectionEstablishment = false
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
     }
 

@@ -79,7 +79,7 @@ struct Kubeconfig {
             serverText, origin: "server of cluster \"\(clusterName)\"", at: location(of: serverNode))
 
         for unsupported in ["tls-server-name", "proxy-url"] where cluster[unsupported] != nil {
-            throw error(at: cluster[unsupported], "cluster \"\(clusterName)\" sets \(unsupported), which nfcompile does not support",
+            throw error(at: keyNode(cluster, unsupported), "cluster \"\(clusterName)\" sets \(unsupported), which nfcompile does not support",
                         fix: "remove \(unsupported) and let server name the API server directly")
         }
         let trust: APIServerConfiguration.ServerTrust
@@ -96,7 +96,7 @@ struct Kubeconfig {
         if let user {
             let owner = "user \"\(context["user"]?.string ?? "")\""
             for unsupported in ["exec", "auth-provider"] where user[unsupported] != nil {
-                throw error(at: user[unsupported], "\(owner) authenticates with \(unsupported), which nfcompile does not support",
+                throw error(at: keyNode(user, unsupported), "\(owner) authenticates with \(unsupported), which nfcompile does not support",
                             fix: "give the user a token, a tokenFile or a client certificate and key (as kube-proxy's kubeconfig does)")
             }
             if let tokenFile = try string(user, "tokenFile") {
@@ -200,6 +200,11 @@ struct Kubeconfig {
     private func resolve(_ file: String) -> String {
         if file.hasPrefix("/") { return file }
         return URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(file).path
+    }
+
+    /// The key itself, where a message about the field (rather than its value) points.
+    private func keyNode(_ mapping: Node.Mapping, _ key: String) -> Node? {
+        mapping.first { $0.key.string == key }?.key
     }
 
     private func location(of node: Node?) -> SourceLocation? {
