@@ -18,13 +18,20 @@ import Testing
         throw LabError("Debian's kubectl (kubernetes-client) is missing: run scripts/setup")
     }
 
-    /// Runs kubectl to completion with a private cache folder.
-    func run(_ arguments: [String], kubeconfig: String, folder: ScratchFolder) throws -> (status: Int32, output: String, errors: String) {
+    /// Runs kubectl to completion with a private cache folder, on a thread of its own: waiting for it on
+    /// one of the few cooperative threads would starve the test server's tasks.
+    func run(_ arguments: [String], kubeconfig: String, folder: ScratchFolder) async throws -> (status: Int32, output: String, errors: String) {
         let command = [try Self.kubectl(), "--kubeconfig", kubeconfig, "--cache-dir", folder.path("kubectl-cache"), "--request-timeout=20s"] + arguments
-        do {
-            return (0, try Shell.run(command), "")
-        } catch let failure as Shell.Failure {
-            return (failure.status, "", failure.standardError)
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do {
+                    continuation.resume(returning: (0, try Shell.run(command), ""))
+                } catch let failure as Shell.Failure {
+                    continuation.resume(returning: (failure.status, "", failure.standardError))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
         }
     }
 
@@ -40,7 +47,7 @@ import Testing
     @Test func kubectlGetSeesEveryServiceAndEndpointSliceThroughPaginatedLists() async throws {
         let cluster = try await TestCluster()
         for item in Self.items { try cluster.server.apply(item) }
-        let result = try run(["get", "services,endpointslices", "-A", "-o", "json", "--chunk-size=2"], kubeconfig: try cluster.kubeconfig(), folder: cluster.folder)
+        let result = try await run(["get", "services,endpointslices", "-A", "-o", "json", "--chunk-size=2"], kubeconfig: try cluster.kubeconfig(), folder: cluster.folder)
         #expect(result.status == 0, "kubectl failed: \(result.errors)")
         let list = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         let items = try #require(list["items"] as? [[String: Any]])
@@ -70,18 +77,18 @@ import Testing
         try cluster.server.authenticate(clientCertificate: issued.certificatePEM, as: TestCluster.user)
         try cluster.server.apply(Objects.node("node-a", zone: "zone-q"))
         let kubeconfig = try cluster.kubeconfig(user: "client-certificate: \(issued.certificatePath)\n      client-key: \(issued.keyPath)")
-        let result = try run(["get", "node", "node-a", "-o", "jsonpath={.metadata.labels.topology\\.kubernetes\\.io/zone}"], kubeconfig: kubeconfig, folder: cluster.folder)
+        let result = try await run(["get", "node", "node-a", "-o", "jsonpath={.metadata.labels.topology\\.kubernetes\\.io/zone}"], kubeconfig: kubeconfig, folder: cluster.folder)
         #expect(result.status == 0, "kubectl failed: \(result.errors)")
         #expect(result.output == "zone-q")
     }
 
     @Test func kubectlIsRefusedWithAWrongTokenAndAWrongCA() async throws {
         let cluster = try await TestCluster()
-        let wrongToken = try run(["get", "services", "-A", "-o", "json"], kubeconfig: try cluster.kubeconfig(user: "token: wrong"), folder: cluster.folder)
+        let wrongToken = try await run(["get", "services", "-A", "-o", "json"], kubeconfig: try cluster.kubeconfig(user: "token: wrong"), folder: cluster.folder)
         #expect(wrongToken.status != 0)
         #expect(wrongToken.errors.contains("Unauthorized"), "\(wrongToken.errors)")
         let otherCA = try TestCertificateAuthority(name: "someone-else")
-        let wrongCA = try run(["get", "services", "-A", "-o", "json"],
+        let wrongCA = try await run(["get", "services", "-A", "-o", "json"],
                               kubeconfig: try cluster.kubeconfig(caLine: "certificate-authority: \(otherCA.certificatePath)"), folder: cluster.folder)
         #expect(wrongCA.status != 0)
         #expect(wrongCA.errors.contains("certificate signed by unknown authority"), "\(wrongCA.errors)")
