@@ -112,7 +112,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Tests/APIServer"),
-        .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI", "APIServer", "Manifests", "Lab"]),
+        .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI", "APIServer", "Manifests", "Lab", "Yams"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Pipeline", "Ruleset", "Addressing"]),
     ],
     swiftLanguageModes: [.v6]
