@@ -50,4 +50,18 @@ import Testing
         let error = try #require(throws: InputError.self) { try change.manifests() }
         #expect(error.description.hasPrefix("api:Service default/web:1:"), "\(error)")
     }
+
+    /// Go writes a nil slice as `null`: an EndpointSlice of a service without endpoints comes with
+    /// `"endpoints": null`; an object built in memory can carry `"creationTimestamp": null`.
+    @Test func nullsAsTheServerWritesThem() throws {
+        let slice = ObjectChange(
+            kind: .endpointSlice, namespace: "d", name: "e", resourceVersion: "1",
+            object: Array(#"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"e","namespace":"d","labels":{"kubernetes.io/service-name":"s"}},"addressType":"IPv4","endpoints":null,"ports":null}"#.utf8))
+        let decodedSlice = try #require(try slice.manifests()?.endpointSlices.first)
+        #expect(decodedSlice.endpoints.isEmpty && decodedSlice.ports.isEmpty)
+        let service = ObjectChange(
+            kind: .service, namespace: "d", name: "s", resourceVersion: "1",
+            object: Array(#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","namespace":"d","creationTimestamp":null},"spec":{"ports":[{"port":80,"protocol":"TCP","targetPort":80}]},"status":{"loadBalancer":{}}}"#.utf8))
+        #expect(try service.manifests()?.services.first?.meta.name == "s")
+    }
 }
