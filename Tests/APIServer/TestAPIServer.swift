@@ -151,6 +151,12 @@ public final class TestAPIServer: Sendable {
     /// Forgets the history: watches from an older resourceVersion and old continue tokens get 410 Gone.
     public func compact() { store.compact() }
 
+    /// Compacts the history right after the next list page that has a continue token, so that the
+    /// client's next page gets 410 Expired (a list that outlived the server's history).
+    public func compactAfterNextPage() { compactAfterPage.withLock { $0 = true } }
+
+    private let compactAfterPage = Mutex(false)
+
     /// Drops every open watch connection in the middle of its stream.
     public func cutWatches() { store.cutWatches() }
 
@@ -273,6 +279,11 @@ public final class TestAPIServer: Sendable {
                 body += item.listItem
             }
             body += Array("]}".utf8)
+            let compactNow = continueToken != nil && compactAfterPage.withLock { armed in
+                defer { armed = false }
+                return armed
+            }
+            if compactNow { store.compact() }
             return try await send(200, body, path: path, query: query, user: user, outbound)
         }
     }

@@ -301,3 +301,22 @@ import Testing
         log.stop()
     }
 }
+
+extension InformerTests {
+    @Test func anExpiredContinueTokenStartsTheListAgain() async throws {
+        let cluster = try await TestCluster()
+        let server = cluster.server
+        for name in ["a", "b", "c", "d", "e"] { try server.apply(Objects.service(name)) }
+        server.compactAfterNextPage()
+        let (watch, log) = try watch(cluster)
+        try await log.waitForInitialList()
+        let services = log.changes.filter { $0.kind == .service }.map(\.source)
+        #expect(services.sorted() == ["a", "b", "c", "d", "e"].map { "api:Service default/\($0)" }, "each once: \(services)")
+        let pages = server.requests.filter { $0.path == "/api/v1/services" && !$0.isWatch }
+        #expect(pages.map(\.status).contains(410), "\(pages)")
+        #expect(pages.filter { $0.query["continue"] == nil }.count == 2, "listed from the start again: \(pages)")
+        #expect(watch.statistics[.service].relists == 0, "still the first list")
+        #expect(log.connectionEvents.isEmpty, "\(log.connectionEvents)")
+        log.stop()
+    }
+}

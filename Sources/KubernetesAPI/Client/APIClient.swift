@@ -78,9 +78,13 @@ public final class APIClient: Sendable {
 
     // MARK: - Requests
 
-    /// A GET whose whole body is returned; non-2xx answers throw.
-    func get(_ path: String, query: [(String, String)], request: String, timeout: Duration) async throws(APIError) -> [UInt8] {
-        let response = try await send(path, query: query, request: request, deadline: .now() + .init(timeout))
+    /// A GET whose whole body is returned; non-2xx answers throw. `paced: false` for the later pages of a
+    /// list: one list takes one token, as kube-proxy's single list from the watch cache does, so that a
+    /// large cluster's pages do not wait out the rate limit at start.
+    func get(_ path: String, query: [(String, String)], request: String, timeout: Duration, paced: Bool = true)
+        async throws(APIError) -> [UInt8]
+    {
+        let response = try await send(path, query: query, request: request, deadline: .now() + .init(timeout), paced: paced)
         do {
             var body = try await response.body.collect(upTo: 1 << 30)
             return body.readBytes(length: body.readableBytes) ?? []
@@ -96,11 +100,11 @@ public final class APIClient: Sendable {
         try await send(path, query: query, request: request, deadline: .now() + .init(deadline)).body
     }
 
-    private func send(_ path: String, query: [(String, String)], request description: String, deadline: NIODeadline)
+    private func send(_ path: String, query: [(String, String)], request description: String, deadline: NIODeadline, paced: Bool = true)
         async throws(APIError) -> HTTPClientResponse
     {
         do {
-            try await pacer.wait()
+            if paced { try await pacer.wait() }
         } catch {
             throw APIError(.connection, request: description, server: configuration.server, message: "cancelled")
         }

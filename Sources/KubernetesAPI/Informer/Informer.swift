@@ -126,12 +126,16 @@ struct Informer: Sendable {
         var continueToken: String?
         var restarted = false
         var resourceVersion = ""
-        repeat {
+        // Until the last page; `continue` starts the list over (a `repeat … while` would test the
+        // cleared token and stop instead).
+        while true {
             var query = selection.selectorQuery + [("limit", "\(options.pageSize)")]
             if let continueToken { query.append(("continue", continueToken)) }
             let body: [UInt8]
             do {
-                body = try await client.get(kind.collectionPath, query: query, request: "list \(kind.resource)", timeout: options.listTimeout)
+                body = try await client.get(
+                    kind.collectionPath, query: query, request: "list \(kind.resource)", timeout: options.listTimeout,
+                    paced: continueToken == nil)
             } catch let error where error.isGone && continueToken != nil && !restarted {
                 // The continue token outlived the server's history: list from the start once more, as
                 // client-go's pager does. What was reported from earlier pages stays true.
@@ -156,9 +160,10 @@ struct Informer: Sendable {
                 }
             }
             if !changes.isEmpty { emit(.changed(changes)) }
-            continueToken = page.continueToken
             resourceVersion = page.resourceVersion
-        } while continueToken != nil
+            guard let next = page.continueToken else { break }
+            continueToken = next
+        }
         let gone = state.known.filter { !seen.contains($0.key) }
         if !gone.isEmpty {
             var deletions: [ObjectChange] = []
