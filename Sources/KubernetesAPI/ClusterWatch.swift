@@ -30,11 +30,12 @@ public final class ClusterWatch: Sendable {
     /// Starts watching; the stream runs until its consumer stops iterating it (which stops the informers
     /// and closes the connections). Object changes come in the order the server sent them per kind;
     /// `initialListComplete` follows every change of the first Service and EndpointSlice lists.
-    public func events() -> AsyncStream<ClusterEvent> {
+    /// The informers run on `executor` when one is given (tests give them a thread of their own).
+    public func events(executor: (any TaskExecutor)? = nil) -> AsyncStream<ClusterEvent> {
         let (stream, continuation) = AsyncStream.makeStream(of: ClusterEvent.self)
         let selections = selections()
         let forwarder = EventForwarder(continuation)
-        let task = Task { [configuration, options, rateLimit, recorder] in
+        let task = Task(executorPreference: executor) { [configuration, options, rateLimit, recorder] in
             do {
                 try await APIClient.withClient(configuration, rateLimit: rateLimit) { client in
                     await withTaskGroup(of: Void.self) { group in

@@ -88,7 +88,7 @@ public final class TestAPIServer: Sendable {
             }
         let boundPort = listener.channel.localAddress?.port ?? port
         lastPort.withLock { $0 = boundPort }
-        let task = Task {
+        let task = Task(executorPreference: executor) {
             await withDiscardingTaskGroup { group in
                 do {
                     try await listener.executeThenClose { connections in
@@ -107,6 +107,8 @@ public final class TestAPIServer: Sendable {
     }
 
     private let lastPort = Mutex<Int?>(nil)
+    /// The server's connections are served on a thread of their own.
+    private let executor = DedicatedExecutor(label: "nfcompile.test-api-server")
     private let listenerChannel = Mutex<(any Channel)?>(nil)
 
     /// Stops listening and drops every connection; objects and history are kept for the next start.

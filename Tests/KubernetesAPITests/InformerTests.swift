@@ -8,7 +8,7 @@ import Testing
 @Suite struct InformerTests {
     func watch(_ cluster: TestCluster, nodeName: String? = nil, user: String = "token: \(TestCluster.token)") throws -> (ClusterWatch, EventLog) {
         let watch = try ClusterWatch(configuration: try cluster.configuration(user: user), nodeName: nodeName, options: testOptions, rateLimit: testRateLimit)
-        return (watch, EventLog(watch.events()))
+        return (watch, EventLog(watch))
     }
 
     /// List requests of a resource that started a list (no continue token).
@@ -218,7 +218,7 @@ import Testing
             configuration: try APIServerConfiguration.resolve(
                 kubeconfig: try cluster.kubeconfig(caLine: "certificate-authority: \(otherCA.certificatePath)"), master: nil),
             nodeName: nil, options: testOptions, rateLimit: testRateLimit)
-        let log = EventLog(watch.events())
+        let log = EventLog(watch)
         let failures = try await reportedFailures(log, watch)
         #expect(failures.count == 2, "\(failures)")
         #expect(failures.allSatisfy { $0.reason == .tls })

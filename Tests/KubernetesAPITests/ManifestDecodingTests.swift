@@ -13,7 +13,7 @@ import Testing
             try server.apply(String(decoding: try Data(contentsOf: Repository.fixture("api/\(fixture).json")), as: UTF8.self))
         }
         let watch = try ClusterWatch(configuration: try cluster.configuration(), nodeName: nil, options: testOptions, rateLimit: testRateLimit)
-        let log = EventLog(watch.events())
+        let log = EventLog(watch)
         try await log.waitForInitialList()
         defer { log.stop() }
 

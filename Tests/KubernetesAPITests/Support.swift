@@ -77,9 +77,14 @@ final class EventLog: Sendable {
     private let events = Mutex<[ClusterEvent]>([])
     private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
 
+    /// The watch's informers and this log's reader run on their own thread (see `DedicatedExecutor`).
+    static let executor = DedicatedExecutor(label: "nfcompile.tests.cluster-watch")
+
+    convenience init(_ watch: ClusterWatch) { self.init(watch.events(executor: Self.executor)) }
+
     init(_ stream: AsyncStream<ClusterEvent>) {
         task.withLock {
-            $0 = Task { [self] in
+            $0 = Task(executorPreference: Self.executor) { [self] in
                 for await event in stream { self.events.withLock { $0.append(event) } }
             }
         }

@@ -3,7 +3,7 @@ import Synchronization
 /// Counters of the informers' traffic with the API server, per kind: the figures for metrics.
 public struct WatchStatistics: Sendable, Hashable {
     public struct Counters: Sendable, Hashable {
-        /// First LISTs completed (one per informer, unless the first attempt failed midway).
+        /// First LISTs completed (one per informer).
         public var lists = 0
         /// LISTs after the first: a resourceVersion expired (410 Gone) while away.
         public var relists = 0
