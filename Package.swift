@@ -86,12 +86,16 @@ let package = Package(
             ]),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
-        .testTarget(name: "ServiceGraphTests", dependencies: ["ServiceGraph", "Manifests"]),
+        .testTarget(
+            name: "ServiceGraphTests",
+            dependencies: ["ServiceGraph", "Manifests", .product(name: "PropertyBased", package: "swift-property-based")]),
         .testTarget(name: "RulesetTests", dependencies: ["Ruleset"]),
         .testTarget(name: "CompilerTests", dependencies: ["Compiler", "Pipeline", "ServiceGraph", "Manifests", "Ruleset", "Lab"]),
         .testTarget(name: "EndToEndTests", dependencies: ["nfcompile", "Lab"]),
         // Kernel tier: real rules and traffic in throwaway network namespaces (needs root).
-        .target(name: "Lab", dependencies: ["Netlink", "Ruleset"], path: "Tests/Lab"),
+        .target(name: "Lab", dependencies: ["Netlink", "Ruleset", "Compiler", "Pipeline"], path: "Tests/Lab"),
+        // A model of the kernel's transaction semantics behind the reconciler's store, for tests without a kernel.
+        .target(name: "TestSupport", dependencies: ["Pipeline", "Netlink", "Ruleset", "Compiler"], path: "Tests/TestSupport"),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Compiler", "Pipeline", "Ruleset", "ServiceGraph", "Manifests"]),
         .testTarget(
             name: "DiffTests",
@@ -101,7 +105,10 @@ let package = Package(
             ]),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "Pipeline", "nfcompile", "Lab", "Compiler", "Ruleset", "Netlink", "ServiceGraph", "Manifests"]),
+            dependencies: ["Agent", "Pipeline", "TestSupport", "nfcompile", "Lab", "Compiler", "Ruleset", "Netlink", "ServiceGraph", "Manifests"]),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["Pipeline", "TestSupport", "Lab", "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Addressing"]),
         // A Kubernetes API server for tests and the bench: the real wire protocol over TLS, on loopback.
         .target(
             name: "APIServer",

@@ -89,6 +89,40 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         (lhs.family == .ipv4 ? 0 : 1, lhs.high, lhs.low) < (rhs.family == .ipv4 ? 0 : 1, rhs.high, rhs.low)
     }
 
+    /// What makes this address unfit for a Service or a pod, as Kubernetes' validation names it;
+    /// nil for an ordinary unicast address.
+    public var specialPurpose: String? {
+        switch family {
+        case .ipv4:
+            let value = UInt32(truncatingIfNeeded: low)
+            if value == 0 { return "the unspecified address" }
+            if value >> 24 == 127 { return "a loopback address" }
+            if value >> 16 == 0xA9FE { return value == 0xA9FE_A9FE ? "the cloud metadata address (link-local)" : "a link-local address" }
+            if value >> 28 == 0xE { return "a multicast address" }
+            if value == 0xFFFF_FFFF { return "the broadcast address" }
+        case .ipv6:
+            if high == 0 && low == 0 { return "the unspecified address" }
+            if high == 0 && low == 1 { return "the loopback address" }
+            if high >> 54 == 0x3FA { return "a link-local address" }  // fe80::/10
+            if high >> 56 == 0xFF { return "a multicast address" }
+            if high == 0 && low >> 32 == 0xFFFF { return specialPurposeOfMappedIPv4 }
+        }
+        return nil
+    }
+
+    /// An IPv4-mapped IPv6 address is as special as the IPv4 address it maps.
+    private var specialPurposeOfMappedIPv4: String? {
+        IPAddress(ipv4: UInt32(truncatingIfNeeded: low)).specialPurpose.map { "\($0) (IPv4-mapped)" }
+    }
+
+    /// How many places after `base` this address is; nil when it is before it, of another
+    /// family, or more than 2^64 - 1 places away.
+    public func offset(from base: IPAddress) -> UInt64? {
+        guard family == base.family, (high, low) >= (base.high, base.low) else { return nil }
+        let (difference, borrow) = low.subtractingReportingOverflow(base.low)
+        return high - base.high - (borrow ? 1 : 0) == 0 ? difference : nil
+    }
+
     /// The address `offset` places after this one, or nil past the end of the family's space.
     public func advanced(by offset: UInt64) -> IPAddress? {
         var result = bytes

@@ -55,9 +55,9 @@ public final class AgentMetrics: Sendable {
             networkProgrammingDuration.record(Date().timeIntervalSince(queuedSince))
         }
         if !report.inputErrors.isEmpty { inputErrors.increment() }
-        if report.repairedDrift { repairs.increment() }
+        if report.outcome?.repair != nil { repairs.increment() }
         operations.increment(by: Int64(report.operations))
-        lastSyncTimestamp.set(Date().timeIntervalSince1970)
+        if report.outcome != nil { lastSyncTimestamp.set(Date().timeIntervalSince1970) }
     }
 
     /// A metric's name and help; the unit is already part of the name, as in kube-proxy's.

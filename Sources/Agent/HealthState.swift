@@ -2,7 +2,8 @@ import Foundation
 import Synchronization
 
 /// kube-proxy's health rule: unhealthy when a queued change has waited longer than twice the
-/// sync period without being synced. Shared by the sync loop (writer) and the HTTP server.
+/// sync period without being synced; and unhealthy until the first sync has succeeded (the rules
+/// in the kernel may be stale until then). Shared by the sync loop (writer) and the HTTP server.
 public final class HealthState: Sendable {
     private struct State {
         var lastUpdated: Date?
@@ -32,6 +33,7 @@ public final class HealthState: Sendable {
 
     public func isHealthy(at now: Date = Date()) -> Bool {
         state.withLock { state in
+            guard state.lastUpdated != nil else { return false }
             guard let queued = state.oldestQueued else { return true }
             return now.timeIntervalSince(queued) <= limit
         }

@@ -1,6 +1,8 @@
 import Foundation
 import Logging
 import Netlink
+import Manifests
+import Pipeline
 import Ruleset
 import ServiceLifecycle
 import Synchronization
@@ -19,18 +21,27 @@ public actor NodeAgent: Service {
     public nonisolated let health: HealthState
     public nonisolated let metrics: AgentMetrics
 
+    /// What the next sync has to do, gathered from the watchers and the timer.
     private struct Pending {
-        var partial = false
-        var full = false
+        var work = Synchronizer.Work()
         var since: Date?
+        /// When the last event came: bursts (an `rm -rf`, an editor's save) settle before a sync.
+        var lastEvent = ContinuousClock.now
+
+        var isEmpty: Bool { since == nil }
     }
+
+    /// How long the folder must be quiet before a sync, and how long at most to wait for that.
+    private static let settle = Duration.milliseconds(100)
+    private static let settleLimit = Duration.seconds(1)
 
     private let pending = Mutex(Pending())
     /// Generations of our own recent commits: their kernel events are not foreign changes.
     private var ownGenerations: [UInt32] = []
+    private var loggedWarnings: Set<Diagnostic> = []
 
     public init(
-        configuration: AgentConfiguration, store: RulesetStore,
+        configuration: AgentConfiguration, store: any RulesetStore,
         kernelEvents: AsyncStream<GenerationEvents.Event>?, logger: Logger
     ) {
         self.configuration = configuration
@@ -59,7 +70,12 @@ public actor NodeAgent: Service {
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { [self] in
-                    for await _ in fileChanges { self.queue(full: false, wake) }
+                    for await change in fileChanges {
+                        self.queue(wake) { work in
+                            work.paths.formUnion(change.paths)
+                            work.rescan = work.rescan || change.rescan || change.folderGone
+                        }
+                    }
                 }
                 if let kernelEvents {
                     group.addTask { [self] in
@@ -69,7 +85,7 @@ public actor NodeAgent: Service {
                 group.addTask { [self] in
                     while !Task.isCancelled {
                         try await Task.sleep(for: configuration.syncPeriod)
-                        self.queue(full: true, wake)
+                        self.queue(wake) { $0 = .full }
                     }
                 }
                 // The sync loop runs here and ends when shutdown closes the wake-ups (a watcher
@@ -89,22 +105,36 @@ public actor NodeAgent: Service {
         syncNow(.full)
         var lastSync = ContinuousClock.now
         for await _ in wakeups {
-            // Coalesce bursts: at most one sync per minSyncPeriod.
+            // Coalesce bursts: at most one sync per minSyncPeriod, once the folder is quiet.
             try await Task.sleep(until: lastSync + configuration.minSyncPeriod)
+            try await settle()
             lastSync = ContinuousClock.now
-            let work = pending.withLock { state in
+            let taken = pending.withLock { state in
                 defer { state = Pending() }
                 return state
             }
-            guard work.full || work.partial else { continue }
-            syncNow(work.full ? .full : .partial, queuedSince: work.since)
+            guard !taken.isEmpty else { continue }
+            syncNow(taken.work, queuedSince: taken.since)
         }
     }
 
-    private nonisolated func queue(full: Bool, _ wake: AsyncStream<Void>.Continuation) {
+    /// Waits until no event came for `settle`, at most `settleLimit`: a sync must not see half of
+    /// a burst (a folder being deleted file by file, an editor's write-and-rename).
+    private func settle() async throws {
+        let deadline = ContinuousClock.now + Self.settleLimit
+        while true {
+            let quietSince = pending.withLock { $0.lastEvent }
+            let now = ContinuousClock.now
+            guard now - quietSince < Self.settle, now < deadline else { return }
+            try await Task.sleep(until: min(quietSince + Self.settle, deadline))
+        }
+    }
+
+    private nonisolated func queue(_ wake: AsyncStream<Void>.Continuation, _ add: (inout Synchronizer.Work) -> Void) {
         let now = Date()
         pending.withLock { state in
-            if full { state.full = true } else { state.partial = true }
+            add(&state.work)
+            state.lastEvent = .now
             if state.since == nil { state.since = now }
         }
         health.queued(at: now)
@@ -119,21 +149,21 @@ public actor NodeAgent: Service {
             return
         case .committed(let generation):
             logger.debug("foreign nf_tables commit", metadata: ["generation": "\(generation)"])
-            queue(full: true, wake)
+            queue(wake) { $0.verify = true }
         case .eventsLost:
-            queue(full: true, wake)
+            queue(wake) { $0.verify = true }
         }
     }
 
-    private func syncNow(_ kind: Synchronizer.Kind, queuedSince: Date? = nil) {
+    private func syncNow(_ work: Synchronizer.Work, queuedSince: Date? = nil) {
         do {
-            let report = try synchronizer.sync(kind)
-            if let generation = synchronizer.appliedGeneration {
+            let report = try synchronizer.sync(work)
+            if let generation = report.outcome?.generation {
                 ownGenerations = Array((ownGenerations + [generation]).suffix(16))
             }
             metrics.record(report, queuedSince: queuedSince)
             metrics.changesPending.set(Double(0))
-            health.synced()
+            if synchronizer.isSynced { health.synced() }
             log(report)
         } catch {
             metrics.syncFailures.increment()
@@ -145,20 +175,27 @@ public actor NodeAgent: Service {
         for diagnostic in report.inputErrors where diagnostic.severity == .error {
             logger.error("bad input, last good rules kept: \(diagnostic.description)")
         }
-        if let error = report.conntrackError {
+        // Each warning once, when it appears, not at every sync.
+        let warnings = Set(report.warnings)
+        for diagnostic in report.warnings where !loggedWarnings.contains(diagnostic) {
+            logger.warning("\(diagnostic.description)")
+        }
+        loggedWarnings = warnings
+        guard let outcome = report.outcome else { return }
+        if let error = outcome.conntrackError {
             logger.warning("could not delete stale UDP conntrack entries: \(error)")
         }
-        if report.repairedDrift {
-            logger.warning("repaired a change someone else made to table \(configuration.tableName)")
+        if let repair = outcome.repair {
+            logger.warning("table \(configuration.tableName): \(repair)")
         }
         let milliseconds = Double(report.duration.components.attoseconds) / 1e15 + Double(report.duration.components.seconds) * 1000
         logger.info(
             "sync",
             metadata: [
                 "kind": "\(report.kind.rawValue)", "services": "\(report.services)",
-                "operations": "\(report.operations)", "added": "\(report.elementsAdded)",
-                "removed": "\(report.elementsRemoved)", "repaired": "\(report.repairedDrift)",
-                "staleFlows": "\(report.staleFlowsDeleted)",
+                "operations": "\(outcome.operations)", "added": "\(outcome.elementsAdded)",
+                "removed": "\(outcome.elementsRemoved)", "repaired": "\(outcome.repair != nil)",
+                "staleFlows": "\(outcome.staleFlowsDeleted)",
                 "inputErrors": "\(report.inputErrors.filter { $0.severity == .error }.count)",
                 "durationMs": "\(String(format: "%.2f", milliseconds))",
             ])

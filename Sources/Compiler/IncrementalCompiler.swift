@@ -29,6 +29,9 @@ public struct IncrementalCompiler: Sendable {
         self.options = options
     }
 
+    /// The graph the state stands for: the last one reset to, with every update since.
+    public var graph: ServiceGraph { ServiceGraph(services: Array(services.values)) }
+
     /// Starts from `graph` (whose ruleset, `graph.compile(options:)`, the kernel holds).
     public mutating func reset(to graph: ServiceGraph) {
         services = [:]

@@ -13,7 +13,7 @@ public final class ManifestCache {
 /// `ManifestSet`, or fails with every problem found, each at its file:line:column.
 public enum ManifestLoader {
     /// The file extensions read when walking a directory.
-    static let manifestExtensions: Set<String> = ["yaml", "yml", "json"]
+    public static let manifestExtensions: Set<String> = ["yaml", "yml", "json"]
 
     /// Files, directories (recursively: *.yaml, *.yml, *.json, visited in sorted path order; hidden entries
     /// are skipped), and "-" for standard input (reported as file "<stdin>"). Throws `InputError` carrying
@@ -65,7 +65,7 @@ public enum ManifestLoader {
                                           fix: "check the path, or pass \"-\" to read standard input"))
                 continue
             }
-            let files = isDirectory.boolValue ? manifestFiles(in: path) : [path]
+            let files = isDirectory.boolValue ? manifestFiles(in: path, skipped: &diagnostics) : [path]
             if isDirectory.boolValue, files.isEmpty {
                 diagnostics.append(.error(at: nil, "directory \(path) holds no manifest files (*.yaml, *.yml, *.json)",
                                           fix: "pass the directory that holds the manifests, or the files themselves"))
@@ -161,30 +161,60 @@ public enum ManifestLoader {
 
     /// Manifest files under `directory`, recursively, sorted by path; hidden files and directories are skipped
     /// and symbolic links to directories already visited are not followed twice.
-    private static func manifestFiles(in directory: String) -> [String] {
+    public static func manifestFiles(in directory: String) -> [String] {
+        var skipped: [Diagnostic] = []
+        return manifestFiles(in: directory, skipped: &skipped)
+    }
+
+    /// The same, with a warning in `skipped` for every entry that is passed over though it could
+    /// hold manifests: dangling symbolic links, links back to a folder already read (a loop),
+    /// names that are not UTF-8, folders that cannot be read.
+    public static func manifestFiles(in directory: String, skipped: inout [Diagnostic]) -> [String] {
         var files: [String] = []
         var visited: Set<String> = []
+        var warnings: [Diagnostic] = []
+        func skip(_ path: String, _ why: String, fix: String) {
+            warnings.append(.warning(at: nil, "skipped \(path): \(why)", fix: fix))
+        }
         func walk(_ path: String) {
             let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-            guard visited.insert(real).inserted,
-                let entries = try? FileManager.default.contentsOfDirectory(atPath: path)
-            else { return }
+            guard visited.insert(real).inserted else {
+                skip(path, "it leads to \(real), which is read already (a symbolic link loop?)", fix: "remove the link")
+                return
+            }
+            guard let entries = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+                skip(path, "the folder cannot be read", fix: "check its permissions")
+                return
+            }
             for entry in entries where !entry.hasPrefix(".") {
                 let child = path.hasSuffix("/") ? path + entry : path + "/" + entry
+                let isManifest = manifestExtensions.contains((entry as NSString).pathExtension.lowercased())
+                guard !entry.unicodeScalars.contains("\u{FFFD}") else {
+                    // The file system gave bytes that are not UTF-8: the name cannot be opened as decoded.
+                    skip(child, "its name is not UTF-8", fix: "rename it with a UTF-8 name")
+                    continue
+                }
                 var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: child, isDirectory: &isDirectory) else { continue }
+                guard FileManager.default.fileExists(atPath: child, isDirectory: &isDirectory) else {
+                    if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: child) {
+                        skip(child, "it is a symbolic link to \(target), which does not exist", fix: "fix or remove the link")
+                    }
+                    continue
+                }
                 if isDirectory.boolValue {
                     walk(child)
-                } else if manifestExtensions.contains((entry as NSString).pathExtension.lowercased()) {
+                } else if isManifest {
                     files.append(child)
                 }
             }
         }
         walk(directory)
+        skipped += warnings
         return files.sorted()
     }
 
-    private static func readText(_ path: String, diagnostics: inout [Diagnostic]) -> String? {
+    /// A manifest file's text; nil (with an error in `diagnostics`) when it cannot be read as UTF-8.
+    public static func readText(_ path: String, diagnostics: inout [Diagnostic]) -> String? {
         guard let data = FileManager.default.contents(atPath: path) else {
             diagnostics.append(.error(at: nil, "cannot read \(path)", fix: "check the file's permissions"))
             return nil
@@ -224,7 +254,7 @@ public enum ManifestLoader {
 
 extension ManifestSet {
     /// Appends another set's objects and diagnostics, keeping input order.
-    mutating func append(_ other: ManifestSet) {
+    public mutating func append(_ other: ManifestSet) {
         services += other.services
         pods += other.pods
         workloads += other.workloads

@@ -44,9 +44,31 @@ public struct Transaction: Hashable, Sendable {
     /// deletes it with everything in it, and builds it anew. Chains come before the map elements
     /// that jump to them, sets before the rules that look them up.
     public static func replacing(_ table: Table) -> Transaction {
-        var operations: [Operation] = [.addTable(table.id), .deleteTable(table.id)]
-        operations += creating(table).operations
+        Transaction(removingTable(table.id).operations + creating(table).operations)
+    }
+
+    /// Replaces our tables, whatever the kernel holds, with those of `ruleset`: each of its tables
+    /// anew, and ours of the other families removed.
+    public static func replacingTables(named name: String, with ruleset: Ruleset) -> Transaction {
+        var operations: [Operation] = []
+        for family in TableFamily.allCases {
+            if let table = ruleset.tables.first(where: { $0.family == family && $0.name == name }) {
+                operations += replacing(table).operations
+            } else {
+                operations += removingTable(TableID(family: family, name: name)).operations
+            }
+        }
         return Transaction(operations)
+    }
+
+    /// Removes our tables of every family, whether or not they exist.
+    public static func removingTables(named name: String) -> Transaction {
+        Transaction(TableFamily.allCases.flatMap { removingTable(TableID(family: $0, name: name)).operations })
+    }
+
+    /// Removes a table whether or not it exists: declares it (so the delete cannot fail) and deletes it.
+    public static func removingTable(_ id: TableID) -> Transaction {
+        Transaction([.addTable(id), .deleteTable(id)])
     }
 
     /// Creates a table that does not exist yet, with all its contents.
@@ -94,5 +116,35 @@ extension Operation {
         let key = first.key.map(\.nftText).joined(separator: " . ")
         let more = elements.count > 1 ? " and \(elements.count - 1) more" : ""
         return "\(verb) element \(key)\(more) \(preposition) \(set)"
+    }
+}
+
+extension Transaction {
+    /// How many set elements the transaction adds and removes.
+    public var elementCounts: (added: Int, removed: Int) {
+        operations.reduce(into: (0, 0)) { counts, operation in
+            switch operation {
+            case .addElements(_, _, let elements): counts.0 += elements.count
+            case .deleteElements(_, _, let elements): counts.1 += elements.count
+            default: break
+            }
+        }
+    }
+
+    /// What the transaction does, as a set of one-element operations: two transactions with the
+    /// same effect on the same ruleset have equal effects, whatever their grouping and order.
+    public var effect: Set<Operation> {
+        var result: Set<Operation> = []
+        for operation in operations {
+            switch operation {
+            case .addElements(let table, let set, let elements):
+                for element in elements { result.insert(.addElements(table, set: set, [element])) }
+            case .deleteElements(let table, let set, let elements):
+                for element in elements { result.insert(.deleteElements(table, set: set, [element])) }
+            default:
+                result.insert(operation)
+            }
+        }
+        return result
     }
 }

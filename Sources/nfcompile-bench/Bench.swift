@@ -102,7 +102,7 @@ struct Run: ParsableCommand {
     private func measureApplyAndSyncs(graph: ServiceGraph, ruleset: Ruleset, into row: inout Report.SizeResult) throws {
         let namespace = try ScratchNamespace()
         var kernel = try NetfilterConnection(networkNamespace: namespace.name)
-        let (_, applySeconds) = try Measure.seconds { try kernel.replace(with: ruleset, tableName: "nfcompile") }
+        let (_, applySeconds) = try Measure.seconds { try kernel.commit(.replacingTables(named: "nfcompile", with: ruleset)) }
         row.applySeconds = applySeconds
         row.applyKernelSeconds = kernel.lastCommit?.kernel.seconds ?? 0
         row.applyMessages = kernel.lastCommit?.messages ?? 0

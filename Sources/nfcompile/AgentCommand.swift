@@ -2,6 +2,7 @@ import Agent
 import ArgumentParser
 import Logging
 import Netlink
+import Pipeline
 import ServiceLifecycle
 
 struct AgentCommand: AsyncParsableCommand {

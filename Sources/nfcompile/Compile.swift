@@ -3,7 +3,6 @@ import ArgumentParser
 import Compiler
 import Foundation
 import Manifests
-import Netlink
 import Ruleset
 
 struct Compile: ParsableCommand {
@@ -15,12 +14,14 @@ struct Compile: ParsableCommand {
     @Flag(help: "Print the ruleset (nft -f syntax) and change nothing.")
     var dryRun = false
 
+    @OptionGroup var safety: ApplySafety
+
     func run() throws {
         let compiled = try compileReportingDiagnostics(input)
         if dryRun {
             print(compiled.ruleset.nftText(), terminator: "")
         } else {
-            try applyReportingErrors(compiled, table: input.table)
+            try applyReportingErrors(compiled, table: input.table, safety: safety)
         }
     }
 }
@@ -31,8 +32,10 @@ struct Apply: ParsableCommand {
 
     @OptionGroup var input: InputOptions
 
+    @OptionGroup var safety: ApplySafety
+
     func run() throws {
-        try applyReportingErrors(try compileReportingDiagnostics(input), table: input.table)
+        try applyReportingErrors(try compileReportingDiagnostics(input), table: input.table, safety: safety)
     }
 }
 
@@ -45,11 +48,12 @@ struct Diff: ParsableCommand {
 
     func run() throws {
         let compiled = try compileReportingDiagnostics(input, failure: 2)
-        let transaction = try withKernel(failure: 2) { kernel throws(NetlinkError) in
-            diff(current: try kernel.readRuleset(tableName: input.table), desired: compiled.ruleset)
+        let plan = try withReconciler(table: input.table, failure: 2) { try $0.plan(compiled.ruleset) }
+        if let foreign = plan.foreignObjects {
+            printToStandardError("nfcompile: table \(input.table) holds something nfcompile did not write (\(foreign)); apply would replace it whole")
         }
-        print(transaction.nftText(), terminator: "")
-        if !transaction.isEmpty { throw ExitCode(1) }
+        print(plan.transaction.nftText(), terminator: "")
+        if !plan.transaction.isEmpty { throw ExitCode(1) }
     }
 }
 
@@ -60,7 +64,7 @@ struct Show: ParsableCommand {
     @OptionGroup var table: TableOption
 
     func run() throws {
-        let ruleset = try withKernel { kernel throws(NetlinkError) in try kernel.readRuleset(tableName: table.table) }
+        let ruleset = try withKernel { try $0.read(tableName: table.table) }
         guard !ruleset.tables.isEmpty else {
             printToStandardError("nfcompile: the kernel has no table named \(table.table)")
             throw ExitCode(1)
@@ -82,7 +86,7 @@ struct Flush: ParsableCommand {
     @OptionGroup var table: TableOption
 
     func run() throws {
-        try withKernel { kernel throws(NetlinkError) in try kernel.removeTables(named: table.table) }
+        try withReconciler(table: table.table) { try $0.removeTables() }
         printToStandardError("nfcompile: removed table \(table.table)")
     }
 }
@@ -103,10 +107,25 @@ func compileReportingDiagnostics(_ input: InputOptions, failure: Int32 = 1) thro
     }
 }
 
-func applyReportingErrors(_ compiled: CompiledInput, table: String) throws {
-    let applied = try withKernel { kernel throws(NetlinkError) in
-        try kernel.apply(compiled.ruleset, tableName: table)
+/// What `apply` refuses to do without being asked explicitly.
+struct ApplySafety: ParsableArguments {
+    @Flag(help: "Apply an input without Services even when that removes every Service from the table.")
+    var allowNoServices = false
+}
+
+func applyReportingErrors(_ compiled: CompiledInput, table: String, safety: ApplySafety) throws {
+    let refusingToEmpty = compiled.graph.services.isEmpty && !safety.allowNoServices
+    let applied: Reconciler.Outcome
+    do {
+        applied = try withReconciler(table: table, reporting: { !($0 is Reconciler.EmptyingRefused) }) {
+            try $0.apply(compiled.ruleset, refusingToEmpty: refusingToEmpty)
+        }
+    } catch let refused as Reconciler.EmptyingRefused {
+        printToStandardError("nfcompile: \(refused)")
+        printToStandardError("  fix: check the input; to remove every Service, pass --allow-no-services or run nfcompile flush")
+        throw ExitCode(1)
     }
+    if let repair = applied.repair { printToStandardError("nfcompile: \(repair)") }
     let elements = compiled.ruleset.tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
     let change =
         applied.operations == 0
@@ -116,12 +135,24 @@ func applyReportingErrors(_ compiled: CompiledInput, table: String) throws {
     )
 }
 
-/// Runs `body` with a kernel connection; a netlink error becomes its message and exit status 1.
-func withKernel<T>(failure: Int32 = 1, _ body: (inout NetfilterConnection) throws(NetlinkError) -> T) throws -> T {
+/// Runs `body` with a reconciler of our table in the kernel.
+func withReconciler<T>(
+    table: String, failure: Int32 = 1, reporting: (any Error) -> Bool = { _ in true },
+    _ body: (Reconciler) throws -> T
+) throws -> T {
+    try withKernel(failure: failure, reporting: reporting) { store in
+        try body(Reconciler(store: store, options: CompilerOptions(tableName: table)))
+    }
+}
+
+/// Runs `body` with the kernel's nf_tables; an error becomes its message and exit status
+/// `failure`, except those `reporting` leaves to the caller.
+func withKernel<T>(
+    failure: Int32 = 1, reporting: (any Error) -> Bool = { _ in true }, _ body: (KernelRulesetStore) throws -> T
+) throws -> T {
     do {
-        var kernel = try NetfilterConnection()
-        return try body(&kernel)
-    } catch {
+        return try body(try KernelRulesetStore())
+    } catch where reporting(error) {
         printToStandardError("nfcompile: \(error)")
         throw ExitCode(failure)
     }

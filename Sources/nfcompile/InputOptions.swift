@@ -1,5 +1,6 @@
 import Addressing
 import ArgumentParser
+import Foundation
 import Compiler
 import ServiceGraph
 
@@ -17,8 +18,14 @@ struct InputOptions: ParsableArguments {
 
 /// Facts about the cluster and this node that the manifests do not carry.
 struct ClusterOptions: ParsableArguments {
-    @Option(help: "Range ClusterIPs are allocated from when a Service has none.")
-    var serviceCIDR = IPNetwork("10.96.0.0/12")!
+    @Option(
+        help: ArgumentHelp(
+            "The cluster's service range(s), at most one per family (kube-apiserver's --service-cluster-ip-range); ClusterIPs are allocated from the first.",
+            valueName: "cidr[,cidr]"))
+    var serviceCIDR: [NetworkList] = [NetworkList([IPNetwork("10.96.0.0/12")!])]
+
+    @Option(help: ArgumentHelp("Ports NodePorts may use (kube-apiserver's flag of the same name).", valueName: "first-last"))
+    var serviceNodePortRange = PortRange(30000...32767)
 
     @Option(help: "Range pod IPs are allocated from when a Pod has none (manifests from a tutorial).")
     var podCIDR = IPNetwork("10.244.0.0/16")!
@@ -41,9 +48,17 @@ struct ClusterOptions: ParsableArguments {
         if Set(families).count != families.count {
             throw ValidationError("--cluster-cidr takes at most one network per address family")
         }
+        let serviceFamilies = serviceCIDRs.map(\.family)
+        if Set(serviceFamilies).count != serviceFamilies.count {
+            throw ValidationError("--service-cidr takes at most one range per address family")
+        }
     }
 
-    var graphOptions: GraphOptions { GraphOptions(serviceCIDR: serviceCIDR, podCIDR: podCIDR) }
+    var serviceCIDRs: [IPNetwork] { serviceCIDR.flatMap(\.networks) }
+
+    var graphOptions: GraphOptions {
+        GraphOptions(serviceCIDRs: serviceCIDRs, podCIDR: podCIDR, nodePortRange: serviceNodePortRange.range)
+    }
 
     var compilerOptions: CompilerOptions {
         CompilerOptions(
@@ -72,4 +87,35 @@ extension IPNetwork: ExpressibleByArgument {
 
 extension IPAddress: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
+}
+
+/// Networks written as kube-apiserver takes them: `10.96.0.0/12,fd00:10:96::/112`.
+struct NetworkList: ExpressibleByArgument {
+    var networks: [IPNetwork]
+
+    init(_ networks: [IPNetwork]) { self.networks = networks }
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ",").map { IPNetwork($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        networks = parts.compactMap { $0 }
+    }
+
+    var defaultValueDescription: String { networks.map(\.description).joined(separator: ",") }
+}
+
+/// A port range written `first-last`, as kube-apiserver's `--service-node-port-range`.
+struct PortRange: ExpressibleByArgument {
+    var range: ClosedRange<UInt16>
+
+    init(_ range: ClosedRange<UInt16>) { self.range = range }
+
+    init?(argument: String) {
+        let bounds = argument.split(separator: "-", omittingEmptySubsequences: false)
+        guard bounds.count == 2, let first = UInt16(bounds[0]), let last = UInt16(bounds[1]), 0 < first, first <= last
+        else { return nil }
+        range = first...last
+    }
+
+    var defaultValueDescription: String { "\(range.lowerBound)-\(range.upperBound)" }
 }

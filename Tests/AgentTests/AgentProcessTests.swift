@@ -161,6 +161,33 @@ import Testing
         #expect(try setup.lab.httpGet("/livez", port: 10256).hasPrefix("HTTP/1.1 200"))
     }
 
+    /// A rule someone inserts into our own table (here one that would black-hole every service)
+    /// and an element someone adds to our map are gone at the next sync, which the kernel's
+    /// nf_tables event triggers at once.
+    @Test func foreignRulesAndElementsInOurTableAreRemoved() throws {
+        let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)]])
+        let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder, arguments: ["--sync-period", "1h"])
+        #expect(try setup.converged(agent))
+        let clusterIP = try setup.clusterIP()
+        #expect(try setup.lab.connectTCP(from: setup.client, to: clusterIP, port: 80).pod.hasPrefix("web-"))
+
+        try setup.lab.node("nft", "insert", "rule", "ip", "nfcompile", "services", "drop")
+        #expect(try setup.converged(agent), "\(agent.log)")
+        #expect(agent.log.contains("repaired a change someone else made"), "\(agent.log)")
+        #expect(try setup.lab.connectTCP(from: setup.client, to: clusterIP, port: 80).pod.hasPrefix("web-"), "traffic flows again")
+
+        try setup.lab.node("nft", "add", "element", "ip", "nfcompile", "service-ips", "{ 192.0.2.80 . tcp . 80 : drop }")
+        #expect(try setup.converged(agent), "the foreign element goes: \(agent.log)")
+        // A rule nfcompile cannot even read (an anonymous set) makes it write the table whole.
+        try setup.lab.node("nft", "add", "rule", "ip", "nfcompile", "services", "ip daddr { 192.0.2.1, 192.0.2.2 } drop")
+        #expect(agent.wait { agent.log.contains("it held something nfcompile did not write") }, "\(agent.log)")
+        #expect(try setup.converged(agent), "\(agent.log)")
+        let metrics = try setup.lab.httpGet("/metrics", port: 10249)
+        let repairs = metrics.split(separator: "\n").first { $0.hasPrefix("nfcompile_repairs_total ") }
+        #expect(repairs.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 >= 3 } == true, "\(metrics)")
+        #expect(try setup.lab.connectTCP(from: setup.client, to: clusterIP, port: 80).pod.hasPrefix("web-"))
+    }
+
     @Test func badInputIsReportedAndTheLastGoodRulesStay() throws {
         let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)]])
         let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)
@@ -174,6 +201,68 @@ import Testing
         try FileManager.default.removeItem(at: setup.folder.appendingPathComponent("broken.yaml"))
         try Setup.write(["web.yaml": Self.manifests(replicas: 3)], to: setup.folder)
         #expect(try setup.converged(agent), "fixed input takes effect")
+    }
+
+    /// A Service asking for node port 22 would send the node's SSH to a pod: refused at its
+    /// line, while the node's own listener stays reachable.
+    @Test func aNodePortOnTheNodesSSHPortIsRefusedAndSSHStaysReachable() throws {
+        let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)]])
+        try setup.lab.addNodeListener(port: 22, name: "sshd")
+        let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)
+        #expect(try setup.converged(agent))
+        let hijack = Self.manifests(replicas: 2).replacingOccurrences(of: "nodePort: 31080", with: "nodePort: 22")
+        try Setup.write(["web.yaml": hijack], to: setup.folder)
+        #expect(agent.wait { agent.log.contains("outside the node port range") }, "\(agent.log)")
+        #expect(agent.log.contains("web.yaml:"), "names the file")
+        #expect(try setup.lab.connectTCP(from: setup.client, to: setup.lab.nodeIP, port: 22).pod == "sshd")
+        #expect(try setup.lab.connectTCP(from: setup.client, to: setup.lab.nodeIP, port: 31080).pod.hasPrefix("web-"))
+    }
+
+    /// A file truncated to nothing (a failed `kubectl get … > file`) keeps its Services.
+    @Test func servicesSurviveATruncatedFile() throws {
+        let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)]])
+        let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)
+        #expect(try setup.converged(agent))
+        let before = try setup.lab.listRuleset()
+        let clusterIP = try setup.clusterIP()
+        try Data().write(to: setup.folder.appendingPathComponent("web.yaml"))
+        #expect(agent.wait { agent.log.contains("the file is empty now") }, "\(agent.log)")
+        #expect(try setup.lab.listRuleset() == before)
+        #expect(try setup.lab.connectTCP(from: setup.client, to: clusterIP, port: 80).pod.hasPrefix("web-"))
+    }
+
+    /// `rm -rf` of the folder keeps the rules; the folder made again is watched again.
+    @Test func theFolderDeletedKeepsTheRulesAndItsReturnIsFollowed() throws {
+        let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)], ["web.yaml": Self.manifests(replicas: 3)]])
+        try Setup.write(["web.yaml": Self.manifests(replicas: 2)], to: setup.folder)
+        let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)
+        #expect(try setup.converged(agent))
+        let before = try setup.lab.listRuleset()
+        try FileManager.default.removeItem(at: setup.folder)
+        #expect(agent.wait { agent.log.contains("is gone") }, "\(agent.log)")
+        #expect(try setup.lab.listRuleset() == before, "the rules stay")
+        #expect(try setup.lab.connectTCP(from: setup.client, to: setup.lab.nodeIP, port: 31080).pod.hasPrefix("web-"))
+        try FileManager.default.createDirectory(at: setup.folder, withIntermediateDirectories: true)
+        try Setup.write(["web.yaml": Self.manifests(replicas: 3)], to: setup.folder)
+        #expect(try setup.converged(agent), "the new folder is read: \(agent.log)")
+    }
+
+    /// A folder with a symbolic link back to itself neither hangs the agent nor keeps it from
+    /// syncing; /healthz is unhealthy until the first sync has committed.
+    @Test func aLinkLoopInTheFolderIsSkippedAndHealthWaitsForTheFirstSync() throws {
+        let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)]])
+        try FileManager.default.createDirectory(at: setup.folder.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: setup.folder.appendingPathComponent("sub/back").path, withDestinationPath: setup.folder.path)
+        let broken = setup.folder.appendingPathComponent("broken.yaml")
+        try "\tkind: Service\n".write(to: broken, atomically: true, encoding: .utf8)
+        let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)
+        #expect(agent.wait { agent.log.contains("bad input") }, "\(agent.log)")
+        #expect(try setup.lab.httpGet("/healthz", port: 10256).hasPrefix("HTTP/1.1 503"), "no sync yet")
+        try FileManager.default.removeItem(at: broken)
+        #expect(try setup.converged(agent), "\(agent.log)")
+        #expect(agent.wait { (try? setup.lab.httpGet("/healthz", port: 10256).hasPrefix("HTTP/1.1 200")) == true })
+        #expect(agent.log.contains("read already"), "the loop is named: \(agent.log)")
     }
 
     /// Pods come and go while clients connect continuously: no connection to a live endpoint

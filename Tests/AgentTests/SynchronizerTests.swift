@@ -5,6 +5,7 @@ import Foundation
 import Lab
 import Netlink
 import Ruleset
+import TestSupport
 import Testing
 
 /// The sync logic against a model of the kernel: no namespaces, no timing.
@@ -23,8 +24,16 @@ import Testing
 
         deinit { try? FileManager.default.removeItem(at: url) }
 
-        func write(_ name: String, _ text: String) throws {
+        /// Writes a file; returns its path, as the watcher reports it.
+        @discardableResult
+        func write(_ name: String, _ text: String) throws -> String {
             try text.write(to: url.appendingPathComponent(name), atomically: true, encoding: .utf8)
+            return url.appendingPathComponent(name).path
+        }
+
+        func remove(_ name: String) throws -> String {
+            try FileManager.default.removeItem(at: url.appendingPathComponent(name))
+            return url.appendingPathComponent(name).path
         }
 
         func desired() throws -> Ruleset { try CompiledInput(paths: [url.path]).ruleset }
@@ -47,11 +56,11 @@ import Testing
         let folder = try Folder()
         let store = ModelRulesetStore()
         let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
-        let first = try synchronizer.sync(.partial)
+        let first = try synchronizer.sync(Synchronizer.Work())
         #expect(first.kind == .full, "the first sync reads the kernel")
         #expect(first.operations > 0)
         #expect(try store.read(tableName: "nfcompile").canonical == folder.desired().canonical)
-        let second = try synchronizer.sync(.partial)
+        let second = try synchronizer.sync(Synchronizer.Work())
         #expect(second.operations == 0)
         #expect(store.commits == 1)
     }
@@ -61,14 +70,14 @@ import Testing
         let store = ModelRulesetStore()
         let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
         _ = try synchronizer.sync(.full)
-        try folder.write("extra.yaml", Self.extraPod)
-        let report = try synchronizer.sync(.partial)
+        let extra = try folder.write("extra.yaml", Self.extraPod)
+        let report = try synchronizer.sync(Synchronizer.Work(paths: [extra]))
         #expect(report.kind == .partial)
         // The service goes from 3 to 4 buckets: a new bucket map endpoints-4 and chain lb-4 (1 map,
         // 1 chain, 2 rules), its verdict-map element replaced, its 3 buckets moved to 4 in the new
         // map, one hairpin element; and lb-3 and endpoints-3, used by nothing any more, removed.
         #expect(report.operations <= 13, "\(report)")
-        #expect(report.elementsAdded <= 6 && report.elementsRemoved <= 4, "\(report)")
+        #expect((report.outcome?.elementsAdded ?? 0) <= 6 && (report.outcome?.elementsRemoved ?? 0) <= 4, "\(report)")
         #expect(try store.read(tableName: "nfcompile").canonical == folder.desired().canonical)
     }
 
@@ -78,8 +87,9 @@ import Testing
         let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
         _ = try synchronizer.sync(.full)
         let good = try store.read(tableName: "nfcompile")
-        try folder.write("broken.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\nspec:\n  seletor: {}\n")
-        let report = try synchronizer.sync(.partial)
+        let broken = try folder.write(
+            "broken.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\nspec:\n  seletor: {}\n")
+        let report = try synchronizer.sync(Synchronizer.Work(paths: [broken]))
         #expect(report.inputErrors.contains { $0.message.contains("spec.seletor") })
         #expect(report.operations == 0)
         #expect(try store.read(tableName: "nfcompile") == good)
@@ -116,11 +126,11 @@ import Testing
             ruleset.tables[0].sets[set].elements.removeFirst()
         }
         let report = try synchronizer.sync(.full)
-        #expect(report.repairedDrift)
-        #expect(report.elementsAdded == 1 && report.operations == 1)
+        #expect(report.outcome?.repair == .drift)
+        #expect(report.outcome?.elementsAdded == 1 && report.operations == 1)
         #expect(try store.read(tableName: "nfcompile").canonical == folder.desired().canonical)
         store.tamper { $0.tables.removeAll() }
-        #expect(try synchronizer.sync(.full).repairedDrift)
+        #expect(try synchronizer.sync(.full).outcome?.repair == .drift)
         #expect(try store.read(tableName: "nfcompile").canonical == folder.desired().canonical)
     }
 
@@ -130,9 +140,91 @@ import Testing
         let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
         _ = try synchronizer.sync(.full)
         store.tamper { $0.tables.removeAll() }  // the generation moves
-        try folder.write("extra.yaml", Self.extraPod)
-        let report = try synchronizer.sync(.partial)
+        let extra = try folder.write("extra.yaml", Self.extraPod)
+        let report = try synchronizer.sync(Synchronizer.Work(paths: [extra]))
         #expect(report.kind == .full, "the generation guard refused the partial commit")
+        #expect(report.outcome?.repair == .drift, "the deleted table is a repair, beside the new pod")
         #expect(try store.read(tableName: "nfcompile").canonical == folder.desired().canonical)
+    }
+
+    @Test func aKnownFileThatBreaksKeepsItsObjectsWhileOthersMoveOn() throws {
+        let folder = try Folder()
+        let store = ModelRulesetStore()
+        let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
+        _ = try synchronizer.sync(.full)
+        let good = try store.read(tableName: "nfcompile")
+        let service = try folder.write("deployment-3-replicas-and-service.yaml", "apiVersion: v1\nkind: Service\n\tbroken")
+        let extra = try folder.write("extra.yaml", Self.extraPod)
+        let report = try synchronizer.sync(Synchronizer.Work(paths: [service, extra]))
+        #expect(report.inputErrors.isEmpty)
+        #expect(report.warnings.contains { $0.message.contains("last good objects stay") && $0.location?.file == service })
+        #expect(report.operations > 0, "the new pod went in")
+        #expect(try store.read(tableName: "nfcompile") != good)
+        #expect(try store.read(tableName: "nfcompile").canonical.nftText().contains("petclinic-extra"))
+    }
+
+    @Test func aTruncatedFileKeepsItsObjects() throws {
+        let folder = try Folder()
+        let store = ModelRulesetStore()
+        let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
+        _ = try synchronizer.sync(.full)
+        let good = try store.read(tableName: "nfcompile")
+        let file = try folder.write("deployment-3-replicas-and-service.yaml", "")
+        let report = try synchronizer.sync(Synchronizer.Work(paths: [file]))
+        #expect(report.operations == 0 && report.inputErrors.isEmpty)
+        #expect(report.warnings.contains { $0.message.contains("empty") })
+        #expect(try store.read(tableName: "nfcompile") == good)
+    }
+
+    @Test func deletingAFileRemovesItsServicesButNotTheLastOne() throws {
+        let folder = try Folder(scenario: "petclinic-mysql")
+        let store = ModelRulesetStore()
+        let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
+        _ = try synchronizer.sync(.full)
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.url.path).sorted()
+        let removed = try folder.remove(files[0])
+        let report = try synchronizer.sync(Synchronizer.Work(paths: [removed]))
+        #expect(report.operations > 0 && report.inputErrors.isEmpty)
+        #expect(try store.read(tableName: "nfcompile").canonical == folder.desired().canonical)
+        // Emptying the folder entirely is refused: the rules stay until `nfcompile flush`.
+        let kept = try store.read(tableName: "nfcompile")
+        let rest = try files.dropFirst().map { try folder.remove($0) }
+        let emptied = try synchronizer.sync(Synchronizer.Work(paths: Set(rest)))
+        #expect(emptied.inputErrors.contains { $0.message.contains("holds no Kubernetes objects") })
+        #expect(try store.read(tableName: "nfcompile") == kept)
+    }
+
+    @Test func theFolderGoneKeepsTheRulesAndItsReturnIsRead() throws {
+        let folder = try Folder()
+        let store = ModelRulesetStore()
+        let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
+        _ = try synchronizer.sync(.full)
+        let good = try store.read(tableName: "nfcompile")
+        let saved = folder.url.deletingLastPathComponent().appendingPathComponent("saved-\(UUID())")
+        try FileManager.default.moveItem(at: folder.url, to: saved)
+        defer { try? FileManager.default.removeItem(at: saved) }
+        let gone = try synchronizer.sync(Synchronizer.Work(rescan: true))
+        #expect(gone.inputErrors.contains { $0.message.contains("is gone") })
+        #expect(try store.read(tableName: "nfcompile") == good)
+        try FileManager.default.copyItem(at: saved, to: folder.url)
+        try folder.write("extra.yaml", Self.extraPod)
+        let back = try synchronizer.sync(Synchronizer.Work(rescan: true))
+        #expect(back.inputErrors.isEmpty && back.operations > 0)
+        #expect(try store.read(tableName: "nfcompile").canonical == folder.desired().canonical)
+    }
+
+    @Test func aBrokenFileDeletedStopsBlocking() throws {
+        let folder = try Folder()
+        let store = ModelRulesetStore()
+        let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
+        _ = try synchronizer.sync(.full)
+        let broken = try folder.write("broken.yaml", "\tkind: Pod\n")
+        #expect(try !synchronizer.sync(Synchronizer.Work(paths: [broken])).inputErrors.isEmpty)
+        let removed = try folder.remove("broken.yaml")
+        #expect(try synchronizer.sync(Synchronizer.Work(paths: [removed])).inputErrors.isEmpty)
+        try folder.write("broken.yaml", "\tkind: Pod\n")
+        #expect(try !synchronizer.sync(.full).inputErrors.isEmpty)
+        _ = try folder.remove("broken.yaml")
+        #expect(try synchronizer.sync(.full).inputErrors.isEmpty, "a rescan forgets a file that is gone")
     }
 }

@@ -175,3 +175,18 @@ enum RandomGraph {
         #expect(try before.compile().applying(transaction).canonical == after.compile().canonical)
     }
 }
+
+/// The reconciler tells a repair from the change it asked for by comparing effects: the
+/// incremental transaction and the diff of the same change must do exactly the same.
+@Suite struct TransactionEffectTests {
+    @Test func anIncrementalUpdateHasTheEffectOfTheDiff() async {
+        await propertyCheck(count: 500, input: RandomGraph.genome, RandomGraph.genome) { before, after in
+            let old = RandomGraph.graph(before)
+            let new = RandomGraph.graph(after)
+            var incremental = IncrementalCompiler(options: CompilerOptions())
+            incremental.reset(to: old)
+            guard let transaction = incremental.update(to: new) else { return }  // a whole table comes or goes
+            #expect(transaction.effect == diff(current: old.compile(), desired: new.compile()).effect)
+        }
+    }
+}

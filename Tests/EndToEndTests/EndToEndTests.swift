@@ -155,4 +155,81 @@ import Testing
         #expect(outcome.output.contains("ip daddr @nodeport-ips"))
         #expect(outcome.output.contains("ip saddr != 10.200.0.0/16"))
     }
+
+    /// A 0-byte file (a failed `kubectl get … > file`) is refused, not applied as "no Services".
+    @Test func anEmptyInputIsRefusedAndAppliesNothing() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let inNode = ["ip", "netns", "exec", lab.nodeNamespace, Self.binary.path]
+        #expect(try runCommand(inNode + ["apply", "rules/three-replicas"]).status == 0)
+        let before = try lab.node("nft", "list", "ruleset")
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("nfcompile-empty-\(UUID()).yaml")
+        try Data().write(to: empty)
+        defer { try? FileManager.default.removeItem(at: empty) }
+        let outcome = try runCommand(inNode + ["apply", empty.path])
+        #expect(outcome.status == 1 && outcome.errors.contains("holds no Kubernetes objects"), "\(outcome.errors)")
+        #expect(try run(["--dry-run", "-"], input: "").status == 1)
+        #expect(try lab.node("nft", "list", "ruleset") == before)
+    }
+
+    /// An input with objects but no Service would remove every Service: only on request.
+    @Test func removingEveryServiceNeedsAnExplicitFlag() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let inNode = ["ip", "netns", "exec", lab.nodeNamespace, Self.binary.path]
+        #expect(try runCommand(inNode + ["apply", "rules/three-replicas"]).status == 0)
+        let before = try lab.node("nft", "list", "ruleset")
+        let podsOnly = """
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: lonely
+            spec:
+              containers:
+                - name: app
+                  image: example/app:1
+            """
+        let refused = try runCommand(inNode + ["apply", "-"], input: podsOnly)
+        #expect(refused.status == 1 && refused.errors.contains("--allow-no-services"), "\(refused.errors)")
+        #expect(try lab.node("nft", "list", "ruleset") == before)
+        let allowed = try runCommand(inNode + ["apply", "--allow-no-services", "-"], input: podsOnly)
+        #expect(allowed.status == 0, "\(allowed.errors)")
+        #expect(try lab.node("nft", "list", "ruleset") != before)
+    }
+
+    @Test func aNodePortThatWouldHijackSSHIsRefusedAtItsLine() throws {
+        let manifest = """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: ssh
+            spec:
+              type: NodePort
+              selector:
+                app: ssh
+              ports:
+                - port: 22
+                  nodePort: 22
+            """
+        let outcome = try run(["--dry-run", "-"], input: manifest)
+        #expect(outcome.status == 1 && outcome.output.isEmpty)
+        #expect(outcome.errors.contains("<stdin>:11:") && outcome.errors.contains("30000-32767"), "\(outcome.errors)")
+        let wider = try run(["--dry-run", "--service-node-port-range", "20-32767", "-"], input: manifest)
+        #expect(wider.status == 0, "\(wider.errors)")
+    }
+
+    @Test func skippedFolderEntriesAreNamedInAWarning() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nfcompile-skipped-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.copyItem(
+            at: Repository.rules.appendingPathComponent("three-replicas/deployment-3-replicas-and-service.yaml"),
+            to: folder.appendingPathComponent("app.yaml"))
+        try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("gone.yaml").path, withDestinationPath: "/nonexistent.yaml")
+        try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("loop").path, withDestinationPath: ".")
+        let outcome = try run(["--dry-run", folder.path])
+        #expect(outcome.status == 0, "\(outcome.errors)")
+        #expect(outcome.errors.contains("gone.yaml") && outcome.errors.contains("does not exist"), "\(outcome.errors)")
+        #expect(outcome.errors.contains("loop") && outcome.errors.contains("read already"), "\(outcome.errors)")
+    }
 }

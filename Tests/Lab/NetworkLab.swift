@@ -1,5 +1,7 @@
 import Foundation
+import Compiler
 import Netlink
+import Pipeline
 import Ruleset
 
 #if canImport(Glibc)
@@ -170,6 +172,16 @@ public final class NetworkLab: @unchecked Sendable {
         return names
     }
 
+    /// A TCP listener on the node itself (a daemon such as sshd), answering as a pod named
+    /// `name` does (see `addPods`).
+    public func addNodeListener(port: Int, name: String = "node") throws {
+        let identity = try NetNamespace(name: nodeNamespace).identity()
+        let answer = "echo \(name) $SOCAT_PEERADDR"
+        let process = try startListener(
+            in: nodeNamespace, "TCP-LISTEN:\(port),fork,reuseaddr", "SYSTEM:\(answer); while read -r line; do \(answer); done")
+        try waitUntilListening(process, in: identity, port: port)
+    }
+
     // MARK: Service names
 
     /// A Service's DNS entry: kube-dns answers `name`, `name.namespace` and
@@ -219,23 +231,25 @@ public final class NetworkLab: @unchecked Sendable {
 
     // MARK: Rules
 
-    /// Loads an `nft -f` script into the node with nft itself: for the tests of `--dry-run`
-    /// output. Every other test applies over netlink with `apply(_:)`.
-    ///
-    /// `script` is an `nft -f` script, as `nfcompile --dry-run` prints it; it replaces the
-    /// table it names atomically, so established connections keep their conntrack state.
-    /// Applies a ruleset in the node over netlink, as `nfcompile apply` does: by difference
-    /// against what the node holds, in one atomic transaction.
+    /// Applies a ruleset in the node over netlink, as `nfcompile apply` does (the same
+    /// reconciler): by difference against what the node holds, in one atomic transaction.
     public func apply(_ ruleset: Ruleset, tableName: String = "nfcompile") throws {
         do {
-            var kernel = try NetfilterConnection(networkNamespace: nodeNamespace)
-            try kernel.apply(ruleset, tableName: tableName)
+            let reconciler = Reconciler(
+                store: try KernelRulesetStore(networkNamespace: nodeNamespace),
+                options: CompilerOptions(tableName: tableName))
+            try reconciler.apply(ruleset)
         } catch {
             throw LabError("applying ruleset #\(rulesetsLoaded + 1) in \(nodeNamespace) failed: \(error)")
         }
         rulesetsLoaded += 1
     }
 
+    /// Loads an `nft -f` script into the node with nft itself: for the tests of `--dry-run`
+    /// output. Every other test applies over netlink with `apply(_:)`.
+    ///
+    /// `script` is an `nft -f` script, as `nfcompile --dry-run` prints it; it replaces the
+    /// table it names atomically, so established connections keep their conntrack state.
     public func loadRuleset(_ script: String) throws {
         do {
             try Shell.run(["ip", "netns", "exec", nodeNamespace, "nft", "-f", "-"], input: script)

@@ -19,7 +19,7 @@ import Testing
         let lab = try NetworkLab()
         defer { lab.tearDown() }
         var kernel = try NetfilterConnection(networkNamespace: lab.nodeNamespace)
-        try kernel.replace(with: ruleset, tableName: "nfcompile")
+        try kernel.commit(.replacingTables(named: "nfcompile", with: ruleset))
         let readBack = try kernel.readRuleset(tableName: "nfcompile")
         #expect(readBack.canonical == ruleset.canonical)
 
@@ -42,14 +42,14 @@ import Testing
                                         endpoints: [Endpoint(address: IPAddress("fd00:10:244::2")!, port: 8080)])],
                     clusterIPs: [IPAddress("fd00:10:96::10")!]),
         ]).compile()
-        try kernel.replace(with: dual, tableName: "nfcompile")
+        try kernel.commit(.replacingTables(named: "nfcompile", with: dual))
         let dualBack = try kernel.readRuleset(tableName: "nfcompile")
         #expect(dualBack.canonical == dual.canonical, "\(dualBack.canonical.nftText())\n---\n\(dual.canonical.nftText())")
         let v4only = ServiceGraph(services: []).compile()
-        try kernel.replace(with: v4only, tableName: "nfcompile")
-        try kernel.replace(with: v4only, tableName: "nfcompile")
+        try kernel.commit(.replacingTables(named: "nfcompile", with: v4only))
+        try kernel.commit(.replacingTables(named: "nfcompile", with: v4only))
         #expect(try kernel.readRuleset(tableName: "nfcompile").canonical == v4only.canonical)
-        try kernel.removeTables(named: "nfcompile")
+        try kernel.commit(.removingTables(named: "nfcompile"))
         #expect(try kernel.readRuleset(tableName: "nfcompile").tables.isEmpty)
     }
 }

@@ -30,7 +30,7 @@ import Testing
         defer { lab.tearDown() }
         var kernel = try NetfilterConnection(networkNamespace: lab.nodeNamespace)
         let ruleset = Self.syntheticGraph(services: 3, endpoints: 2).compile()
-        try kernel.replace(with: ruleset, tableName: "nfcompile")
+        try kernel.commit(.replacingTables(named: "nfcompile", with: ruleset))
         let before = try kernel.readRuleset(tableName: "nfcompile")
 
         let id = TableID(family: .ip, name: "nfcompile")
@@ -53,7 +53,7 @@ import Testing
         defer { lab.tearDown() }
         var kernel = try NetfilterConnection(networkNamespace: lab.nodeNamespace)
         let ruleset = Self.syntheticGraph(services: 1, endpoints: 1).compile()
-        try kernel.replace(with: ruleset, tableName: "nfcompile")
+        try kernel.commit(.replacingTables(named: "nfcompile", with: ruleset))
         let existing = try #require(table(ruleset).sets.first { $0.name == "hairpin" }?.elements.first)
         // 3,000 new elements around one that exists: the kernel's extended ack points at it.
         let fresh = (0..<3000).map { index -> SetElement in
@@ -68,7 +68,7 @@ import Testing
                 "\(String(describing: error))")
     }
 
-    @Test func aCompetingWriterIsDetectedAndTheReplaceRetried() throws {
+    @Test func aCompetingWriterIsDetected() throws {
         let lab = try NetworkLab()
         defer { lab.tearDown() }
         var kernel = try NetfilterConnection(networkNamespace: lab.nodeNamespace)
@@ -77,12 +77,12 @@ import Testing
         let second = Self.syntheticGraph(services: 4, endpoints: 1).compile()
 
         let generation = try kernel.generation()
-        try competitor.replace(with: first, tableName: "nfcompile")  // commits in between
+        try competitor.commit(.replacingTables(named: "nfcompile", with: first))  // commits in between
         #expect(throws: NetlinkError.self) {
             try kernel.commit(Transaction.replacing(table(second)), ifGenerationIs: generation)
         }
         #expect(try kernel.readRuleset(tableName: "nfcompile").canonical == first.canonical, "the stale commit changed nothing")
-        try kernel.replace(with: second, tableName: "nfcompile")
+        try kernel.commit(.replacingTables(named: "nfcompile", with: second))
         #expect(try kernel.readRuleset(tableName: "nfcompile").canonical == second.canonical)
     }
 
@@ -95,7 +95,7 @@ import Testing
         let ruleset = Self.syntheticGraph(services: 10_000, endpoints: 10).compile()
         #expect(table(ruleset).sets.first { $0.name == "endpoints-10" }?.elements.count == 100_000)
         let before = try kernel.generation()
-        let after = try kernel.replace(with: ruleset, tableName: "nfcompile")
+        let after = try kernel.commit(.replacingTables(named: "nfcompile", with: ruleset))
         #expect(after != before)
         #expect(try kernel.readRuleset(tableName: "nfcompile").canonical == ruleset.canonical)
     }

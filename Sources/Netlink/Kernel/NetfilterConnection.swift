@@ -115,10 +115,15 @@ public struct NetfilterConnection: ~Copyable {
             let object = NftnlTable(name: id.name)
             nftnl_table_nlmsg_build_payload(header, object.pointer)
         }
+        let answer: [ReceivedMessage]
         do {
-            _ = try exchange(tableRequest, dump: false)
+            answer = try exchange(tableRequest, dump: false)
         } catch .system(_, .noSuchFileOrDirectory) {
             return nil
+        }
+        if let message = answer.first, Self.isDormant(message) {
+            // A dormant table keeps its rules but its chains see no packet: someone switched it off.
+            throw NetlinkError.unexpectedContent("table \(id) is dormant (flags dormant): it forwards nothing")
         }
 
         var table = Table(family: id.family, name: id.name)
@@ -186,6 +191,13 @@ public struct NetfilterConnection: ~Copyable {
         return Chain(name: name, hook: Chain.Hook(type: type, point: point, priority: priority))
     }
 
+    private static func isDormant(_ message: ReceivedMessage) -> Bool {
+        let object = NftnlTable()
+        message.withHeader { _ = nftnl_table_nlmsg_parse($0, object.pointer) }
+        let flags = attribute(NFTNL_TABLE_FLAGS.rawValue)
+        return nftnl_table_is_set(object.pointer, flags) && nftnl_table_get_u32(object.pointer, flags) & 0x1 != 0  // NFT_TABLE_F_DORMANT
+    }
+
     private static func set(_ message: ReceivedMessage) throws(NetlinkError) -> NamedSet {
         let object = NftnlSet()
         message.withHeader { _ = nftnl_set_nlmsg_parse($0, object.pointer) }
@@ -200,8 +212,13 @@ public struct NetfilterConnection: ~Copyable {
             flags: u32(NFTNL_SET_FLAGS.rawValue) ?? 0, keyType: u32(NFTNL_SET_KEY_TYPE.rawValue) ?? 0,
             keyLength: u32(NFTNL_SET_KEY_LEN.rawValue) ?? 0, dataType: u32(NFTNL_SET_DATA_TYPE.rawValue),
             dataLength: u32(NFTNL_SET_DATA_LEN.rawValue), userData: userData)
-        guard let set = NamedSet(name: name, attributes: attributes) else {
-            throw NetlinkError.unexpectedContent("set \(name) is not declared the way nfcompile declares sets")
+        // nfcompile's sets have no size limit, element timeout or memory policy: with any of them,
+        // the set is someone else's (the kernel answers them only when set).
+        let extras = [(NFTNL_SET_DESC_SIZE, "size"), (NFTNL_SET_TIMEOUT, "timeout"), (NFTNL_SET_POLICY, "policy")]
+            .filter { nftnl_set_is_set(pointer, attribute($0.0.rawValue)) }.map(\.1)
+        guard extras.isEmpty, let set = NamedSet(name: name, attributes: attributes) else {
+            let detail = extras.isEmpty ? "" : " (it has \(extras.joined(separator: ", ")))"
+            throw NetlinkError.unexpectedContent("set \(name) is not declared the way nfcompile declares sets\(detail)")
         }
         return set
     }

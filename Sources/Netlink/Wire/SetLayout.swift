@@ -44,8 +44,8 @@ extension NamedSet {
         return attributes
     }
 
-    /// The declaration of a set read from the kernel; nil when its userdata is not a typeof
-    /// declaration of fields nfcompile writes.
+    /// The declaration of a set read from the kernel; nil when it is not declared exactly as
+    /// nfcompile declares its sets.
     init?(name: String, attributes: SetAttributes) {
         let entries = UserData.parse(attributes.userData)
         guard let keyTypeof = entries[UserData.SetKey.keyTypeof.rawValue],
@@ -64,9 +64,9 @@ extension NamedSet {
             }
         }
         self.init(name: name, key: key, data: data)
-        guard self.attributes.keyType == attributes.keyType, self.attributes.keyLength == attributes.keyLength else {
-            return nil
-        }
+        // Anything else than what nfcompile writes (other flags: anonymous, constant, interval,
+        // timeout; other types or lengths; other userdata) is someone else's set.
+        guard self.attributes == attributes else { return nil }
     }
 
     /// A concatenation's datatype: the parts' numbers, 6 bits each (nft's concat_subtype_add).
