@@ -40,7 +40,8 @@ public final class ClusterWatch: Sendable {
                 try await APIClient.withClient(configuration, rateLimit: rateLimit) { client in
                     await withTaskGroup(of: Void.self) { group in
                         for selection in selections {
-                            let informer = Informer(client: client, selection: selection, options: options, statistics: recorder)
+                            let informer = Informer(
+                                client: client, selection: selection, options: options, statistics: recorder)
                             group.addTask {
                                 await informer.run { output in forwarder.forward(output, of: selection.kind) }
                             }

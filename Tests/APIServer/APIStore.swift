@@ -93,7 +93,9 @@ final class APIStore: Sendable {
     /// Creates or replaces the object; returns its new resourceVersion.
     func apply(_ json: [String: Any]) throws -> Int {
         guard let kind = json["kind"] as? String, let resource = TestResource(kind: kind) else {
-            throw TestServerError("the test server stores Services, EndpointSlices and Nodes, not \(json["kind"] ?? "an object without kind")")
+            throw TestServerError(
+                "the test server stores Services, EndpointSlices and Nodes, not \(json["kind"] ?? "an object without kind")"
+            )
         }
         guard var metadata = json["metadata"] as? [String: Any], let name = metadata["name"] as? String else {
             throw TestServerError("an object without metadata.name")
@@ -117,7 +119,8 @@ final class APIStore: Sendable {
             }
             var object = json
             object["metadata"] = metadata
-            let stored = try Self.stored(object, resource: resource, namespace: namespace, name: name, labels: labels, revision: state.revision)
+            let stored = try Self.stored(
+                object, resource: resource, namespace: namespace, name: name, labels: labels, revision: state.revision)
             state.objects[resource, default: [:]][key] = stored
             Self.record(&state, type: previous == nil ? "ADDED" : "MODIFIED", previous: previous, object: stored)
             return state.revision
@@ -136,7 +139,9 @@ final class APIStore: Sendable {
             var metadata = object["metadata"] as? [String: Any] ?? [:]
             metadata["resourceVersion"] = "\(state.revision)"
             object["metadata"] = metadata
-            let stored = try Self.stored(object, resource: resource, namespace: previous.namespace, name: name, labels: previous.labels, revision: state.revision)
+            let stored = try Self.stored(
+                object, resource: resource, namespace: previous.namespace, name: name, labels: previous.labels,
+                revision: state.revision)
             Self.record(&state, type: "DELETED", previous: previous, object: stored)
             return state.revision
         }
@@ -162,7 +167,9 @@ final class APIStore: Sendable {
 
     /// The event a watcher sees for a write: a change of labels can move an object into or out of its
     /// selection, which it sees as ADDED or DELETED, as from the real server.
-    private static func eventLine(type: String, previous: StoredObject?, object: StoredObject, for watcher: Watcher) -> [UInt8]? {
+    private static func eventLine(type: String, previous: StoredObject?, object: StoredObject, for watcher: Watcher)
+        -> [UInt8]?
+    {
         let before = previous.map(watcher.selects) ?? false
         let after = watcher.selects(object)
         let seen: String
@@ -182,7 +189,8 @@ final class APIStore: Sendable {
     }
 
     private static func stored(
-        _ object: [String: Any], resource: TestResource, namespace: String, name: String, labels: [String: String], revision: Int
+        _ object: [String: Any], resource: TestResource, namespace: String, name: String, labels: [String: String],
+        revision: Int
     ) throws -> StoredObject {
         var full = object
         full["kind"] = resource.kind
@@ -192,8 +200,10 @@ final class APIStore: Sendable {
         item["apiVersion"] = nil
         return StoredObject(
             resource: resource, namespace: namespace, name: name, labels: labels, resourceVersion: revision,
-            listItem: Array(try JSONSerialization.data(withJSONObject: item, options: [.sortedKeys, .withoutEscapingSlashes])),
-            full: Array(try JSONSerialization.data(withJSONObject: full, options: [.sortedKeys, .withoutEscapingSlashes])))
+            listItem: Array(
+                try JSONSerialization.data(withJSONObject: item, options: [.sortedKeys, .withoutEscapingSlashes])),
+            full: Array(
+                try JSONSerialization.data(withJSONObject: full, options: [.sortedKeys, .withoutEscapingSlashes])))
     }
 
     static func timestamp(_ date: Date) -> String {
@@ -213,7 +223,8 @@ final class APIStore: Sendable {
     /// One page of a list, as the real server cuts it: sorted by namespace/name, `limit` items, a continue
     /// token that names the list's revision and where the next page starts.
     func list(
-        _ resource: TestResource, namespace: String?, labels: LabelSelector?, fields: FieldSelector?, name: String? = nil,
+        _ resource: TestResource, namespace: String?, labels: LabelSelector?, fields: FieldSelector?,
+        name: String? = nil,
         limit: Int?, continueToken: String?
     ) -> ListResult {
         state.withLock { state in
@@ -258,22 +269,30 @@ final class APIStore: Sendable {
     /// Registers a watch from `resourceVersion` ("" or "0": from now, starting with every object as ADDED);
     /// the events after it that the history holds are queued first, atomically with registration.
     func watch(
-        _ resource: TestResource, namespace: String?, labels: LabelSelector?, fields: FieldSelector?, resourceVersion: String,
+        _ resource: TestResource, namespace: String?, labels: LabelSelector?, fields: FieldSelector?,
+        resourceVersion: String,
         bookmarks: Bool
     ) -> WatchStart {
         let (stream, continuation) = AsyncStream.makeStream(of: WatchMessage.self)
-        let watcher = Watcher(resource: resource, namespace: namespace, labels: labels, fields: fields, bookmarks: bookmarks, continuation: continuation)
+        let watcher = Watcher(
+            resource: resource, namespace: namespace, labels: labels, fields: fields, bookmarks: bookmarks,
+            continuation: continuation)
         let id = UUID()
         return state.withLock { state in
             if let from = Int(resourceVersion), from > 0 {
-                guard from >= state.compactedRevision else { return .expired(requested: from, oldest: state.compactedRevision) }
+                guard from >= state.compactedRevision else {
+                    return .expired(requested: from, oldest: state.compactedRevision)
+                }
                 for entry in state.log where entry.object.resourceVersion > from && entry.object.resource == resource {
-                    if let line = Self.eventLine(type: entry.type, previous: entry.previous, object: entry.object, for: watcher) {
+                    if let line = Self.eventLine(
+                        type: entry.type, previous: entry.previous, object: entry.object, for: watcher)
+                    {
                         continuation.yield(.event(line))
                     }
                 }
             } else {
-                for object in (state.objects[resource] ?? [:]).values.sorted(by: { $0.key < $1.key }) where watcher.selects(object) {
+                for object in (state.objects[resource] ?? [:]).values.sorted(by: { $0.key < $1.key })
+                where watcher.selects(object) {
                     continuation.yield(.event(Self.line(type: "ADDED", object: object.full)))
                 }
             }
@@ -290,7 +309,8 @@ final class APIStore: Sendable {
     func sendBookmarks() {
         state.withLock { state in
             for watcher in state.watchers.values where watcher.bookmarks {
-                let object = "{\"kind\":\"\(watcher.resource.kind)\",\"apiVersion\":\"\(watcher.resource.apiVersion)\",\"metadata\":{\"resourceVersion\":\"\(state.revision)\"}}"
+                let object =
+                    "{\"kind\":\"\(watcher.resource.kind)\",\"apiVersion\":\"\(watcher.resource.apiVersion)\",\"metadata\":{\"resourceVersion\":\"\(state.revision)\"}}"
                 watcher.continuation.yield(.event(Self.line(type: "BOOKMARK", object: Array(object.utf8))))
             }
         }

@@ -24,7 +24,10 @@ struct LabelSelector: Sendable {
                 let character = rest[index]
                 if character == "(" { depth += 1 }
                 if character == ")" { depth -= 1 }
-                if character == ",", depth == 0 { end = index; break }
+                if character == ",", depth == 0 {
+                    end = index
+                    break
+                }
             }
             requirements.append(try Self.requirement(String(rest[..<end]).trimmingSpaces()))
             rest = end == rest.endIndex ? "" : rest[rest.index(after: end)...]
@@ -34,9 +37,12 @@ struct LabelSelector: Sendable {
     private static func requirement(_ text: String) throws(SelectorError) -> Requirement {
         guard !text.isEmpty else { throw SelectorError(text) }
         if text.hasPrefix("!") { return .doesNotExist(String(text.dropFirst()).trimmingSpaces()) }
-        for (operator_, make) in [("!=", Requirement.notEquals), ("==", Requirement.equals), ("=", Requirement.equals)] {
+        for (operator_, make) in [("!=", Requirement.notEquals), ("==", Requirement.equals), ("=", Requirement.equals)]
+        {
             if let range = text.range(of: operator_) {
-                return make(String(text[..<range.lowerBound]).trimmingSpaces(), String(text[range.upperBound...]).trimmingSpaces())
+                return make(
+                    String(text[..<range.lowerBound]).trimmingSpaces(),
+                    String(text[range.upperBound...]).trimmingSpaces())
             }
         }
         for (word, make) in [(" notin ", Requirement.notIn), (" in ", Requirement.isIn)] {

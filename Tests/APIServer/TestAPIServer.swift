@@ -50,7 +50,11 @@ public final class TestAPIServer: Sendable {
 
         public var isWatch: Bool { query["watch"] == "true" || query["watch"] == "1" }
         public var description: String {
-            path + (query.isEmpty ? "" : "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&")) + " → \(status)"
+            path
+                + (query.isEmpty
+                    ? ""
+                    : "?" + query.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "&"))
+                + " → \(status)"
         }
     }
 
@@ -65,15 +69,19 @@ public final class TestAPIServer: Sendable {
 
     /// Starts listening on 127.0.0.1: on `port`, or on the port of the last start, or a free one.
     public func start(port requested: Int? = nil) async throws {
-        let tls = try NIOSSLContext(configuration: {
-            var configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(serverCertificate.certificatePath).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: serverCertificate.keyPath, format: .pem)))
-            // Client certificates are optional (tokens work without), but one that is presented must be ours.
-            configuration.certificateVerification = .optionalVerification
-            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificateAuthority.certificatePath))
-            return configuration
-        }())
+        let tls = try NIOSSLContext(
+            configuration: {
+                var configuration = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(serverCertificate.certificatePath).map {
+                        .certificate($0)
+                    },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: serverCertificate.keyPath, format: .pem)))
+                // Client certificates are optional (tokens work without), but one that is presented must be ours.
+                configuration.certificateVerification = .optionalVerification
+                configuration.trustRoots = .certificates(
+                    try NIOSSLCertificate.fromPEMFile(certificateAuthority.certificatePath))
+                return configuration
+            }())
         let port = requested ?? running.withLock { $0?.port } ?? lastPort.withLock { $0 } ?? 0
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
@@ -83,7 +91,8 @@ public final class TestAPIServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
+                        wrappingChannelSynchronously: channel)
                 }
             }
         let boundPort = listener.channel.localAddress?.port ?? port
@@ -201,7 +210,8 @@ public final class TestAPIServer: Sendable {
                     case .end:
                         guard let requestHead = head else { continue }
                         let certificateUser = await self.certificateUser(channel)
-                        let keepOpen = try await self.respond(to: requestHead, certificateUser: certificateUser, outbound)
+                        let keepOpen = try await self.respond(
+                            to: requestHead, certificateUser: certificateUser, outbound)
                         if !keepOpen { return }
                     }
                 }
@@ -212,13 +222,16 @@ public final class TestAPIServer: Sendable {
     }
 
     private func certificateUser(_ channel: any Channel) async -> String? {
-        guard let certificate = try? await channel.nioSSL_peerCertificate().get(), let der = try? certificate.toDERBytes() else { return nil }
+        guard let certificate = try? await channel.nioSSL_peerCertificate().get(),
+            let der = try? certificate.toDERBytes()
+        else { return nil }
         return clientCertificateUsers.withLock { $0[der] }
     }
 
     /// Answers one request; false when the connection must close (a watch that was cut).
     private func respond(
-        to head: HTTPRequestHead, certificateUser: String?, _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
+        to head: HTTPRequestHead, certificateUser: String?,
+        _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
     ) async throws -> Bool {
         let (path, query) = Self.split(head.uri)
         var user = certificateUser
@@ -226,26 +239,35 @@ public final class TestAPIServer: Sendable {
             let token = String(authorization.dropFirst("Bearer ".count))
             user = users.withLock { $0.tokens[token] }
             if user == nil {
-                return try await send(401, status("Unauthorized", "Unauthorized", code: 401), path: path, query: query, user: nil, outbound)
+                return try await send(
+                    401, status("Unauthorized", "Unauthorized", code: 401), path: path, query: query, user: nil,
+                    outbound)
             }
         }
         guard let user else {
-            return try await send(401, status("Unauthorized", "Unauthorized", code: 401), path: path, query: query, user: nil, outbound)
+            return try await send(
+                401, status("Unauthorized", "Unauthorized", code: 401), path: path, query: query, user: nil, outbound)
         }
         guard head.method == .GET else {
-            return try await send(405, status("MethodNotAllowed", "the test server only reads", code: 405), path: path, query: query, user: user, outbound)
+            return try await send(
+                405, status("MethodNotAllowed", "the test server only reads", code: 405), path: path, query: query,
+                user: user, outbound)
         }
         if let document = discovery(path) {
             return try await send(200, document, path: path, query: query, user: user, outbound)
         }
         guard let route = Route(path) else {
-            return try await send(404, status("NotFound", "the server could not find the requested resource", code: 404), path: path, query: query, user: user, outbound)
+            return try await send(
+                404, status("NotFound", "the server could not find the requested resource", code: 404), path: path,
+                query: query, user: user, outbound)
         }
         guard users.withLock({ $0.authorized.contains(user) }) else {
             let verb = query["watch"] == "true" || query["watch"] == "1" ? "watch" : route.name == nil ? "list" : "get"
             let scope = route.namespace.map { "in the namespace \"\($0)\"" } ?? "at the cluster scope"
-            let message = "\(route.resource.rawValue) is forbidden: User \"\(user)\" cannot \(verb) resource \"\(route.resource.rawValue)\" in API group \"\(route.resource.group)\" \(scope)"
-            return try await send(403, status("Forbidden", message, code: 403), path: path, query: query, user: user, outbound)
+            let message =
+                "\(route.resource.rawValue) is forbidden: User \"\(user)\" cannot \(verb) resource \"\(route.resource.rawValue)\" in API group \"\(route.resource.group)\" \(scope)"
+            return try await send(
+                403, status("Forbidden", message, code: 403), path: path, query: query, user: user, outbound)
         }
         var labels: LabelSelector?
         var fields: FieldSelector?
@@ -253,27 +275,41 @@ public final class TestAPIServer: Sendable {
             if let text = query["labelSelector"] { labels = try LabelSelector(parsing: text) }
             if let text = query["fieldSelector"] { fields = try FieldSelector(parsing: text) }
         } catch {
-            return try await send(400, status("BadRequest", "unable to parse requirement: \(error.text)", code: 400), path: path, query: query, user: user, outbound)
+            return try await send(
+                400, status("BadRequest", "unable to parse requirement: \(error.text)", code: 400), path: path,
+                query: query, user: user, outbound)
         }
         if query["watch"] == "true" || query["watch"] == "1" {
-            return try await watch(route, labels: labels, fields: fields, query: query, path: path, user: user, outbound)
+            return try await watch(
+                route, labels: labels, fields: fields, query: query, path: path, user: user, outbound)
         }
         if let name = route.name {
-            guard case .page(let items, _, _) = store.list(route.resource, namespace: route.namespace, labels: nil, fields: nil, name: name, limit: nil, continueToken: nil),
+            guard
+                case .page(let items, _, _) = store.list(
+                    route.resource, namespace: route.namespace, labels: nil, fields: nil, name: name, limit: nil,
+                    continueToken: nil),
                 let object = items.first
             else {
                 let message = "\(route.resource.rawValue) \"\(name)\" not found"
-                return try await send(404, status("NotFound", message, code: 404), path: path, query: query, user: user, outbound)
+                return try await send(
+                    404, status("NotFound", message, code: 404), path: path, query: query, user: user, outbound)
             }
             return try await send(200, object.full, path: path, query: query, user: user, outbound)
         }
         let limit = query["limit"].flatMap(Int.init)
-        switch store.list(route.resource, namespace: route.namespace, labels: labels, fields: fields, limit: limit, continueToken: query["continue"]) {
+        switch store.list(
+            route.resource, namespace: route.namespace, labels: labels, fields: fields, limit: limit,
+            continueToken: query["continue"])
+        {
         case .expired:
-            let message = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
-            return try await send(410, status("Expired", message, code: 410), path: path, query: query, user: user, outbound)
+            let message =
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
+            return try await send(
+                410, status("Expired", message, code: 410), path: path, query: query, user: user, outbound)
         case .page(let items, let revision, let continueToken):
-            var body = Array("{\"kind\":\"\(route.resource.kind)List\",\"apiVersion\":\"\(route.resource.apiVersion)\",\"metadata\":{\"resourceVersion\":\"\(revision)\"".utf8)
+            var body = Array(
+                "{\"kind\":\"\(route.resource.kind)List\",\"apiVersion\":\"\(route.resource.apiVersion)\",\"metadata\":{\"resourceVersion\":\"\(revision)\""
+                    .utf8)
             if let continueToken { body += Array(",\"continue\":\"\(continueToken)\"".utf8) }
             body += Array("},\"items\":[".utf8)
             for (index, item) in items.enumerated() {
@@ -281,21 +317,25 @@ public final class TestAPIServer: Sendable {
                 body += item.listItem
             }
             body += Array("]}".utf8)
-            let compactNow = continueToken != nil && compactAfterPage.withLock { armed in
-                defer { armed = false }
-                return armed
-            }
+            let compactNow =
+                continueToken != nil
+                && compactAfterPage.withLock { armed in
+                    defer { armed = false }
+                    return armed
+                }
             if compactNow { store.compact() }
             return try await send(200, body, path: path, query: query, user: user, outbound)
         }
     }
 
     private func watch(
-        _ route: Route, labels: LabelSelector?, fields: FieldSelector?, query: [String: String], path: String, user: String,
+        _ route: Route, labels: LabelSelector?, fields: FieldSelector?, query: [String: String], path: String,
+        user: String,
         _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
     ) async throws -> Bool {
         let start = store.watch(
-            route.resource, namespace: route.namespace, labels: labels, fields: fields, resourceVersion: query["resourceVersion"] ?? "",
+            route.resource, namespace: route.namespace, labels: labels, fields: fields,
+            resourceVersion: query["resourceVersion"] ?? "",
             bookmarks: query["allowWatchBookmarks"] == "true")
         switch start {
         case .expired(let requested, let oldest):
@@ -305,14 +345,18 @@ public final class TestAPIServer: Sendable {
                 return try await send(410, gone, path: path, query: query, user: user, outbound)
             }
             log(path: path, query: query, user: user, status: 200)
-            try await outbound.write(.head(Self.head(.ok, headers: [("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")])))
+            try await outbound.write(
+                .head(
+                    Self.head(.ok, headers: [("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")])))
             try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: APIStore.line(type: "ERROR", object: gone)))))
             try await outbound.write(.end(nil))
             return true
         case .started(let events, let id):
             defer { store.endWatch(id) }
             log(path: path, query: query, user: user, status: 200)
-            try await outbound.write(.head(Self.head(.ok, headers: [("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")])))
+            try await outbound.write(
+                .head(
+                    Self.head(.ok, headers: [("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")])))
             let timeout = query["timeoutSeconds"].flatMap(Int.init).map { Duration.seconds($0) } ?? .seconds(1800)
             return try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
@@ -345,9 +389,13 @@ public final class TestAPIServer: Sendable {
         _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
     ) async throws -> Bool {
         log(path: path, query: query, user: user, status: code)
-        try await outbound.write(.head(Self.head(HTTPResponseStatus(statusCode: code), headers: [
-            ("Content-Type", "application/json"), ("Content-Length", "\(body.count)"),
-        ])))
+        try await outbound.write(
+            .head(
+                Self.head(
+                    HTTPResponseStatus(statusCode: code),
+                    headers: [
+                        ("Content-Type", "application/json"), ("Content-Length", "\(body.count)"),
+                    ])))
         try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
         try await outbound.write(.end(nil))
         return true
@@ -366,13 +414,17 @@ public final class TestAPIServer: Sendable {
             "kind": "Status", "apiVersion": "v1", "metadata": [String: Any](), "status": "Failure",
             "message": message, "reason": reason, "code": code,
         ]
-        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
+        return Array(
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+                ?? Data())
     }
 
     /// The discovery documents kubectl reads before it asks for a resource.
     private func discovery(_ path: String) -> [UInt8]? {
         func json(_ object: [String: Any]) -> [UInt8] {
-            Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data())
+            Array(
+                (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+                    ?? Data())
         }
         func resources(_ group: String) -> [[String: Any]] {
             TestResource.allCases.filter { $0.group == group }.map { resource in
@@ -400,9 +452,14 @@ public final class TestAPIServer: Sendable {
                 "groups": [["name": "discovery.k8s.io", "versions": [version], "preferredVersion": version]],
             ])
         case "/api/v1":
-            return json(["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": resources("")])
+            return json([
+                "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": resources(""),
+            ])
         case "/apis/discovery.k8s.io/v1":
-            return json(["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "discovery.k8s.io/v1", "resources": resources("discovery.k8s.io")])
+            return json([
+                "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "discovery.k8s.io/v1",
+                "resources": resources("discovery.k8s.io"),
+            ])
         default:
             return nil
         }
@@ -414,7 +471,9 @@ public final class TestAPIServer: Sendable {
         for pair in uri[uri.index(after: mark)...].split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1)
             let key = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-            let value = parts.count > 1 ? (String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "") : ""
+            let value =
+                parts.count > 1
+                ? (String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "") : ""
             query[key] = value
         }
         return (String(uri[..<mark]), query)

@@ -44,7 +44,9 @@ public final class TestCertificateAuthority: Sendable {
     /// A client certificate for `user` in `groups` (CN and O, as the API server reads them).
     public func issueClientCertificate(user: String, groups: [String] = []) throws -> Issued {
         let subject = "/CN=\(user)" + groups.map { "/O=\($0)" }.joined()
-        return try issue(name: "client-\(user)-\(UUID().uuidString.prefix(8))", subject: subject, extensions: ["extendedKeyUsage=clientAuth"])
+        return try issue(
+            name: "client-\(user)-\(UUID().uuidString.prefix(8))", subject: subject,
+            extensions: ["extendedKeyUsage=clientAuth"])
     }
 
     private func issue(name: String, subject: String, extensions: [String]) throws -> Issued {
@@ -79,7 +81,9 @@ public final class TestCertificateAuthority: Sendable {
         let message = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw TestServerError("openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(String(decoding: message, as: UTF8.self))")
+            throw TestServerError(
+                "openssl \(arguments.prefix(2).joined(separator: " ")) failed: \(String(decoding: message, as: UTF8.self))"
+            )
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import KubernetesAPI
 
 /// Reading a kubeconfig and the in-cluster environment the way kubectl and kube-proxy do.
@@ -10,7 +11,8 @@ import Testing
     init() throws { folder = try ScratchFolder() }
 
     func load(_ text: String, context: String? = nil, master: String? = nil) throws -> APIServerConfiguration {
-        try APIServerConfiguration.resolve(kubeconfig: try folder.write("config", text), master: master, context: context)
+        try APIServerConfiguration.resolve(
+            kubeconfig: try folder.write("config", text), master: master, context: context)
     }
 
     /// The error loading `text` gives; nil when it loads.
@@ -59,7 +61,11 @@ import Testing
     @Test func theCurrentContextGivesServerCertificateAuthorityAndToken() throws {
         let configuration = try load(Self.twoContexts)
         #expect(configuration.server == "https://10.0.0.1:6443")
-        #expect(configuration.trust == .certificateAuthority(pem: Array(caPEM.utf8), origin: "certificate-authority-data of cluster \"production\" in \(folder.path("config"))"))
+        #expect(
+            configuration.trust
+                == .certificateAuthority(
+                    pem: Array(caPEM.utf8),
+                    origin: "certificate-authority-data of cluster \"production\" in \(folder.path("config"))"))
         #expect(configuration.credential == .token("abc.def"))
         #expect(configuration.clientCertificate == nil)
         #expect(configuration.origin == "kubeconfig \(folder.path("config")) (context prod)")
@@ -67,7 +73,9 @@ import Testing
 
     @Test func anotherContextCanBeChosen() throws {
         let configuration = try load(Self.twoContexts, context: "lab")
-        #expect(configuration.server == "https://192.0.2.7:6443", "a bare host:port means https, without the trailing slash")
+        #expect(
+            configuration.server == "https://192.0.2.7:6443", "a bare host:port means https, without the trailing slash"
+        )
         #expect(configuration.trust == .insecureSkipVerify)
         #expect(configuration.credential == .basic(username: "admin", password: "secret"))
     }
@@ -89,7 +97,8 @@ import Testing
         try folder.write("token", "first-token\n")
         try folder.write("client.crt", "CERT")
         try folder.write("client.key", "KEY")
-        let configuration = try load("""
+        let configuration = try load(
+            """
             clusters:
               - name: c
                 cluster:
@@ -108,14 +117,18 @@ import Testing
             current-context: x
             """)
         #expect(configuration.server == "https://[fd00::1]:6443")
-        #expect(configuration.trust == .certificateAuthority(pem: Array(caPEM.utf8), origin: "certificate-authority \(folder.path("ca.crt"))"))
+        #expect(
+            configuration.trust
+                == .certificateAuthority(
+                    pem: Array(caPEM.utf8), origin: "certificate-authority \(folder.path("ca.crt"))"))
         #expect(configuration.credential == .tokenFile(folder.path("token")))
         #expect(configuration.clientCertificate?.certificatePEM == Array("CERT".utf8))
         #expect(configuration.clientCertificate?.keyPEM == Array("KEY".utf8))
     }
 
     @Test func clientCertificateAndKeyAsData() throws {
-        let configuration = try load("""
+        let configuration = try load(
+            """
             clusters: [{name: c, cluster: {server: "https://h:1"}}]
             users: [{name: u, user: {client-certificate-data: Q0VSVA==, client-key-data: S0VZ}}]
             contexts: [{name: x, context: {cluster: c, user: u}}]
@@ -150,15 +163,17 @@ import Testing
     }
 
     @Test func aContextNamingAMissingClusterPointsAtTheClusters() throws {
-        let error = try #require(try failure("""
-            clusters:
-              - name: a
-                cluster: {server: "https://h:1"}
-            contexts:
-              - name: x
-                context: {cluster: b}
-            current-context: x
-            """))
+        let error = try #require(
+            try failure(
+                """
+                clusters:
+                  - name: a
+                    cluster: {server: "https://h:1"}
+                contexts:
+                  - name: x
+                    context: {cluster: b}
+                current-context: x
+                """))
         #expect(error.description.hasPrefix("\(folder.path("config")):2:"), "\(error)")
         #expect(error.description.contains("no cluster named \"b\" in clusters (known: a)"))
     }
@@ -170,64 +185,76 @@ import Testing
     }
 
     @Test func aClusterWithoutServer() throws {
-        let error = try #require(try failure("""
-            clusters: [{name: c, cluster: {insecure-skip-tls-verify: true}}]
-            contexts: [{name: x, context: {cluster: c}}]
-            current-context: x
-            """))
+        let error = try #require(
+            try failure(
+                """
+                clusters: [{name: c, cluster: {insecure-skip-tls-verify: true}}]
+                contexts: [{name: x, context: {cluster: c}}]
+                current-context: x
+                """))
         #expect(error.description.contains("cluster \"c\" has no server"), "\(error)")
     }
 
     @Test func aServerThatIsNoURL() throws {
-        let error = try #require(try failure("""
-            clusters:
-              - name: c
-                cluster:
-                  server: "ftp://h"
-            contexts: [{name: x, context: {cluster: c}}]
-            current-context: x
-            """))
+        let error = try #require(
+            try failure(
+                """
+                clusters:
+                  - name: c
+                    cluster:
+                      server: "ftp://h"
+                contexts: [{name: x, context: {cluster: c}}]
+                current-context: x
+                """))
         #expect(error.description.hasPrefix("\(folder.path("config")):4:"), "\(error)")
         #expect(error.description.contains("is not an API server URL"))
     }
 
     @Test func badBase64AndUnreadableFilesNameTheField() throws {
-        let base64 = try #require(try failure("""
-            clusters: [{name: c, cluster: {server: "https://h:1", certificate-authority-data: "not base64!"}}]
-            contexts: [{name: x, context: {cluster: c}}]
-            current-context: x
-            """))
+        let base64 = try #require(
+            try failure(
+                """
+                clusters: [{name: c, cluster: {server: "https://h:1", certificate-authority-data: "not base64!"}}]
+                contexts: [{name: x, context: {cluster: c}}]
+                current-context: x
+                """))
         #expect(base64.description.contains("certificate-authority-data of cluster \"c\" is not base64"), "\(base64)")
-        let file = try #require(try failure("""
-            clusters: [{name: c, cluster: {server: "https://h:1"}}]
-            users: [{name: u, user: {tokenFile: /nonexistent/token}}]
-            contexts: [{name: x, context: {cluster: c, user: u}}]
-            current-context: x
-            """))
+        let file = try #require(
+            try failure(
+                """
+                clusters: [{name: c, cluster: {server: "https://h:1"}}]
+                users: [{name: u, user: {tokenFile: /nonexistent/token}}]
+                contexts: [{name: x, context: {cluster: c, user: u}}]
+                current-context: x
+                """))
         #expect(file.description.contains("tokenFile /nonexistent/token of user \"u\" cannot be read"), "\(file)")
     }
 
     @Test func aCertificateWithoutKey() throws {
-        let error = try #require(try failure("""
-            clusters: [{name: c, cluster: {server: "https://h:1"}}]
-            users: [{name: u, user: {client-certificate-data: Q0VSVA==}}]
-            contexts: [{name: x, context: {cluster: c, user: u}}]
-            current-context: x
-            """))
+        let error = try #require(
+            try failure(
+                """
+                clusters: [{name: c, cluster: {server: "https://h:1"}}]
+                users: [{name: u, user: {client-certificate-data: Q0VSVA==}}]
+                contexts: [{name: x, context: {cluster: c, user: u}}]
+                current-context: x
+                """))
         #expect(error.description.contains("has a client certificate but no key"), "\(error)")
     }
 
     @Test func execPluginsAreRefusedRatherThanIgnored() throws {
-        let error = try #require(try failure("""
-            clusters: [{name: c, cluster: {server: "https://h:1"}}]
-            users:
-              - name: u
-                user:
-                  exec:
-                    command: aws
-            contexts: [{name: x, context: {cluster: c, user: u}}]
-            current-context: x
-            """))
+        let error = try #require(
+            try failure(
+                """
+                clusters: [{name: c, cluster: {server: "https://h:1"}}]
+                users:
+                  - name: u
+                    user:
+                      exec:
+                        command: aws
+                contexts: [{name: x, context: {cluster: c, user: u}}]
+                current-context: x
+                """))
         #expect(error.description.hasPrefix("\(folder.path("config")):5:"), "\(error)")
         #expect(error.description.contains("authenticates with exec, which nfcompile does not support"))
     }
@@ -247,10 +274,13 @@ import Testing
         try folder.write("token", "pod-token")
         try folder.write("ca.crt", caPEM)
         let environment = InClusterEnvironment(
-            variables: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"], serviceAccountFolder: folder.url.path)
+            variables: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"],
+            serviceAccountFolder: folder.url.path)
         let configuration = try APIServerConfiguration.resolve(kubeconfig: nil, master: nil, inCluster: environment)
         #expect(configuration.server == "https://10.96.0.1:443")
-        #expect(configuration.credential == .tokenFile(folder.path("token")), "read again per request: the kubelet rotates it")
+        #expect(
+            configuration.credential == .tokenFile(folder.path("token")),
+            "read again per request: the kubelet rotates it")
         #expect(configuration.trust == .certificateAuthority(pem: Array(caPEM.utf8), origin: folder.path("ca.crt")))
     }
 
@@ -258,13 +288,15 @@ import Testing
         try folder.write("token", "pod-token")
         try folder.write("ca.crt", caPEM)
         let environment = InClusterEnvironment(
-            variables: ["KUBERNETES_SERVICE_HOST": "fd00:10:96::1", "KUBERNETES_SERVICE_PORT": "443"], serviceAccountFolder: folder.url.path)
+            variables: ["KUBERNETES_SERVICE_HOST": "fd00:10:96::1", "KUBERNETES_SERVICE_PORT": "443"],
+            serviceAccountFolder: folder.url.path)
         #expect(try environment.configuration().server == "https://[fd00:10:96::1]:443")
     }
 
     @Test func outsideAPodWithoutFlagsSaysWhatToPass() throws {
         let error = try #require(throws: ConfigurationError.self) {
-            try APIServerConfiguration.resolve(kubeconfig: nil, master: nil, inCluster: InClusterEnvironment(variables: [:]))
+            try APIServerConfiguration.resolve(
+                kubeconfig: nil, master: nil, inCluster: InClusterEnvironment(variables: [:]))
         }
         #expect(error.description.contains("KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set"))
         #expect(error.description.contains("fix: pass --kubeconfig FILE (or --master URL)"))
@@ -272,7 +304,8 @@ import Testing
 
     @Test func inClusterWithoutTokenSaysSo() throws {
         let environment = InClusterEnvironment(
-            variables: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"], serviceAccountFolder: folder.url.path)
+            variables: ["KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"],
+            serviceAccountFolder: folder.url.path)
         let error = try #require(throws: ConfigurationError.self) { try environment.configuration() }
         #expect(error.description.contains("service-account token \(folder.path("token")) cannot be read"))
     }

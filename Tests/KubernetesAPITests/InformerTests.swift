@@ -2,12 +2,17 @@ import APIServer
 import Foundation
 import Lab
 import Testing
+
 @testable import KubernetesAPI
 
 /// The cluster watch against the test API server, over TLS on loopback.
 @Suite struct InformerTests {
-    func watch(_ cluster: TestCluster, nodeName: String? = nil, user: String = "token: \(TestCluster.token)") throws -> (ClusterWatch, EventLog) {
-        let watch = try ClusterWatch(configuration: try cluster.configuration(user: user), nodeName: nodeName, options: testOptions, rateLimit: testRateLimit)
+    func watch(_ cluster: TestCluster, nodeName: String? = nil, user: String = "token: \(TestCluster.token)") throws
+        -> (ClusterWatch, EventLog)
+    {
+        let watch = try ClusterWatch(
+            configuration: try cluster.configuration(user: user), nodeName: nodeName, options: testOptions,
+            rateLimit: testRateLimit)
         return (watch, EventLog(watch))
     }
 
@@ -24,29 +29,40 @@ import Testing
         let cluster = try await TestCluster()
         let server = cluster.server
         for name in ["a", "b", "c"] { try server.apply(Objects.service(name)) }
-        try server.apply(Objects.service("other-proxy", labels: ["service.kubernetes.io/service-proxy-name": "elsewhere"]))
+        try server.apply(
+            Objects.service("other-proxy", labels: ["service.kubernetes.io/service-proxy-name": "elsewhere"]))
         try server.apply(Objects.endpointSlice("a-1", service: "a"))
         try server.apply(Objects.endpointSlice("b-1", service: "b"))
-        try server.apply(Objects.endpointSlice("headless-1", service: "h", extraLabels: ["service.kubernetes.io/headless": ""]))
+        try server.apply(
+            Objects.endpointSlice("headless-1", service: "h", extraLabels: ["service.kubernetes.io/headless": ""]))
         let listRevision = server.revision
 
         let (_, log) = try watch(cluster)
         try await log.waitForInitialList()
         let initial = log.changes.map(\.source)
-        #expect(Set(initial) == ["api:Service default/a", "api:Service default/b", "api:Service default/c",
-                                 "api:EndpointSlice default/a-1", "api:EndpointSlice default/b-1"])
+        #expect(
+            Set(initial) == [
+                "api:Service default/a", "api:Service default/b", "api:Service default/c",
+                "api:EndpointSlice default/a-1", "api:EndpointSlice default/b-1",
+            ])
         #expect(initial.count == 5, "each object once")
         let beforeComplete = log.all.prefix { if case .initialListComplete = $0 { false } else { true } }
-        #expect(beforeComplete.flatMap { if case .changed(let c) = $0 { c } else { [] } }.count == 5,
-                "initialListComplete comes after every object of both lists")
+        #expect(
+            beforeComplete.flatMap { if case .changed(let c) = $0 { c } else { [] } }.count == 5,
+            "initialListComplete comes after every object of both lists")
 
         let servicePages = server.requests.filter { $0.path == "/api/v1/services" && !$0.isWatch }
         #expect(servicePages.count == 2, "3 services in pages of 2: \(servicePages)")
-        #expect(servicePages.allSatisfy { $0.query["labelSelector"] == "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless" })
+        #expect(
+            servicePages.allSatisfy {
+                $0.query["labelSelector"] == "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless"
+            })
         #expect(servicePages.last?.query["continue"] != nil)
 
         try await log.wait("both watches") { _ in server.openWatches == 2 }
-        for watchRequest in watches(server, "/api/v1/services") + watches(server, "/apis/discovery.k8s.io/v1/endpointslices") {
+        for watchRequest in watches(server, "/api/v1/services")
+            + watches(server, "/apis/discovery.k8s.io/v1/endpointslices")
+        {
             #expect(watchRequest.query["resourceVersion"] == "\(listRevision)")
             #expect(watchRequest.query["allowWatchBookmarks"] == "true")
             #expect(Int(watchRequest.query["timeoutSeconds"] ?? "") ?? 0 >= 120)
@@ -123,8 +139,9 @@ import Testing
         try await log.waitForChange("api:Service default/change", after: before)
         try await log.waitForChange("api:Service default/new", after: before)
         let missed = log.changes.dropFirst(before).filter { $0.kind == .service }.map(\.source)
-        #expect(missed.sorted() == ["api:Service default/change", "api:Service default/new", "api:Service default/remove"],
-                "only the difference; keep is unchanged: \(missed)")
+        #expect(
+            missed.sorted() == ["api:Service default/change", "api:Service default/new", "api:Service default/remove"],
+            "only the difference; keep is unchanged: \(missed)")
         #expect(log.connectionEvents.contains { if case .relisting(.service, _) = $0 { true } else { false } })
         #expect(watch.statistics[.service].relists == 1)
         #expect(watch.statistics[.service].expired == 1)
@@ -149,7 +166,8 @@ import Testing
         try await Task.sleep(for: .milliseconds(200))
         server.cutWatches()
         try await log.wait("the resumed watches") { _ in
-            self.watches(server, "/api/v1/services").count == 2 && self.watches(server, "/apis/discovery.k8s.io/v1/endpointslices").count == 2
+            self.watches(server, "/api/v1/services").count == 2
+                && self.watches(server, "/apis/discovery.k8s.io/v1/endpointslices").count == 2
         }
         #expect(watches(server, "/api/v1/services").last?.query["resourceVersion"] == "\(bookmarked)")
         #expect(log.changes.isEmpty)
@@ -180,10 +198,12 @@ import Testing
     @Test func aClientCertificateAuthenticates() async throws {
         let cluster = try await TestCluster()
         let server = cluster.server
-        let issued = try server.certificateAuthority.issueClientCertificate(user: "system:kube-proxy", groups: ["system:node-proxier"])
+        let issued = try server.certificateAuthority.issueClientCertificate(
+            user: "system:kube-proxy", groups: ["system:node-proxier"])
         try server.authenticate(clientCertificate: issued.certificatePEM, as: TestCluster.user)
         try server.apply(Objects.service("web"))
-        let (_, log) = try watch(cluster, user: "client-certificate: \(issued.certificatePath)\n      client-key: \(issued.keyPath)")
+        let (_, log) = try watch(
+            cluster, user: "client-certificate: \(issued.certificatePath)\n      client-key: \(issued.keyPath)")
         try await log.waitForInitialList()
         #expect(log.changes.map(\.source) == ["api:Service default/web"])
         #expect(server.requests.allSatisfy { $0.user == TestCluster.user })
@@ -205,7 +225,10 @@ import Testing
         #expect(failures.count == 2, "\(failures)")
         #expect(failures.allSatisfy { $0.reason == .unauthorized })
         let message = try #require(failures.first?.description)
-        #expect(message.contains("at \(cluster.server.url): 401 Unauthorized: the server does not accept the credentials of kubeconfig "), "\(message)")
+        #expect(
+            message.contains(
+                "at \(cluster.server.url): 401 Unauthorized: the server does not accept the credentials of kubeconfig "),
+            "\(message)")
         #expect(message.contains("fix: check the token"))
         #expect(!log.all.contains { if case .initialListComplete = $0 { true } else { false } })
         log.stop()
@@ -216,14 +239,17 @@ import Testing
         let otherCA = try TestCertificateAuthority(name: "someone-else")
         let watch = try ClusterWatch(
             configuration: try APIServerConfiguration.resolve(
-                kubeconfig: try cluster.kubeconfig(caLine: "certificate-authority: \(otherCA.certificatePath)"), master: nil),
+                kubeconfig: try cluster.kubeconfig(caLine: "certificate-authority: \(otherCA.certificatePath)"),
+                master: nil),
             nodeName: nil, options: testOptions, rateLimit: testRateLimit)
         let log = EventLog(watch)
         let failures = try await reportedFailures(log, watch)
         #expect(failures.count == 2, "\(failures)")
         #expect(failures.allSatisfy { $0.reason == .tls })
         let message = try #require(failures.first?.description)
-        #expect(message.contains("TLS handshake failed (trusting certificate-authority \(otherCA.certificatePath))"), "\(message)")
+        #expect(
+            message.contains("TLS handshake failed (trusting certificate-authority \(otherCA.certificatePath))"),
+            "\(message)")
         #expect(message.contains("fix: check certificate-authority"))
         log.stop()
     }
@@ -235,7 +261,9 @@ import Testing
         let failures = try await reportedFailures(log, watch)
         let services = try #require(failures.first { $0.request == "list services" })
         #expect(services.reason == .forbidden)
-        #expect(services.description.contains("services is forbidden: User \"nobody\" cannot list resource \"services\""), "\(services)")
+        #expect(
+            services.description.contains("services is forbidden: User \"nobody\" cannot list resource \"services\""),
+            "\(services)")
         #expect(services.description.contains("grant list and watch on services, endpointslices and nodes"))
         log.stop()
     }
@@ -278,7 +306,10 @@ import Testing
         #expect(first.name == "node-a")
         #expect(first.zone == "zone-a")
         #expect(first.podCIDRs == ["10.244.1.0/24", "fd00:10:244:1::/64"])
-        #expect(server.requests.contains { $0.path == "/api/v1/nodes" && $0.query["fieldSelector"] == "metadata.name=node-a" })
+        #expect(
+            server.requests.contains {
+                $0.path == "/api/v1/nodes" && $0.query["fieldSelector"] == "metadata.name=node-a"
+            })
 
         try server.apply(Objects.node("node-b", zone: "zone-c"))  // not ours
         try server.apply(Objects.node("node-a", taints: ["ToBeDeletedByClusterAutoscaler"]))
@@ -297,7 +328,9 @@ import Testing
         try await log.waitForInitialList()
         try await log.wait("the node") { events in events.contains { if case .node(nil) = $0 { true } else { false } } }
         try cluster.server.apply(Objects.node("not-there"))
-        try await log.wait("the node created") { events in events.contains { if case .node(let facts?) = $0 { facts.name == "not-there" } else { false } } }
+        try await log.wait("the node created") { events in
+            events.contains { if case .node(let facts?) = $0 { facts.name == "not-there" } else { false } }
+        }
         log.stop()
     }
 }
@@ -311,7 +344,9 @@ extension InformerTests {
         let (watch, log) = try watch(cluster)
         try await log.waitForInitialList()
         let services = log.changes.filter { $0.kind == .service }.map(\.source)
-        #expect(services.sorted() == ["a", "b", "c", "d", "e"].map { "api:Service default/\($0)" }, "each once: \(services)")
+        #expect(
+            services.sorted() == ["a", "b", "c", "d", "e"].map { "api:Service default/\($0)" }, "each once: \(services)"
+        )
         let pages = server.requests.filter { $0.path == "/api/v1/services" && !$0.isWatch }
         #expect(pages.map(\.status).contains(410), "\(pages)")
         #expect(pages.filter { $0.query["continue"] == nil }.count == 2, "listed from the start again: \(pages)")

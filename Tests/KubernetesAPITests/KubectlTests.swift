@@ -3,6 +3,7 @@ import Foundation
 import Lab
 import Synchronization
 import Testing
+
 @testable import KubernetesAPI
 
 /// The honesty check of the test API server: Debian's kubectl 1.20, a client nobody here wrote, must see
@@ -20,8 +21,14 @@ import Testing
 
     /// Runs kubectl to completion with a private cache folder, on a thread of its own: waiting for it on
     /// one of the few cooperative threads would starve the test server's tasks.
-    func run(_ arguments: [String], kubeconfig: String, folder: ScratchFolder) async throws -> (status: Int32, output: String, errors: String) {
-        let command = [try Self.kubectl(), "--kubeconfig", kubeconfig, "--cache-dir", folder.path("kubectl-cache"), "--request-timeout=20s"] + arguments
+    func run(_ arguments: [String], kubeconfig: String, folder: ScratchFolder) async throws -> (
+        status: Int32, output: String, errors: String
+    ) {
+        let command =
+            [
+                try Self.kubectl(), "--kubeconfig", kubeconfig, "--cache-dir", folder.path("kubectl-cache"),
+                "--request-timeout=20s",
+            ] + arguments
         return try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 do {
@@ -47,14 +54,18 @@ import Testing
     @Test func kubectlGetSeesEveryServiceAndEndpointSliceThroughPaginatedLists() async throws {
         let cluster = try await TestCluster()
         for item in Self.items { try cluster.server.apply(item) }
-        let result = try await run(["get", "services,endpointslices", "-A", "-o", "json", "--chunk-size=2"], kubeconfig: try cluster.kubeconfig(), folder: cluster.folder)
+        let result = try await run(
+            ["get", "services,endpointslices", "-A", "-o", "json", "--chunk-size=2"],
+            kubeconfig: try cluster.kubeconfig(), folder: cluster.folder)
         #expect(result.status == 0, "kubectl failed: \(result.errors)")
         let list = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         let items = try #require(list["items"] as? [[String: Any]])
-        let seen = Set(items.map { item in
-            let metadata = item["metadata"] as? [String: Any] ?? [:]
-            return "\(item["kind"] ?? "?") \(metadata["namespace"] ?? "?")/\(metadata["name"] ?? "?") \(metadata["resourceVersion"] ?? "?")"
-        })
+        let seen = Set(
+            items.map { item in
+                let metadata = item["metadata"] as? [String: Any] ?? [:]
+                return
+                    "\(item["kind"] ?? "?") \(metadata["namespace"] ?? "?")/\(metadata["name"] ?? "?") \(metadata["resourceVersion"] ?? "?")"
+            })
         var held: Set<String> = []
         for (resource, kind) in [(TestResource.services, "Service"), (.endpointslices, "EndpointSlice")] {
             for (key, bytes) in cluster.server.objects(resource) {
@@ -64,7 +75,9 @@ import Testing
             }
         }
         #expect(seen == held)
-        let endpoints = items.first { ($0["metadata"] as? [String: Any])?["name"] as? String == "web-1" }?["endpoints"] as? [[String: Any]]
+        let endpoints =
+            items.first { ($0["metadata"] as? [String: Any])?["name"] as? String == "web-1" }?["endpoints"]
+            as? [[String: Any]]
         #expect(endpoints?.compactMap { ($0["addresses"] as? [String])?.first } == ["10.244.1.5", "10.244.2.6"])
         let pages = cluster.server.requests.filter { $0.path == "/api/v1/services" && $0.query["limit"] == "2" }
         #expect(pages.count == 2, "kubectl paged through the 3 services: \(pages)")
@@ -73,23 +86,31 @@ import Testing
 
     @Test func kubectlWithAClientCertificate() async throws {
         let cluster = try await TestCluster()
-        let issued = try cluster.server.certificateAuthority.issueClientCertificate(user: "admin", groups: ["system:masters"])
+        let issued = try cluster.server.certificateAuthority.issueClientCertificate(
+            user: "admin", groups: ["system:masters"])
         try cluster.server.authenticate(clientCertificate: issued.certificatePEM, as: TestCluster.user)
         try cluster.server.apply(Objects.node("node-a", zone: "zone-q"))
-        let kubeconfig = try cluster.kubeconfig(user: "client-certificate: \(issued.certificatePath)\n      client-key: \(issued.keyPath)")
-        let result = try await run(["get", "node", "node-a", "-o", "jsonpath={.metadata.labels.topology\\.kubernetes\\.io/zone}"], kubeconfig: kubeconfig, folder: cluster.folder)
+        let kubeconfig = try cluster.kubeconfig(
+            user: "client-certificate: \(issued.certificatePath)\n      client-key: \(issued.keyPath)")
+        let result = try await run(
+            ["get", "node", "node-a", "-o", "jsonpath={.metadata.labels.topology\\.kubernetes\\.io/zone}"],
+            kubeconfig: kubeconfig, folder: cluster.folder)
         #expect(result.status == 0, "kubectl failed: \(result.errors)")
         #expect(result.output == "zone-q")
     }
 
     @Test func kubectlIsRefusedWithAWrongTokenAndAWrongCA() async throws {
         let cluster = try await TestCluster()
-        let wrongToken = try await run(["get", "services", "-A", "-o", "json"], kubeconfig: try cluster.kubeconfig(user: "token: wrong"), folder: cluster.folder)
+        let wrongToken = try await run(
+            ["get", "services", "-A", "-o", "json"], kubeconfig: try cluster.kubeconfig(user: "token: wrong"),
+            folder: cluster.folder)
         #expect(wrongToken.status != 0)
         #expect(wrongToken.errors.contains("Unauthorized"), "\(wrongToken.errors)")
         let otherCA = try TestCertificateAuthority(name: "someone-else")
-        let wrongCA = try await run(["get", "services", "-A", "-o", "json"],
-                              kubeconfig: try cluster.kubeconfig(caLine: "certificate-authority: \(otherCA.certificatePath)"), folder: cluster.folder)
+        let wrongCA = try await run(
+            ["get", "services", "-A", "-o", "json"],
+            kubeconfig: try cluster.kubeconfig(caLine: "certificate-authority: \(otherCA.certificatePath)"),
+            folder: cluster.folder)
         #expect(wrongCA.status != 0)
         #expect(wrongCA.errors.contains("certificate signed by unknown authority"), "\(wrongCA.errors)")
     }
@@ -100,7 +121,8 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.kubectl())
         process.arguments = [
-            "--kubeconfig", try cluster.kubeconfig(), "--cache-dir", cluster.folder.path("kubectl-cache"), "--request-timeout=30s",
+            "--kubeconfig", try cluster.kubeconfig(), "--cache-dir", cluster.folder.path("kubectl-cache"),
+            "--request-timeout=30s",
             "get", "endpointslices", "-A", "--watch", "-o", "json", "--output-watch-events",
         ]
         process.environment = ["HOME": cluster.folder.url.path, "PATH": "/usr/bin:/bin"]
@@ -139,7 +161,8 @@ import Testing
         try await cluster.server.waitForWatches(1)
         try cluster.server.apply(Objects.endpointSlice("cache-1", service: "cache", namespace: "shop"))
         try await wait(for: "ADDED", "cache-1")
-        try cluster.server.apply(Objects.endpointSlice("web-1", service: "web", namespace: "shop", addresses: ["10.244.1.5"]))
+        try cluster.server.apply(
+            Objects.endpointSlice("web-1", service: "web", namespace: "shop", addresses: ["10.244.1.5"]))
         try await wait(for: "MODIFIED", "web-1")
         try cluster.server.delete(.endpointslices, namespace: "shop", name: "db-1")
         try await wait(for: "DELETED", "db-1")

@@ -2,6 +2,7 @@ import APIServer
 import Foundation
 import Lab
 import Synchronization
+
 @testable import KubernetesAPI
 
 /// A temporary folder for kubeconfigs, tokens and certificates, removed with it.
@@ -38,9 +39,13 @@ struct TestCluster {
     }
 
     /// A kubeconfig with the server, its CA file, and `user` written as the given YAML lines.
-    func kubeconfig(user: String = "token: \(Self.token)", caLine: String? = nil, server url: String? = nil) throws -> String {
+    func kubeconfig(user: String = "token: \(Self.token)", caLine: String? = nil, server url: String? = nil) throws
+        -> String
+    {
         let ca = caLine ?? "certificate-authority: \(server.certificateAuthority.certificatePath)"
-        return try folder.write("kubeconfig-\(UUID().uuidString.prefix(6))", """
+        return try folder.write(
+            "kubeconfig-\(UUID().uuidString.prefix(6))",
+            """
             apiVersion: v1
             kind: Config
             clusters:
@@ -119,7 +124,8 @@ final class EventLog: Sendable {
         let deadline = ContinuousClock.now + timeout
         while !condition(all) {
             guard ContinuousClock.now < deadline else {
-                throw LabError("timed out waiting for \(what); events so far:\n" + all.map { "  \($0)" }.joined(separator: "\n"))
+                throw LabError(
+                    "timed out waiting for \(what); events so far:\n" + all.map { "  \($0)" }.joined(separator: "\n"))
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -142,7 +148,9 @@ final class EventLog: Sendable {
 // MARK: - Objects
 
 enum Objects {
-    static func service(_ name: String, namespace: String = "default", labels: [String: String] = ["app": "web"], port: Int = 80) -> String {
+    static func service(
+        _ name: String, namespace: String = "default", labels: [String: String] = ["app": "web"], port: Int = 80
+    ) -> String {
         """
         {"apiVersion":"v1","kind":"Service","metadata":{"name":"\(name)","namespace":"\(namespace)","labels":\(json(labels))},
          "spec":{"type":"ClusterIP","selector":{"app":"\(name)"},
@@ -154,10 +162,17 @@ enum Objects {
         _ name: String, service: String, namespace: String = "default", addresses: [String] = ["10.244.1.10"],
         extraLabels: [String: String] = [:], triggerTime: String? = nil
     ) -> String {
-        let labels = ["kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"]
-            .merging(extraLabels) { $1 }
-        let annotations = triggerTime.map { "\"annotations\":{\"endpoints.kubernetes.io/last-change-trigger-time\":\"\($0)\"}," } ?? ""
-        let endpoints = addresses.map { "{\"addresses\":[\"\($0)\"],\"conditions\":{\"ready\":true,\"serving\":true,\"terminating\":false},\"nodeName\":\"node-a\"}" }
+        let labels = [
+            "kubernetes.io/service-name": service,
+            "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+        ]
+        .merging(extraLabels) { $1 }
+        let annotations =
+            triggerTime.map { "\"annotations\":{\"endpoints.kubernetes.io/last-change-trigger-time\":\"\($0)\"}," }
+            ?? ""
+        let endpoints = addresses.map {
+            "{\"addresses\":[\"\($0)\"],\"conditions\":{\"ready\":true,\"serving\":true,\"terminating\":false},\"nodeName\":\"node-a\"}"
+        }
         return """
             {"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","addressType":"IPv4",
              "metadata":{"name":"\(name)","namespace":"\(namespace)",\(annotations)"labels":\(json(labels))},
@@ -166,7 +181,10 @@ enum Objects {
             """
     }
 
-    static func node(_ name: String, zone: String = "zone-a", podCIDRs: [String] = ["10.244.1.0/24"], taints: [String] = [], deleting: Bool = false) -> String {
+    static func node(
+        _ name: String, zone: String = "zone-a", podCIDRs: [String] = ["10.244.1.0/24"], taints: [String] = [],
+        deleting: Bool = false
+    ) -> String {
         let taintList = taints.map { "{\"key\":\"\($0)\",\"effect\":\"NoSchedule\"}" }.joined(separator: ",")
         let deletion = deleting ? ",\"deletionTimestamp\":\"2026-11-30T10:00:00Z\"" : ""
         return """

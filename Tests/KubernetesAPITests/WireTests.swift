@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import Lab
+import Testing
+
 @testable import KubernetesAPI
 
 /// The API server's JSON read structurally, and the pacing of requests; no server.
@@ -23,7 +24,8 @@ import Lab
     }
 
     @Test func anObjectThatHasItsTypeFieldsKeepsItsBytes() throws {
-        let text = #"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"a","namespace":"n","resourceVersion":"7"}}"#
+        let text =
+            #"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"a","namespace":"n","resourceVersion":"7"}}"#
         let object = try WireObject(JSONScanner(Array(text.utf8)), 0..<text.utf8.count, kind: .endpointSlice)
         #expect(object.bytes == Array(text.utf8))
     }
@@ -48,11 +50,20 @@ import Lab
         }
         var framer = JSONStreamFramer()
         let decoded = try framer.append(stream).map { try WatchEvent($0, kind: .service) }
-        guard case .added(let object) = decoded[0] else { Issue.record("not ADDED: \(decoded[0])"); return }
+        guard case .added(let object) = decoded[0] else {
+            Issue.record("not ADDED: \(decoded[0])")
+            return
+        }
         #expect(object.summary.name == "a}")
-        guard case .bookmark(let resourceVersion) = decoded[1] else { Issue.record("not BOOKMARK"); return }
+        guard case .bookmark(let resourceVersion) = decoded[1] else {
+            Issue.record("not BOOKMARK")
+            return
+        }
         #expect(resourceVersion == "9")
-        guard case .error(let code, let reason, let message) = decoded[2] else { Issue.record("not ERROR"); return }
+        guard case .error(let code, let reason, let message) = decoded[2] else {
+            Issue.record("not ERROR")
+            return
+        }
         #expect(code == 410 && reason == "Expired" && message.contains("too old"))
     }
 
@@ -64,7 +75,10 @@ import Lab
     }
 
     @Test func malformedInputThrowsInsteadOfTrapping() {
-        let inputs = [#"{"items":[{"metadata":{"name":"a""#, #"{"items":[}"#, "[1,2]", #"{"a" 1}"#, "", "{", #"{"items":[{"metadata":{}}],"metadata":{"resourceVersion":"1"}}"#]
+        let inputs = [
+            #"{"items":[{"metadata":{"name":"a""#, #"{"items":[}"#, "[1,2]", #"{"a" 1}"#, "", "{",
+            #"{"items":[{"metadata":{}}],"metadata":{"resourceVersion":"1"}}"#,
+        ]
         for input in inputs {
             #expect(throws: JSONSyntaxError.self, "\(input)") { try ListPage(Array(input.utf8), kind: .service) }
         }
@@ -86,9 +100,12 @@ import Lab
     }
 
     @Test func theSourceNamesTheObject() {
-        let slice = ObjectChange(kind: .endpointSlice, namespace: "default", name: "web-abc12", resourceVersion: "1", object: [])
+        let slice = ObjectChange(
+            kind: .endpointSlice, namespace: "default", name: "web-abc12", resourceVersion: "1", object: [])
         #expect(slice.source == "api:EndpointSlice default/web-abc12")
-        #expect(ObjectChange(kind: .node, namespace: "", name: "node-a", resourceVersion: "1", object: nil).source == "api:Node node-a")
+        #expect(
+            ObjectChange(kind: .node, namespace: "", name: "node-a", resourceVersion: "1", object: nil).source
+                == "api:Node node-a")
     }
 
     @Test func nodeFactsFromARealNode() throws {
@@ -117,14 +134,19 @@ import Lab
     @Test func backoffDoublesToItsMaximumWithJitterAndResets() {
         var backoff = Backoff(initial: .milliseconds(800), maximum: .seconds(30), factor: 2, jitter: 1)
         let delays = (0..<8).map { _ in backoff.delay(random: 0) }
-        #expect(delays == [.milliseconds(800), .milliseconds(1600), .milliseconds(3200), .milliseconds(6400), .milliseconds(12800), .milliseconds(25600), .seconds(30), .seconds(30)])
+        #expect(
+            delays == [
+                .milliseconds(800), .milliseconds(1600), .milliseconds(3200), .milliseconds(6400), .milliseconds(12800),
+                .milliseconds(25600), .seconds(30), .seconds(30),
+            ])
         backoff.reset()
         #expect(backoff.delay(random: 0.5) == .milliseconds(1200), "jitter adds up to the whole delay")
         #expect(backoff.delay(random: 0.99) <= .seconds(30))
     }
 
     @Test func queryValuesArePercentEncoded() {
-        #expect(APIClient.queryString([("labelSelector", "!service.kubernetes.io/headless,a=b"), ("limit", "500")])
-            == "?labelSelector=%21service.kubernetes.io%2Fheadless%2Ca%3Db&limit=500")
+        #expect(
+            APIClient.queryString([("labelSelector", "!service.kubernetes.io/headless,a=b"), ("limit", "500")])
+                == "?labelSelector=%21service.kubernetes.io%2Fheadless%2Ca%3Db&limit=500")
     }
 }

@@ -47,7 +47,9 @@ public final class APIClient: Sendable {
         if configuration.server.hasPrefix("https:") { _ = try tlsConfiguration(configuration) }
     }
 
-    private static func tlsConfiguration(_ configuration: APIServerConfiguration) throws(ConfigurationError) -> TLSConfiguration {
+    private static func tlsConfiguration(_ configuration: APIServerConfiguration) throws(ConfigurationError)
+        -> TLSConfiguration
+    {
         var tls = TLSConfiguration.makeClientConfiguration()
         switch configuration.trust {
         case .system:
@@ -65,7 +67,9 @@ public final class APIClient: Sendable {
         }
         if let client = configuration.clientCertificate {
             do {
-                tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(client.certificatePEM).map { .certificate($0) }
+                tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(client.certificatePEM).map {
+                    .certificate($0)
+                }
                 tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: client.keyPEM, format: .pem))
             } catch {
                 throw ConfigurationError(
@@ -84,7 +88,8 @@ public final class APIClient: Sendable {
     func get(_ path: String, query: [(String, String)], request: String, timeout: Duration, paced: Bool = true)
         async throws(APIError) -> [UInt8]
     {
-        let response = try await send(path, query: query, request: request, deadline: .now() + .init(timeout), paced: paced)
+        let response = try await send(
+            path, query: query, request: request, deadline: .now() + .init(timeout), paced: paced)
         do {
             var body = try await response.body.collect(upTo: 1 << 30)
             return body.readBytes(length: body.readableBytes) ?? []
@@ -100,7 +105,10 @@ public final class APIClient: Sendable {
         try await send(path, query: query, request: request, deadline: .now() + .init(deadline)).body
     }
 
-    private func send(_ path: String, query: [(String, String)], request description: String, deadline: NIODeadline, paced: Bool = true)
+    private func send(
+        _ path: String, query: [(String, String)], request description: String, deadline: NIODeadline,
+        paced: Bool = true
+    )
         async throws(APIError) -> HTTPClientResponse
     {
         do {
@@ -177,7 +185,8 @@ public final class APIClient: Sendable {
             return APIError(.gone, request: request, server: server, message: "410 Gone: \(message)")
         default:
             let reason = status?.reason.map { " \($0)" } ?? ""
-            return APIError(.status(code), request: request, server: server, message: "HTTP \(code)\(reason): \(message)")
+            return APIError(
+                .status(code), request: request, server: server, message: "HTTP \(code)\(reason): \(message)")
         }
     }
 
@@ -186,7 +195,9 @@ public final class APIClient: Sendable {
         let server = configuration.server
         if let apiError = error as? APIError { return apiError }
         let text = String(describing: error)
-        if error is NIOSSLError || error is BoringSSLError || text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("handshakeFailed") {
+        if error is NIOSSLError || error is BoringSSLError || text.contains("CERTIFICATE_VERIFY_FAILED")
+            || text.contains("handshakeFailed")
+        {
             let trust: String =
                 switch configuration.trust {
                 case .system: "the system's trust store"
@@ -195,14 +206,17 @@ public final class APIClient: Sendable {
                 }
             return APIError(
                 .tls, request: request, server: server, message: "TLS handshake failed (trusting \(trust)): \(text)",
-                fix: "check certificate-authority (or -data) in \(configuration.origin): it must be the CA that signed the API server's certificate")
+                fix:
+                    "check certificate-authority (or -data) in \(configuration.origin): it must be the CA that signed the API server's certificate"
+            )
         }
         if let httpError = error as? HTTPClientError {
             switch httpError {
             case .deadlineExceeded, .readTimeout, .connectTimeout:
                 return APIError(.connection, request: request, server: server, message: "timed out (\(httpError))")
             case .remoteConnectionClosed:
-                return APIError(.connection, request: request, server: server, message: "the server closed the connection")
+                return APIError(
+                    .connection, request: request, server: server, message: "the server closed the connection")
             default:
                 break
             }

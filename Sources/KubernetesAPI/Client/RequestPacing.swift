@@ -44,7 +44,8 @@ public struct Backoff: Sendable {
     private var next: Duration
 
     /// The reflector's values: 800 ms doubling to 30 s, jitter 1.0.
-    public static let kubeProxyDefault = Backoff(initial: .milliseconds(800), maximum: .seconds(30), factor: 2, jitter: 1)
+    public static let kubeProxyDefault = Backoff(
+        initial: .milliseconds(800), maximum: .seconds(30), factor: 2, jitter: 1)
 
     public init(initial: Duration, maximum: Duration, factor: Double = 2, jitter: Double = 1) {
         self.initial = initial

@@ -27,7 +27,8 @@ public struct InClusterEnvironment: Sendable {
             let port = variables["KUBERNETES_SERVICE_PORT"], !port.isEmpty
         else {
             throw ConfigurationError(
-                at: nil, "no --kubeconfig or --master, and not in a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set",
+                at: nil,
+                "no --kubeconfig or --master, and not in a pod: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set",
                 fix: fix)
         }
         guard let portNumber = UInt16(port), portNumber > 0 else {
@@ -37,7 +38,9 @@ public struct InClusterEnvironment: Sendable {
         guard FileManager.default.isReadableFile(atPath: tokenPath) else {
             throw ConfigurationError(
                 at: nil, "in a pod but the service-account token \(tokenPath) cannot be read",
-                fix: "run with a service account whose token is mounted (automountServiceAccountToken must not be false)")
+                fix:
+                    "run with a service account whose token is mounted (automountServiceAccountToken must not be false)"
+            )
         }
         let caPath = serviceAccountFolder + "/ca.crt"
         guard let ca = FileManager.default.contents(atPath: caPath) else {

@@ -16,7 +16,8 @@ struct Kubeconfig {
             let exists = FileManager.default.fileExists(atPath: path)
             throw ConfigurationError(
                 at: nil, exists ? "cannot read kubeconfig \(path)" : "kubeconfig \(path) does not exist",
-                fix: exists ? "check the file's permissions" : "pass the path of an existing kubeconfig to --kubeconfig")
+                fix: exists ? "check the file's permissions" : "pass the path of an existing kubeconfig to --kubeconfig"
+            )
         }
         let text = String(decoding: data, as: UTF8.self)
         let node: Node?
@@ -31,11 +32,14 @@ struct Kubeconfig {
                 }
             throw ConfigurationError(
                 at: location, "kubeconfig \(path) is not valid YAML: \(Self.firstLine(of: error))",
-                fix: "check the indentation (spaces only) and quoting; `kubectl config view --kubeconfig \(path)` shows how kubectl reads it")
+                fix:
+                    "check the indentation (spaces only) and quoting; `kubectl config view --kubeconfig \(path)` shows how kubectl reads it"
+            )
         }
         guard let root = node?.mapping else {
             throw ConfigurationError(
-                at: SourceLocation(file: path, line: 1, column: 1), "kubeconfig \(path) is not a mapping of clusters, users and contexts",
+                at: SourceLocation(file: path, line: 1, column: 1),
+                "kubeconfig \(path) is not a mapping of clusters, users and contexts",
                 fix: "write a `kind: Config` file with clusters, users, contexts and current-context")
         }
         return Kubeconfig(path: path, text: text, root: root)
@@ -54,15 +58,19 @@ struct Kubeconfig {
             contextName = requested
         } else {
             guard let current = root["current-context"], let name = current.string, !name.isEmpty else {
-                throw error(at: root["current-context"], "kubeconfig \(path) sets no current-context",
-                            fix: "set current-context to one of the contexts (kubectl config use-context NAME --kubeconfig \(path))")
+                throw error(
+                    at: root["current-context"], "kubeconfig \(path) sets no current-context",
+                    fix:
+                        "set current-context to one of the contexts (kubectl config use-context NAME --kubeconfig \(path))"
+                )
             }
             contextName = name
         }
         let (context, contextField) = try named(contextName, in: "contexts", entry: "context")
         guard let clusterName = context["cluster"]?.string, !clusterName.isEmpty else {
-            throw error(at: context["cluster"] ?? contextField, "context \"\(contextName)\" names no cluster",
-                        fix: "add `cluster: NAME` to the context, naming an entry of clusters")
+            throw error(
+                at: context["cluster"] ?? contextField, "context \"\(contextName)\" names no cluster",
+                fix: "add `cluster: NAME` to the context, naming an entry of clusters")
         }
         let (cluster, _) = try named(clusterName, in: "clusters", entry: "cluster")
         var user: Node.Mapping?
@@ -72,20 +80,26 @@ struct Kubeconfig {
         let origin = "kubeconfig \(path) (context \(contextName))"
 
         guard let serverNode = cluster["server"], let serverText = serverNode.string, !serverText.isEmpty else {
-            throw error(at: cluster["server"], "cluster \"\(clusterName)\" has no server",
-                        fix: "add `server: https://HOST:PORT` to the cluster, or pass --master")
+            throw error(
+                at: cluster["server"], "cluster \"\(clusterName)\" has no server",
+                fix: "add `server: https://HOST:PORT` to the cluster, or pass --master")
         }
         let server = try APIServerConfiguration.normalizedServer(
             serverText, origin: "server of cluster \"\(clusterName)\"", at: location(of: serverNode))
 
         for unsupported in ["tls-server-name", "proxy-url"] where cluster[unsupported] != nil {
-            throw error(at: keyNode(cluster, unsupported), "cluster \"\(clusterName)\" sets \(unsupported), which nfcompile does not support",
-                        fix: "remove \(unsupported) and let server name the API server directly")
+            throw error(
+                at: keyNode(cluster, unsupported),
+                "cluster \"\(clusterName)\" sets \(unsupported), which nfcompile does not support",
+                fix: "remove \(unsupported) and let server name the API server directly")
         }
         let trust: APIServerConfiguration.ServerTrust
         if try bool(cluster, "insecure-skip-tls-verify") {
             trust = .insecureSkipVerify
-        } else if let pem = try bytes(cluster, data: "certificate-authority-data", file: "certificate-authority", owner: "cluster \"\(clusterName)\"") {
+        } else if let pem = try bytes(
+            cluster, data: "certificate-authority-data", file: "certificate-authority",
+            owner: "cluster \"\(clusterName)\"")
+        {
             trust = .certificateAuthority(pem: pem.bytes, origin: pem.origin)
         } else {
             trust = .system
@@ -96,14 +110,21 @@ struct Kubeconfig {
         if let user {
             let owner = "user \"\(context["user"]?.string ?? "")\""
             for unsupported in ["exec", "auth-provider"] where user[unsupported] != nil {
-                throw error(at: keyNode(user, unsupported), "\(owner) authenticates with \(unsupported), which nfcompile does not support",
-                            fix: "give the user a token, a tokenFile or a client certificate and key (as kube-proxy's kubeconfig does)")
+                throw error(
+                    at: keyNode(user, unsupported),
+                    "\(owner) authenticates with \(unsupported), which nfcompile does not support",
+                    fix:
+                        "give the user a token, a tokenFile or a client certificate and key (as kube-proxy's kubeconfig does)"
+                )
             }
             if let tokenFile = try string(user, "tokenFile") {
                 let resolved = resolve(tokenFile.value)
                 guard FileManager.default.isReadableFile(atPath: resolved) else {
-                    throw error(at: tokenFile.node, "tokenFile \(resolved) of \(owner) cannot be read",
-                                fix: "check the path (relative paths are relative to the kubeconfig's folder) and its permissions")
+                    throw error(
+                        at: tokenFile.node, "tokenFile \(resolved) of \(owner) cannot be read",
+                        fix:
+                            "check the path (relative paths are relative to the kubeconfig's folder) and its permissions"
+                    )
                 }
                 credential = .tokenFile(resolved)
             } else if let token = try string(user, "token") {
@@ -114,14 +135,19 @@ struct Kubeconfig {
             let certificate = try bytes(user, data: "client-certificate-data", file: "client-certificate", owner: owner)
             let key = try bytes(user, data: "client-key-data", file: "client-key", owner: owner)
             switch (certificate, key) {
-            case let (certificate?, key?):
-                clientCertificate = .init(certificatePEM: certificate.bytes, keyPEM: key.bytes, origin: "\(certificate.origin) and \(key.origin)")
+            case (let certificate?, let key?):
+                clientCertificate = .init(
+                    certificatePEM: certificate.bytes, keyPEM: key.bytes,
+                    origin: "\(certificate.origin) and \(key.origin)")
             case (_?, nil):
-                throw error(at: user["client-certificate"] ?? user["client-certificate-data"], "\(owner) has a client certificate but no key",
-                            fix: "add client-key or client-key-data")
+                throw error(
+                    at: user["client-certificate"] ?? user["client-certificate-data"],
+                    "\(owner) has a client certificate but no key",
+                    fix: "add client-key or client-key-data")
             case (nil, _?):
-                throw error(at: user["client-key"] ?? user["client-key-data"], "\(owner) has a client key but no certificate",
-                            fix: "add client-certificate or client-certificate-data")
+                throw error(
+                    at: user["client-key"] ?? user["client-key-data"], "\(owner) has a client key but no certificate",
+                    fix: "add client-certificate or client-certificate-data")
             case (nil, nil):
                 break
             }
@@ -133,12 +159,17 @@ struct Kubeconfig {
     // MARK: - Fields
 
     /// The entry named `name` in the list `list` (`clusters`, `users`, `contexts`), and its `entry` mapping.
-    private func named(_ name: String, in list: String, entry: String) throws(ConfigurationError) -> (value: Node.Mapping, node: Node) {
+    private func named(_ name: String, in list: String, entry: String) throws(ConfigurationError) -> (
+        value: Node.Mapping, node: Node
+    ) {
         guard let listNode = root[list] else {
-            throw error(at: nil, "kubeconfig \(path) has no \(list)", fix: "add a \(list) list with an entry named \"\(name)\"")
+            throw error(
+                at: nil, "kubeconfig \(path) has no \(list)", fix: "add a \(list) list with an entry named \"\(name)\"")
         }
         guard let items = listNode.sequence else {
-            throw error(at: listNode, "\(list) must be a list of entries with name and \(entry)", fix: "write `- name: NAME` entries under \(list)")
+            throw error(
+                at: listNode, "\(list) must be a list of entries with name and \(entry)",
+                fix: "write `- name: NAME` entries under \(list)")
         }
         var names: [String] = []
         for item in items {
@@ -148,17 +179,21 @@ struct Kubeconfig {
             names.append(itemName)
             guard itemName == name else { continue }
             guard let value = mapping[entry], let inner = value.mapping else {
-                throw error(at: mapping[entry] ?? item, "\(entry) \"\(name)\" has no `\(entry):` mapping",
-                            fix: "put the \(entry)'s fields under `\(entry):` in its entry")
+                throw error(
+                    at: mapping[entry] ?? item, "\(entry) \"\(name)\" has no `\(entry):` mapping",
+                    fix: "put the \(entry)'s fields under `\(entry):` in its entry")
             }
             return (inner, value)
         }
         let known = names.isEmpty ? "there are none" : "known: " + names.joined(separator: ", ")
-        throw error(at: listNode, "no \(entry) named \"\(name)\" in \(list) (\(known))",
-                    fix: "name one of the \(list) entries, or fix the context that refers to \"\(name)\"")
+        throw error(
+            at: listNode, "no \(entry) named \"\(name)\" in \(list) (\(known))",
+            fix: "name one of the \(list) entries, or fix the context that refers to \"\(name)\"")
     }
 
-    private func string(_ mapping: Node.Mapping, _ key: String) throws(ConfigurationError) -> (value: String, node: Node)? {
+    private func string(_ mapping: Node.Mapping, _ key: String) throws(ConfigurationError) -> (
+        value: String, node: Node
+    )? {
         guard let node = mapping[key] else { return nil }
         guard node.scalar != nil, let value = node.string else {
             throw error(at: node, "\(key) must be a string", fix: "write \(key) as a single value")
@@ -180,16 +215,18 @@ struct Kubeconfig {
     {
         if let data = try string(mapping, dataKey) {
             guard let decoded = Data(base64Encoded: data.value.filter { !$0.isWhitespace }) else {
-                throw error(at: data.node, "\(dataKey) of \(owner) is not base64",
-                            fix: "put the PEM file's base64 encoding here (base64 -w0 FILE), or name the file with \(fileKey)")
+                throw error(
+                    at: data.node, "\(dataKey) of \(owner) is not base64",
+                    fix: "put the PEM file's base64 encoding here (base64 -w0 FILE), or name the file with \(fileKey)")
             }
             return (Array(decoded), "\(dataKey) of \(owner) in \(path)")
         }
         if let file = try string(mapping, fileKey) {
             let resolved = resolve(file.value)
             guard let contents = FileManager.default.contents(atPath: resolved) else {
-                throw error(at: file.node, "\(fileKey) \(resolved) of \(owner) cannot be read",
-                            fix: "check the path (relative paths are relative to the kubeconfig's folder) and its permissions")
+                throw error(
+                    at: file.node, "\(fileKey) \(resolved) of \(owner) cannot be read",
+                    fix: "check the path (relative paths are relative to the kubeconfig's folder) and its permissions")
             }
             return (Array(contents), "\(fileKey) \(resolved)")
         }

@@ -84,7 +84,9 @@ struct Informer: Sendable {
             do {
                 if state.resourceVersion == nil {
                     try await list(&state, emit)
-                    statistics.record(kind) { listedOnce ? ($0.relists += 1) : ($0.lists += 1) }
+                    statistics.record(kind) { counters in
+                        if listedOnce { counters.relists += 1 } else { counters.lists += 1 }
+                    }
                     recovered()
                     if !listedOnce {
                         listedOnce = true
@@ -169,8 +171,10 @@ struct Informer: Sendable {
             var deletions: [ObjectChange] = []
             for (key, object) in gone.sorted(by: { $0.key < $1.key }) {
                 state.known[key] = nil
-                deletions.append(ObjectChange(
-                    kind: kind, namespace: object.namespace, name: object.name, resourceVersion: object.resourceVersion, object: nil))
+                deletions.append(
+                    ObjectChange(
+                        kind: kind, namespace: object.namespace, name: object.name,
+                        resourceVersion: object.resourceVersion, object: nil))
             }
             emit(.changed(deletions))
         }
@@ -188,13 +192,16 @@ struct Informer: Sendable {
         let minimum = options.minimumWatchTimeout
         let timeout = minimum + minimum * Double.random(in: 0..<1)
         let seconds = max(1, Int(timeout.components.seconds))
-        let query = selection.selectorQuery + [
-            ("watch", "true"), ("resourceVersion", from), ("allowWatchBookmarks", "true"), ("timeoutSeconds", "\(seconds)"),
-        ]
+        let query =
+            selection.selectorQuery + [
+                ("watch", "true"), ("resourceVersion", from), ("allowWatchBookmarks", "true"),
+                ("timeoutSeconds", "\(seconds)"),
+            ]
         let request = "watch \(kind.resource)"
         let started = ContinuousClock.now
         // The deadline outlasts the server's own timeout: it only catches a connection that went silent.
-        let body = try await client.stream(kind.collectionPath, query: query, request: request, deadline: .seconds(seconds + 30))
+        let body = try await client.stream(
+            kind.collectionPath, query: query, request: request, deadline: .seconds(seconds + 30))
         statistics.record(kind) { $0.watches += 1 }
         onStart()
         var framer = JSONStreamFramer()
@@ -211,7 +218,9 @@ struct Informer: Sendable {
                         let key = object.summary.key
                         state.resourceVersion = object.summary.resourceVersion
                         guard state.known[key]?.resourceVersion != object.summary.resourceVersion else { continue }
-                        state.known[key] = (object.summary.namespace, object.summary.name, object.summary.resourceVersion)
+                        state.known[key] = (
+                            object.summary.namespace, object.summary.name, object.summary.resourceVersion
+                        )
                         changes.append(ObjectChange(object, kind: kind))
                     case .deleted(let object):
                         state.resourceVersion = object.summary.resourceVersion
@@ -222,9 +231,13 @@ struct Informer: Sendable {
                     case .error(let code, let reason, let message):
                         if !changes.isEmpty { emit(.changed(changes)) }
                         if code == 410 {
-                            throw APIError(.gone, request: request, server: client.configuration.server, message: "410 \(reason): \(message)")
+                            throw APIError(
+                                .gone, request: request, server: client.configuration.server,
+                                message: "410 \(reason): \(message)")
                         }
-                        throw APIError(.status(code), request: request, server: client.configuration.server, message: "watch ended with \(code) \(reason): \(message)")
+                        throw APIError(
+                            .status(code), request: request, server: client.configuration.server,
+                            message: "watch ended with \(code) \(reason): \(message)")
                     }
                 }
                 if !changes.isEmpty { emit(.changed(changes)) }
@@ -241,8 +254,9 @@ struct Informer: Sendable {
     }
 
     private func malformed(_ error: JSONSyntaxError, request: String) -> APIError {
-        APIError(.malformedResponse, request: request, server: client.configuration.server,
-                 message: "the answer is not Kubernetes API JSON: \(error)",
-                 fix: "check that the server URL is the API server's (not a proxy or a web page)")
+        APIError(
+            .malformedResponse, request: request, server: client.configuration.server,
+            message: "the answer is not Kubernetes API JSON: \(error)",
+            fix: "check that the server URL is the API server's (not a proxy or a web page)")
     }
 }

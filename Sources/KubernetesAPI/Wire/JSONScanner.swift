@@ -253,7 +253,9 @@ struct JSONStreamFramer {
             if objectStart == nil {
                 switch byte {
                 case 0x20, 0x09, 0x0A, 0x0D: break
-                case UInt8(ascii: "{"): objectStart = index; depth = 1
+                case UInt8(ascii: "{"):
+                    objectStart = index
+                    depth = 1
                 default: throw JSONSyntaxError(offset: index, problem: "a watch event object was expected")
                 }
             } else if inString {

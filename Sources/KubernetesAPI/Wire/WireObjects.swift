@@ -43,7 +43,9 @@ struct WireObject {
             default: break
             }
         }
-        guard !summary.name.isEmpty else { throw JSONSyntaxError(offset: range.lowerBound, problem: "an object without metadata.name") }
+        guard !summary.name.isEmpty else {
+            throw JSONSyntaxError(offset: range.lowerBound, problem: "an object without metadata.name")
+        }
         self.summary = summary
         var bytes: [UInt8] = []
         if hasKind && hasAPIVersion {
@@ -155,7 +157,8 @@ extension ObjectChange {
         self.init(
             kind: kind, namespace: object.summary.namespace, name: object.summary.name,
             resourceVersion: object.summary.resourceVersion, object: deleted ? nil : object.bytes,
-            lastChangeTriggerTime: object.summary.annotations[Self.lastChangeTriggerTimeAnnotation].flatMap(Self.parseTime))
+            lastChangeTriggerTime: object.summary.annotations[Self.lastChangeTriggerTimeAnnotation].flatMap(
+                Self.parseTime))
     }
 
     /// RFC 3339 with or without fractional seconds (the controller writes Go's RFC3339Nano, up to nine digits).
