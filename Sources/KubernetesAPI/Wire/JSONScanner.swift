@@ -86,62 +86,60 @@ struct JSONScanner {
 
     /// The members of the object in `range`: each key with the byte range of its value.
     func members(of range: Range<Int>) throws(JSONSyntaxError) -> [(key: String, value: Range<Int>)] {
-        var index = skipWhitespace(from: range.lowerBound)
-        guard index < range.upperBound, bytes[index] == UInt8(ascii: "{") else {
-            throw JSONSyntaxError(offset: index, problem: "an object was expected")
-        }
         var members: [(key: String, value: Range<Int>)] = []
-        index = skipWhitespace(from: index + 1)
-        if index < range.upperBound, bytes[index] == UInt8(ascii: "}") { return members }
-        while index < range.upperBound {
-            guard bytes[index] == UInt8(ascii: "\"") else {
-                throw JSONSyntaxError(offset: index, problem: "an object key was expected")
+        try items(of: range, open: "{", close: "}", container: "object") { start throws(JSONSyntaxError) in
+            guard bytes[start] == UInt8(ascii: "\"") else {
+                throw JSONSyntaxError(offset: start, problem: "an object key was expected")
             }
-            let keyEnd = try endOfString(from: index)
-            let key = try string(in: index..<keyEnd)
-            index = skipWhitespace(from: keyEnd)
-            guard index < range.upperBound, bytes[index] == UInt8(ascii: ":") else {
-                throw JSONSyntaxError(offset: index, problem: "\":\" was expected after key \"\(key)\"")
+            let keyEnd = try endOfString(from: start)
+            let key = try string(in: start..<keyEnd)
+            let colon = skipWhitespace(from: keyEnd)
+            guard colon < range.upperBound, bytes[colon] == UInt8(ascii: ":") else {
+                throw JSONSyntaxError(offset: colon, problem: "\":\" was expected after key \"\(key)\"")
             }
-            let valueStart = skipWhitespace(from: index + 1)
+            let valueStart = skipWhitespace(from: colon + 1)
             let valueEnd = try endOfValue(from: valueStart)
             members.append((key, valueStart..<valueEnd))
-            index = skipWhitespace(from: valueEnd)
-            guard index < range.upperBound else { break }
-            if bytes[index] == UInt8(ascii: ",") {
-                index = skipWhitespace(from: index + 1)
-            } else if bytes[index] == UInt8(ascii: "}") {
-                return members
-            } else {
-                throw JSONSyntaxError(offset: index, problem: "\",\" or \"}\" was expected")
-            }
+            return valueEnd
         }
-        throw JSONSyntaxError(offset: index, problem: "unterminated object")
+        return members
     }
 
     /// The byte ranges of the elements of the array in `range`.
     func elements(of range: Range<Int>) throws(JSONSyntaxError) -> [Range<Int>] {
-        var index = skipWhitespace(from: range.lowerBound)
-        guard index < range.upperBound, bytes[index] == UInt8(ascii: "[") else {
-            throw JSONSyntaxError(offset: index, problem: "an array was expected")
-        }
         var elements: [Range<Int>] = []
+        try items(of: range, open: "[", close: "]", container: "array") { start throws(JSONSyntaxError) in
+            let end = try endOfValue(from: start)
+            elements.append(start..<end)
+            return end
+        }
+        return elements
+    }
+
+    /// Walks the comma-separated items between `open` and `close`; `item` reads the one starting at the
+    /// index it is given and returns where it ends.
+    private func items(
+        of range: Range<Int>, open: Unicode.Scalar, close: Unicode.Scalar, container: String,
+        _ item: (Int) throws(JSONSyntaxError) -> Int
+    ) throws(JSONSyntaxError) {
+        var index = skipWhitespace(from: range.lowerBound)
+        guard index < range.upperBound, bytes[index] == UInt8(ascii: open) else {
+            throw JSONSyntaxError(offset: index, problem: "an \(container) was expected")
+        }
         index = skipWhitespace(from: index + 1)
-        if index < range.upperBound, bytes[index] == UInt8(ascii: "]") { return elements }
+        if index < range.upperBound, bytes[index] == UInt8(ascii: close) { return }
         while index < range.upperBound {
-            let end = try endOfValue(from: index)
-            elements.append(index..<end)
-            index = skipWhitespace(from: end)
+            index = skipWhitespace(from: try item(index))
             guard index < range.upperBound else { break }
             if bytes[index] == UInt8(ascii: ",") {
                 index = skipWhitespace(from: index + 1)
-            } else if bytes[index] == UInt8(ascii: "]") {
-                return elements
+            } else if bytes[index] == UInt8(ascii: close) {
+                return
             } else {
-                throw JSONSyntaxError(offset: index, problem: "\",\" or \"]\" was expected")
+                throw JSONSyntaxError(offset: index, problem: "\",\" or \"\(close)\" was expected")
             }
         }
-        throw JSONSyntaxError(offset: index, problem: "unterminated array")
+        throw JSONSyntaxError(offset: index, problem: "unterminated \(container)")
     }
 
     /// The value of the JSON string in `range` (quotes included), with its escapes resolved.
