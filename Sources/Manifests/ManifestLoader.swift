@@ -1,10 +1,9 @@
 import Foundation
-import Yams
 
-/// Files decoded by earlier loads, by path, with the text they were decoded from. Owned by one
-/// caller (the agent's sync loop); not for sharing between tasks.
+/// Files decoded by earlier loads, by path, with a digest of the bytes they were decoded from. Owned
+/// by one caller (the agent's sync loop); not for sharing between tasks.
 public final class ManifestCache {
-    var entries: [String: (text: String, set: ManifestSet, diagnostics: [Diagnostic])] = [:]
+    var entries: [String: (digest: ContentDigest, set: ManifestSet, diagnostics: [Diagnostic])] = [:]
 
     public init() {}
 }
@@ -31,14 +30,16 @@ public enum ManifestLoader {
         var readStandardInputAlready = false
         var seen: Set<String> = []
 
-        func add(_ text: String, file: String) {
+        /// Adds a file's objects: from the cache when its digest says it has not changed.
+        func add(_ file: String, digest: ContentDigest?, decode: () -> (ManifestSet, [Diagnostic], ContentDigest?)) {
             seen.insert(file)
-            let decoded: (ManifestSet, [Diagnostic])
-            if let cached = cache?.entries[file], cached.text == text {
+            var decoded: (ManifestSet, [Diagnostic])
+            if let cached = cache?.entries[file], let digest, cached.digest == digest {
                 decoded = (cached.set, cached.diagnostics)
             } else {
-                decoded = decodeCollecting(text, file: file)
-                cache?.entries[file] = (text, decoded.0, decoded.1)
+                let (set, found, digest) = decode()
+                decoded = (set, found)
+                if let cache { cache.entries[file] = digest.map { ($0, set, found) } }
             }
             set.append(decoded.0)
             diagnostics += decoded.1
@@ -51,7 +52,10 @@ public enum ManifestLoader {
                     diagnostics.append(.error(at: nil, "standard input (\"-\") is given more than once",
                                               fix: "pass \"-\" only once"))
                 } else if let text = readStandardInput() {
-                    add(text, file: "<stdin>")
+                    add("<stdin>", digest: ContentDigest(text)) {
+                        let (set, found) = decodeCollecting(text, file: "<stdin>")
+                        return (set, found, ContentDigest(text))
+                    }
                 } else {
                     diagnostics.append(.error(at: nil, "cannot read standard input as UTF-8 text",
                                               fix: "pipe a YAML or JSON manifest into nfcompile"))
@@ -71,7 +75,9 @@ public enum ManifestLoader {
                                           fix: "pass the directory that holds the manifests, or the files themselves"))
             }
             for file in files {
-                if let text = readText(file, diagnostics: &diagnostics) { add(text, file: file) }
+                // A cached file is read through once for its digest; only a changed one is decoded.
+                let digest = cache?.entries[file] == nil ? nil : (try? FileInput(path: file))??.digestOfAll()
+                add(file, digest: digest) { decodeFile(file) }
             }
         }
         diagnostics += duplicateObjects(in: set)
@@ -84,29 +90,30 @@ public enum ManifestLoader {
         return try finish(set, diagnostics + duplicateObjects(in: set))
     }
 
+    /// One JSON object given as bytes (a Kubernetes API watch event's object, say); `source` names it in
+    /// diagnostics, whose lines and columns count within `json`.
+    public static func decode(json: some Collection<UInt8>, source: String) throws(InputError) -> ManifestSet {
+        let (set, diagnostics, _) =
+            json.withContiguousStorageIfAvailable { JSONInput.decode($0, source: SourceFile(name: source)) }
+            ?? Array(json).withUnsafeBufferPointer { JSONInput.decode($0, source: SourceFile(name: source)) }
+        return try finish(set, diagnostics + duplicateObjects(in: set))
+    }
+
     // MARK: - Decoding
 
     /// Every document of the text, decoded; the set's own diagnostics (notes) are kept inside it.
+    /// Text that starts like JSON is read as JSON; unless the file is named *.json, text that turns
+    /// out not to be JSON is read again as YAML (a flow mapping, or several documents).
     static func decodeCollecting(_ text: String, file: String) -> (ManifestSet, [Diagnostic]) {
         let source = SourceFile(name: file)
-        if let tab = TabIndentation.firstTabIndentedLine(in: text) {
-            return (ManifestSet(), [tabDiagnostic(source, line: tab.line, column: tab.column)])
+        var text = text
+        let json: (set: ManifestSet, diagnostics: [Diagnostic], readable: Bool)? = text.withUTF8 { bytes in
+            JSONReader.looksLikeJSON(bytes) ? JSONInput.decode(bytes, source: source) : nil
         }
-        var set = ManifestSet()
-        var decoder = ObjectDecoder(file: source)
-        var diagnostics: [Diagnostic] = []
-        do {
-            var documents = try Yams.compose_all(yaml: text)
-            while let root = documents.next() {
-                if !root.isNull { decoder.decode(root, into: &set) }  // `---` with nothing after it
-            }
-            if let error = documents.error {
-                diagnostics.append(syntaxDiagnostic(error, text: text, source: source))
-            }
-        } catch {
-            diagnostics.append(syntaxDiagnostic(error, text: text, source: source))
+        if let json, json.readable || file.lowercased().hasSuffix(".json") {
+            return (json.set, json.diagnostics)
         }
-        return (set, diagnostics + decoder.diagnostics)
+        return YAMLInput.decode(text, source: source)
     }
 
     private static func finish(_ set: ManifestSet, _ found: [Diagnostic]) throws(InputError) -> ManifestSet {
@@ -115,46 +122,6 @@ public enum ManifestLoader {
         if all.contains(where: { $0.severity == .error }) { throw InputError(all) }
         set.diagnostics = all
         return set
-    }
-
-    private static func tabDiagnostic(_ source: SourceFile, line: Int, column: Int) -> Diagnostic {
-        let example = source.name == "<stdin>" ? "FILE" : source.name
-        return .error(at: source.location(line: line, column: column),
-                      "tab character in indentation; YAML allows only spaces",
-                      fix: "indent with spaces (for example: expand -t 2 \(example) > FIXED)")
-    }
-
-    /// A Yams error as a diagnostic at its line and column, blaming tab indentation when that is the cause.
-    private static func syntaxDiagnostic(_ error: any Error, text: String, source: SourceFile) -> Diagnostic {
-        let generalFix = "check the indentation (spaces only, the same amount for siblings) and quote values that contain \": \" or start with a special character"
-        guard let yamlError = error as? YamlError else {
-            return .error(at: source.location(line: 1, column: 1), "cannot parse the file as YAML: \(error)", fix: generalFix)
-        }
-        switch yamlError {
-        case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
-            if let tab = TabIndentation.tabIndentedLine(near: mark.line, in: text) {
-                return tabDiagnostic(source, line: tab.line, column: tab.column)
-            }
-            let during = context.map { " (\($0.text))" } ?? ""
-            return .error(at: source.location(line: mark.line, column: mark.column),
-                          "YAML syntax error: \(problem)\(during)", fix: generalFix)
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
-            return .error(at: source.location(line: context.mark.line, column: context.mark.column),
-                          "key \(keys) appears more than once in the same mapping",
-                          fix: "keep one of them: YAML mapping keys must be unique")
-        case .reader(let problem, let offset, _, _):
-            let prefix = offset.map { text.prefix($0) } ?? ""
-            let line = prefix.count(where: { $0 == "\n" }) + 1
-            let column = prefix.unicodeScalars.reversed().prefix { $0 != "\n" }.count + 1
-            return .error(at: source.location(line: line, column: column),
-                          "the file is not valid YAML text: \(problem)", fix: "save the file as UTF-8 text")
-        default:
-            return .error(at: source.location(line: 1, column: 1), "cannot parse the file as YAML: \(yamlError)",
-                          fix: generalFix)
-        }
     }
 
     // MARK: - Files
@@ -213,41 +180,89 @@ public enum ManifestLoader {
         return files.sorted()
     }
 
-    /// A manifest file's text; nil (with an error in `diagnostics`) when it cannot be read as UTF-8.
-    public static func readText(_ path: String, diagnostics: inout [Diagnostic]) -> String? {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            diagnostics.append(.error(at: nil, "cannot read \(path)", fix: "check the file's permissions"))
-            return nil
+    /// One file read and decoded, for callers that keep their own record of files (the agent's
+    /// folder): its objects, every diagnostic (errors included, not thrown), and a digest of its
+    /// bytes (nil when it could not be read).
+    public static func decode(fileAtPath path: String) -> (objects: ManifestSet, diagnostics: [Diagnostic], digest: ContentDigest?) {
+        let (set, diagnostics, digest) = decodeFile(path)
+        let all = (set.diagnostics + diagnostics + duplicateObjects(in: set)).sortedByLocation()
+        var objects = set
+        objects.diagnostics = all.filter { $0.severity != .error }
+        return (objects, all, digest)
+    }
+
+    /// One file, read as it is decoded (a large JSON List is never in memory whole); also the digest
+    /// of its bytes, nil when it could not be read.
+    /// `step` is how much of the file is read at a time (tests make it small).
+    static func decodeFile(_ path: String, step: Int = FileInput.defaultStep) -> (ManifestSet, [Diagnostic], ContentDigest?) {
+        let cannotRead = { (reason: String) in
+            (ManifestSet(), [Diagnostic.error(at: nil, "cannot read \(path)\(reason)", fix: "check the file's permissions")], ContentDigest?.none)
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            diagnostics.append(.error(at: SourceLocation(file: path, line: 1, column: 1), "\(path) is not UTF-8 text",
-                                      fix: "save the manifest as UTF-8"))
-            return nil
+        let notUTF8 = Diagnostic.error(at: SourceLocation(file: path, line: 1, column: 1), "\(path) is not UTF-8 text",
+                                       fix: "save the manifest as UTF-8")
+        let input: FileInput
+        do {
+            guard let regular = try FileInput(path: path, step: step) else {
+                // Not a regular file (a FIFO, a device): read it whole.
+                guard let data = FileManager.default.contents(atPath: path) else { return cannotRead("") }
+                guard let text = String(data: data, encoding: .utf8) else { return (ManifestSet(), [notUTF8], nil) }
+                let (set, found) = decodeCollecting(text, file: path)
+                return (set, found, ContentDigest(text))
+            }
+            input = regular
+        } catch {
+            return cannotRead(": \(error.message)")
         }
-        return text
+        let source = SourceFile(name: path)
+        input.fill(atLeast: 0)
+        if !input.isComplete, UnsafeBufferPointer(rebasing: input.bytes[..<input.filled]).allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
+            input.fillAll()
+        }
+        if JSONReader.looksLikeJSON(UnsafeBufferPointer(rebasing: input.bytes[..<input.filled])) {
+            var first: FileInput? = input
+            let json = JSONInput.decode(source: source) {
+                defer { first = nil }
+                return (first ?? (try? FileInput(path: path, step: step)) ?? nil).map(JSONReader.init)
+            }
+            let digest = input.digestOfAll()
+            if json.readable || path.lowercased().hasSuffix(".json") { return (json.set, json.diagnostics, digest) }
+            // Not JSON after all (a YAML flow mapping, several documents): the text, read again, as YAML.
+            guard let again = (try? FileInput(path: path)) ?? nil else { return cannotRead("") }
+            guard let text = again.text() else { return (ManifestSet(), [notUTF8], again.digest) }
+            let (set, found) = YAMLInput.decode(text, source: source)
+            return (set, found, again.digest)
+        }
+        guard let text = input.text() else { return (ManifestSet(), [notUTF8], input.digest) }
+        let (set, found) = YAMLInput.decode(text, source: source)
+        return (set, found, input.digest)
     }
 
     // MARK: - Across documents
 
     /// The same kind, namespace and name defined twice: an error at the second, naming the first.
     static func duplicateObjects(in set: ManifestSet) -> [Diagnostic] {
-        let objects: [(kind: String, meta: ObjectMeta)] =
-            set.services.map { ("Service", $0.meta) } + set.pods.map { ("Pod", $0.meta) }
-            + set.workloads.map { ($0.kind.rawValue, $0.meta) } + set.endpointSlices.map { ("EndpointSlice", $0.meta) }
-            + set.endpoints.map { ("Endpoints", $0.meta) } + set.ingresses.map { ("Ingress", $0.meta) }
-        var first: [String: SourceLocation] = [:]
+        struct Key: Hashable {
+            var kind: String, namespace: String, name: String
+        }
+        var first: [Key: SourceLocation] = [:]
+        first.reserveCapacity(set.services.count + set.endpointSlices.count + set.pods.count)
         var diagnostics: [Diagnostic] = []
-        for (kind, meta) in objects {
-            let key = "\(kind)/\(meta.namespace)/\(meta.name)"
-            if let earlier = first[key] {
+        func check(_ kind: String, _ meta: ObjectMeta) {
+            let key = Key(kind: kind, namespace: meta.namespace, name: meta.name)
+            if let earlier = first.updateValue(meta.location, forKey: key) {
+                first[key] = earlier
                 diagnostics.append(.error(
                     at: meta.location, "\(kind) \"\(meta.namespace)/\(meta.name)\" is defined twice; the first definition is at \(earlier)",
                     fix: "remove one of the two definitions, or give them different names"
                 ))
-            } else {
-                first[key] = meta.location
             }
         }
+        for service in set.services { check("Service", service.meta) }
+        for pod in set.pods { check("Pod", pod.meta) }
+        for workload in set.workloads { check(workload.kind.rawValue, workload.meta) }
+        for slice in set.endpointSlices { check("EndpointSlice", slice.meta) }
+        for endpoints in set.endpoints { check("Endpoints", endpoints.meta) }
+        for ingress in set.ingresses { check("Ingress", ingress.meta) }
         return diagnostics
     }
 }
@@ -255,12 +270,16 @@ public enum ManifestLoader {
 extension ManifestSet {
     /// Appends another set's objects and diagnostics, keeping input order.
     public mutating func append(_ other: ManifestSet) {
-        services += other.services
-        pods += other.pods
-        workloads += other.workloads
-        endpointSlices += other.endpointSlices
-        endpoints += other.endpoints
-        ingresses += other.ingresses
-        diagnostics += other.diagnostics
+        // Into an empty list, the other's list itself: no copy of each object.
+        func append<Element>(_ list: inout [Element], _ more: [Element]) {
+            if list.isEmpty { list = more } else { list += more }
+        }
+        append(&services, other.services)
+        append(&pods, other.pods)
+        append(&workloads, other.workloads)
+        append(&endpointSlices, other.endpointSlices)
+        append(&endpoints, other.endpoints)
+        append(&ingresses, other.ingresses)
+        append(&diagnostics, other.diagnostics)
     }
 }

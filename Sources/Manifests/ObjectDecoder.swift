@@ -1,9 +1,9 @@
 import Addressing
-import Yams
 
-/// Turns one YAML document into typed objects: checks `apiVersion`/`kind`, validates the document against
-/// its kind's schema, then reads the fields nfcompile uses and checks their values the way the API server
-/// would (addresses, port ranges, names, the Service and workload rules). Every problem is collected.
+/// Turns one object (a YAML document, a JSON value, an item of a List) into typed objects: checks
+/// `apiVersion`/`kind`, validates the object against its kind's schema, then reads the fields nfcompile
+/// uses and checks their values the way the API server would (addresses, port ranges, names, the Service
+/// and workload rules). Every problem is collected.
 struct ObjectDecoder {
     /// The API version each decoded kind must carry, and its schema.
     static let kinds: [String: (apiVersion: String, schema: Schema)] = [
@@ -27,9 +27,9 @@ struct ObjectDecoder {
 
     // MARK: - Documents
 
-    mutating func decode(_ root: Node, into set: inout ManifestSet) {
-        guard case .mapping = root else {
-            error(root, "expected a Kubernetes object (apiVersion, kind, metadata, …), found \(ValueKind(root).article)",
+    mutating func decode(_ root: Value, into set: inout ManifestSet) {
+        guard root.kind == .mapping else {
+            error(root, "expected a Kubernetes object (apiVersion, kind, metadata, …), found \(root.kind.article)",
                   fix: "start the document with \"apiVersion:\" and \"kind:\" lines")
             return
         }
@@ -38,7 +38,7 @@ struct ObjectDecoder {
             return
         }
         guard let kind = kindNode.stringValue, !kind.isEmpty else {
-            error(kindNode, "kind must be a name such as Service, found \(ValueKind(kindNode).article)",
+            error(kindNode, "kind must be a name such as Service, found \(kindNode.kind.article)",
                   fix: "write the kind as text, for example \"kind: Service\"")
             return
         }
@@ -53,13 +53,12 @@ struct ObjectDecoder {
         checkAPIVersion(root, kind: kind, expected: entry.apiVersion)
 
         var validator = SchemaValidator(file: file, kind: kind.lowercased())
-        let checkable = validator.validate(root, against: entry.schema)
+        validator.validate(root, against: entry.schema)
         diagnostics += validator.diagnostics
-        guard checkable else { return }
 
         switch kind {
         case "List":
-            for item in root[field: "items"]?.items ?? [] where !item.isNull { decode(item, into: &set) }
+            for item in root[field: "items"]?.items ?? [] where !item.isNull { decode(item, into: &set) }  // the schema reported null items
         case "Service":
             if let service = service(root) { set.services.append(service) }
         case "Pod":
@@ -85,7 +84,17 @@ struct ObjectDecoder {
         }
     }
 
-    private mutating func checkAPIVersion(_ root: Node, kind: String, expected: String) {
+    /// Item `index` of a `kind: List` read one item at a time (the List itself is decoded without them).
+    mutating func decodeListItem(_ item: Value, index: Int, into set: inout ManifestSet) {
+        guard !item.isNull else {
+            diagnostics.append(SchemaValidator.emptyListItem(
+                at: file.location(of: item), path: FieldPath.root.appending("items").appending(index)))
+            return
+        }
+        decode(item, into: &set)
+    }
+
+    private mutating func checkAPIVersion(_ root: Value, kind: String, expected: String) {
         guard let node = root[field: "apiVersion"] else {
             error(root, "\(kind) has no apiVersion", fix: "add \"apiVersion: \(expected)\"")
             return
@@ -104,7 +113,7 @@ struct ObjectDecoder {
     }
 
     /// The object's metadata; nil (with an error) when it has no usable name.
-    private mutating func meta(_ root: Node, kind: String, rule: NameRule = .subdomain) -> ObjectMeta? {
+    private mutating func meta(_ root: Value, kind: String, rule: NameRule = .subdomain) -> ObjectMeta? {
         let metadata = root[field: "metadata"]
         let path = FieldPath.root.appending("metadata")
         guard let nameNode = metadata?[field: "name"], let name = nameNode.stringValue, !name.isEmpty else {
@@ -141,16 +150,17 @@ struct ObjectDecoder {
     }
 
     /// A label map, each key and value checked against the label syntax.
-    private mutating func labels(_ node: Node?, path: FieldPath) -> [String: String] {
+    private mutating func labels(_ node: Value?, path: @autoclosure () -> FieldPath) -> [String: String] {
         var result: [String: String] = [:]
-        for (key, keyNode, value) in node?.pairs ?? [] {
+        for (keyNode, value) in node?.pairs ?? [] {
+            guard let key = keyNode.scalarText else { continue }  // the schema reported it
             guard let text = value.stringValue else { continue }  // the schema reported it
             if !Names.isLabelKey(key) {
-                error(keyNode, "\(path): label key \"\(key)\" is not valid",
+                error(keyNode, "\(path()): label key \"\(key)\" is not valid",
                       fix: "use an optional DNS prefix and \"/\", then at most 63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit")
             }
             if !Names.isLabelValue(text) {
-                error(value, "\(path.appending(key)): label value \"\(text)\" is not valid",
+                error(value, "\(path().appending(key)): label value \"\(text)\" is not valid",
                       fix: "use at most 63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit")
             }
             result[key] = text
@@ -158,17 +168,17 @@ struct ObjectDecoder {
         return result
     }
 
-    private func stringMap(_ node: Node?) -> [String: String] {
+    private func stringMap(_ node: Value?) -> [String: String] {
         var result: [String: String] = [:]
-        for (key, _, value) in node?.pairs ?? [] {
-            if let text = value.stringValue { result[key] = text }
+        for (keyNode, value) in node?.pairs ?? [] {
+            if let key = keyNode.scalarText, let text = value.stringValue { result[key] = text }
         }
         return result
     }
 
     // MARK: - Service
 
-    private mutating func service(_ root: Node) -> ServiceManifest? {
+    private mutating func service(_ root: Value) -> ServiceManifest? {
         guard let meta = meta(root, kind: "Service", rule: .dns1035) else { return nil }
         let spec = root[field: "spec"]
         let specPath = FieldPath.root.appending("spec")
@@ -183,7 +193,7 @@ struct ObjectDecoder {
         clusterIPs(spec, into: &service)
         service.ports = servicePorts(spec, type: service.type)
         // Only when no port is written at all: ports that are written but wrong have been reported already.
-        let portsWritten = spec?[field: "ports"].map { ValueKind($0) != .sequence || !$0.items.isEmpty } ?? false
+        let portsWritten = spec?[field: "ports"].map { $0.kind != .sequence || !$0.items.isEmpty } ?? false
         if !portsWritten, service.type != .externalName, !service.isHeadless {
             error(spec ?? root, "Service \"\(meta.name)\" has no ports",
                   fix: "add spec.ports with at least one port (port: 80, targetPort: 8080 …)")
@@ -238,7 +248,7 @@ struct ObjectDecoder {
     }
 
     /// `clusterIP` / `clusterIPs`: "None" (headless), "" (allocate), or at most one address per family.
-    private mutating func clusterIPs(_ spec: Node?, into service: inout ServiceManifest) {
+    private mutating func clusterIPs(_ spec: Value?, into service: inout ServiceManifest) {
         let specPath = FieldPath.root.appending("spec")
         let single = spec?[field: "clusterIP"]
         let list = spec?[field: "clusterIPs"]
@@ -276,7 +286,7 @@ struct ObjectDecoder {
         }
     }
 
-    private mutating func servicePorts(_ spec: Node?, type: ServiceManifest.ServiceType) -> [ServiceManifest.Port] {
+    private mutating func servicePorts(_ spec: Value?, type: ServiceManifest.ServiceType) -> [ServiceManifest.Port] {
         let portsPath = FieldPath.root.appending("spec").appending("ports")
         let items = spec?[field: "ports"]?.items ?? []
         var ports: [ServiceManifest.Port] = []
@@ -347,26 +357,26 @@ struct ObjectDecoder {
     }
 
     /// A targetPort: a number, or the name of a container port (IANA_SVC_NAME).
-    private mutating func targetPort(_ node: Node, path: FieldPath) -> PortReference? {
-        if ValueKind(node) == .integer {
-            return portNumber(node, path: path).map(PortReference.number)
+    private mutating func targetPort(_ node: Value, path: @autoclosure () -> FieldPath) -> PortReference? {
+        if node.kind == .integer {
+            return portNumber(node, path: path()).map(PortReference.number)
         }
         guard let text = node.stringValue else { return nil }
         if Names.isPortName(text) { return .name(text) }
         let fix = Int(text) != nil
             ? "remove the quotes to give a port number: targetPort: \(text)"
             : "name a container port (at most 15 lowercase letters, digits and \"-\", with at least one letter), or give a number"
-        error(node, "\(path): \"\(text)\" is neither a port number nor a valid port name", fix: fix)
+        error(node, "\(path()): \"\(text)\" is neither a port number nor a valid port name", fix: fix)
         return nil
     }
 
-    private func transport(_ node: Node) -> TransportProtocol {
+    private func transport(_ node: Value) -> TransportProtocol {
         node[field: "protocol"]?.stringValue.flatMap(TransportProtocol.init) ?? .tcp
     }
 
     // MARK: - Pods and workloads
 
-    private mutating func pod(_ root: Node) -> PodManifest? {
+    private mutating func pod(_ root: Value) -> PodManifest? {
         guard let meta = meta(root, kind: "Pod") else { return nil }
         let template = podTemplate(root[field: "spec"], owner: root, path: FieldPath.root.appending("spec"), labels: meta.labels)
         var pod = PodManifest(meta: meta, template: template)
@@ -395,7 +405,7 @@ struct ObjectDecoder {
     }
 
     /// A pod spec: containers (at least one), their names and ports.
-    private mutating func podTemplate(_ spec: Node?, owner: Node, path: FieldPath, labels: [String: String]) -> PodTemplate {
+    private mutating func podTemplate(_ spec: Value?, owner: Value, path: FieldPath, labels: [String: String]) -> PodTemplate {
         let containers = spec?[field: "containers"]?.items.filter { !$0.isNull } ?? []
         if containers.isEmpty {
             error(spec ?? owner, "\(path).containers: a Pod needs at least one container",
@@ -456,7 +466,7 @@ struct ObjectDecoder {
         return PodTemplate(labels: labels, ports: ports, nodeName: spec?[field: "nodeName"]?.stringValue)
     }
 
-    private mutating func workload(_ root: Node, kind: WorkloadManifest.Kind) -> WorkloadManifest? {
+    private mutating func workload(_ root: Value, kind: WorkloadManifest.Kind) -> WorkloadManifest? {
         guard let meta = meta(root, kind: kind.rawValue) else { return nil }
         guard let spec = root[field: "spec"] else {
             error(root, "\(kind.rawValue) \"\(meta.name)\" has no spec", fix: "add spec with selector and template")
@@ -498,7 +508,7 @@ struct ObjectDecoder {
         return WorkloadManifest(kind: kind, meta: meta, replicas: replicas, selector: selector, template: podTemplate)
     }
 
-    private mutating func labelSelector(_ node: Node?, path: FieldPath) -> LabelSelector {
+    private mutating func labelSelector(_ node: Value?, path: FieldPath) -> LabelSelector {
         var selector = LabelSelector(matchLabels: labels(node?[field: "matchLabels"], path: path.appending("matchLabels")))
         for (index, item) in (node?[field: "matchExpressions"]?.items ?? []).enumerated() where !item.isNull {
             let itemPath = path.appending("matchExpressions").appending(index)
@@ -526,7 +536,7 @@ struct ObjectDecoder {
 
     // MARK: - Endpoints given explicitly
 
-    private mutating func endpointSlice(_ root: Node) -> EndpointSliceManifest? {
+    private mutating func endpointSlice(_ root: Value) -> EndpointSliceManifest? {
         guard let meta = meta(root, kind: "EndpointSlice") else { return nil }
         guard let typeNode = root[field: "addressType"], let text = typeNode.stringValue,
             let addressType = EndpointSliceManifest.AddressType(rawValue: text)
@@ -538,17 +548,19 @@ struct ObjectDecoder {
         }
         var endpoints: [EndpointSliceManifest.Endpoint] = []
         for (index, item) in (root[field: "endpoints"]?.items ?? []).enumerated() where !item.isNull {
-            let path = FieldPath.root.appending("endpoints").appending(index)
+            // Paths are spelt out only for a message: this loop runs for every endpoint of the cluster.
+            func path() -> FieldPath { FieldPath.root.appending("endpoints").appending(index) }
             let addressNodes = item[field: "addresses"]?.items ?? []
             if addressNodes.isEmpty {
-                error(item, "\(path): the endpoint has no addresses", fix: "add addresses: [\"10.0.0.1\"]")
+                error(item, "\(path()): the endpoint has no addresses", fix: "add addresses: [\"10.0.0.1\"]")
             }
             var addresses: [Located<IPAddress>] = []
+            addresses.reserveCapacity(addressNodes.count)
             if addressType != .fqdn {
                 for (addressIndex, node) in addressNodes.enumerated() {
-                    guard let parsed = address(node, path: path.appending("addresses").appending(addressIndex)) else { continue }
+                    guard let parsed = address(node, path: path().appending("addresses").appending(addressIndex)) else { continue }
                     if (parsed.value.family == .ipv4) != (addressType == .ipv4) {
-                        error(node, "\(path.appending("addresses").appending(addressIndex)): \(parsed.value) is not an \(addressType.rawValue) address",
+                        error(node, "\(path().appending("addresses").appending(addressIndex)): \(parsed.value) is not an \(addressType.rawValue) address",
                               fix: "list only \(addressType.rawValue) addresses in an \(addressType.rawValue) EndpointSlice")
                     } else {
                         addresses.append(parsed)
@@ -573,7 +585,7 @@ struct ObjectDecoder {
         )
     }
 
-    private mutating func endpoints(_ root: Node) -> EndpointsManifest? {
+    private mutating func endpoints(_ root: Value) -> EndpointsManifest? {
         guard let meta = meta(root, kind: "Endpoints") else { return nil }
         var subsets: [EndpointsManifest.Subset] = []
         for (index, subset) in (root[field: "subsets"]?.items ?? []).enumerated() where !subset.isNull {
@@ -587,7 +599,7 @@ struct ObjectDecoder {
         return EndpointsManifest(meta: meta, subsets: subsets)
     }
 
-    private mutating func endpointAddresses(_ node: Node?, path: FieldPath) -> [EndpointsManifest.Address] {
+    private mutating func endpointAddresses(_ node: Value?, path: FieldPath) -> [EndpointsManifest.Address] {
         var result: [EndpointsManifest.Address] = []
         for (index, item) in (node?.items ?? []).enumerated() where !item.isNull {
             guard let ipNode = item[field: "ip"] else {
@@ -604,7 +616,7 @@ struct ObjectDecoder {
         return result
     }
 
-    private mutating func endpointPorts(_ node: Node?, path: FieldPath, numberRequired: Bool) -> [EndpointSliceManifest.Port] {
+    private mutating func endpointPorts(_ node: Value?, path: FieldPath, numberRequired: Bool) -> [EndpointSliceManifest.Port] {
         var result: [EndpointSliceManifest.Port] = []
         for (index, item) in (node?.items ?? []).enumerated() where !item.isNull {
             var number: UInt16?
@@ -623,7 +635,7 @@ struct ObjectDecoder {
 
     // MARK: - Ingress
 
-    private mutating func ingress(_ root: Node) -> IngressManifest? {
+    private mutating func ingress(_ root: Value) -> IngressManifest? {
         guard let meta = meta(root, kind: "Ingress") else { return nil }
         let spec = root[field: "spec"]
         let specPath = FieldPath.root.appending("spec")
@@ -648,7 +660,7 @@ struct ObjectDecoder {
         return IngressManifest(meta: meta, backendServices: backends)
     }
 
-    private mutating func ingressBackend(_ backend: Node, path: FieldPath) -> [Located<String>] {
+    private mutating func ingressBackend(_ backend: Value, path: FieldPath) -> [Located<String>] {
         guard let service = backend[field: "service"] else {
             if backend[field: "resource"] == nil {
                 error(backend, "\(path): the backend names neither a service nor a resource",
@@ -673,23 +685,23 @@ struct ObjectDecoder {
     // MARK: - Values
 
     /// A port number 1…65535 (the schema has already checked it is an integer).
-    private mutating func portNumber(_ node: Node, path: FieldPath) -> UInt16? {
+    private mutating func portNumber(_ node: Value, path: @autoclosure () -> FieldPath) -> UInt16? {
         guard let value = node.integerValue else { return nil }
         guard (1...65535).contains(value) else {
-            error(node, "\(path): port \(value) is out of range", fix: "use a port number from 1 to 65535")
+            error(node, "\(path()): port \(value) is out of range", fix: "use a port number from 1 to 65535")
             return nil
         }
         return UInt16(value)
     }
 
     private func parseIP(_ text: String) -> IPAddress? {
-        text.contains("\0") ? nil : IPAddress(text)
+        text.utf8.contains(0) ? nil : IPAddress(text)
     }
 
-    private mutating func address(_ node: Node, path: FieldPath) -> Located<IPAddress>? {
+    private mutating func address(_ node: Value, path: @autoclosure () -> FieldPath) -> Located<IPAddress>? {
         guard let text = node.stringValue else { return nil }
         guard let ip = parseIP(text) else {
-            error(node, "\(path): \"\(text)\" is not a valid IP address",
+            error(node, "\(path()): \"\(text)\" is not a valid IP address",
                   fix: text.contains("/") ? "write a single address without a prefix length"
                     : "write an IPv4 address such as 10.0.0.10 or an IPv6 address such as fd00::10")
             return nil
@@ -697,28 +709,28 @@ struct ObjectDecoder {
         return Located(ip, at: file.location(of: node))
     }
 
-    private mutating func addresses(_ node: Node?, path: FieldPath) -> [Located<IPAddress>] {
-        (node?.items ?? []).enumerated().compactMap { index, item in address(item, path: path.appending(index)) }
+    private mutating func addresses(_ node: Value?, path: @autoclosure () -> FieldPath) -> [Located<IPAddress>] {
+        (node?.items ?? []).enumerated().compactMap { index, item in address(item, path: path().appending(index)) }
     }
 
-    private mutating func network(_ node: Node, path: FieldPath) -> Located<IPNetwork>? {
+    private mutating func network(_ node: Value, path: @autoclosure () -> FieldPath) -> Located<IPNetwork>? {
         guard let text = node.stringValue else { return nil }
-        if !text.contains("\0"), let network = IPNetwork(text) {
+        if !text.utf8.contains(0), let network = IPNetwork(text) {
             return Located(network, at: file.location(of: node))
         }
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count == 2, let ip = parseIP(String(parts[0])), let length = Int(parts[1]),
             let network = IPNetwork(address: ip, prefixLength: length)
         {
-            error(node, "\(path): \"\(text)\" has host bits set", fix: "write the network address: \(network)")
+            error(node, "\(path()): \"\(text)\" has host bits set", fix: "write the network address: \(network)")
         } else {
-            error(node, "\(path): \"\(text)\" is not a valid CIDR range",
+            error(node, "\(path()): \"\(text)\" is not a valid CIDR range",
                   fix: "write an address and a prefix length, such as 203.0.113.0/24")
         }
         return nil
     }
 
-    private mutating func error(_ node: Node, _ message: String, fix: String? = nil) {
+    private mutating func error(_ node: Value, _ message: String, fix: String? = nil) {
         diagnostics.append(.error(at: file.location(of: node), message, fix: fix))
     }
 }

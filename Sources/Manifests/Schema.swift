@@ -1,3 +1,5 @@
+import Foundation
+
 // The shape of every kind nfcompile decodes, written down the way the Kubernetes API reference lists it.
 // Validation against these schemas is what `kubectl apply --validate=strict` does: unknown fields and
 // values of the wrong type are errors. Subtrees nfcompile never reads (resources, probes, volumes, …)
@@ -5,7 +7,7 @@
 
 indirect enum Schema: Sendable {
     /// An object with known fields. `open` objects also accept fields not listed (server-written `status`).
-    case object([String: Schema], open: Bool = false)
+    case object(SchemaFields, open: Bool = false)
     case array(Schema)
     /// A mapping from arbitrary string keys to values (labels, annotations, selectors).
     case map(Schema)
@@ -50,8 +52,8 @@ extension Schema {
     ])
 
     /// The common top: apiVersion, kind, metadata, plus the kind's own top-level fields.
-    static func topLevel(_ fields: [String: Schema]) -> Schema {
-        .object(fields.merging(["apiVersion": .string, "kind": .string, "metadata": objectMeta]) { own, _ in own })
+    static func topLevel(_ fields: SchemaFields) -> Schema {
+        .object(fields.merging(["apiVersion": .string, "kind": .string, "metadata": objectMeta]))
     }
 
     // MARK: Service (core/v1)
@@ -240,4 +242,59 @@ extension Schema {
         "apiVersion": .string, "kind": .string, "items": .array(.any),
         "metadata": .object(["resourceVersion": .string, "continue": .string, "remainingItemCount": .int, "selfLink": .string]),
     ])
+}
+
+/// An object schema's fields, found from a key's bytes (no `String` made for the thousands of keys a
+/// large input has): FNV-1a hashes in a small open-addressing table.
+struct SchemaFields: ExpressibleByDictionaryLiteral, Sendable {
+    let names: [String]
+    private let schemas: [Schema]
+    /// Every name's UTF-8, one after the other; name `i` is `bytes[offsets[i]..<offsets[i + 1]]`.
+    private let bytes: [UInt8]
+    private let offsets: [Int]
+    /// Index + 1 of the name hashed to each slot, 0 for an empty slot; the count is a power of two.
+    private let slots: [Int]
+
+    init(dictionaryLiteral elements: (String, Schema)...) { self.init(elements) }
+
+    init(_ elements: [(String, Schema)]) {
+        names = elements.map(\.0)
+        schemas = elements.map(\.1)
+        bytes = names.flatMap(\.utf8)
+        offsets = names.reduce(into: [0]) { $0.append($0.last! + $1.utf8.count) }
+        var size = 4
+        while size < elements.count * 2 { size *= 2 }
+        var slots = [Int](repeating: 0, count: size)
+        for (index, name) in names.enumerated() {
+            var slot = Int(truncatingIfNeeded: Self.hash(Array(name.utf8))) & (size - 1)
+            while slots[slot] != 0 { slot = (slot + 1) & (size - 1) }
+            slots[slot] = index + 1
+        }
+        self.slots = slots
+    }
+
+    /// These fields and those of `other` that are not already here.
+    func merging(_ other: SchemaFields) -> SchemaFields {
+        let own = Set(names)
+        return SchemaFields(Array(zip(names, schemas)) + zip(other.names, other.schemas).filter { !own.contains($0.0) })
+    }
+
+    /// The schema of the field whose name is `key`, nil when there is none.
+    func schema(for key: UnsafeBufferPointer<UInt8>) -> Schema? {
+        let mask = slots.count - 1
+        var slot = Int(truncatingIfNeeded: Self.hash(key)) & mask
+        while slots[slot] != 0 {
+            let index = slots[slot] - 1
+            let start = offsets[index], length = offsets[index + 1] - start
+            if length == key.count, bytes.withUnsafeBufferPointer({ key.count == 0 || memcmp($0.baseAddress! + start, key.baseAddress!, length) == 0 }) {
+                return schemas[index]
+            }
+            slot = (slot + 1) & mask
+        }
+        return nil
+    }
+
+    private static func hash(_ key: some Sequence<UInt8>) -> UInt64 {
+        key.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01b3 }
+    }
 }

@@ -1,113 +1,131 @@
-import Yams
-
-/// Checks a document against a `Schema`: unknown fields, values of the wrong type and values outside an
+/// Checks an object against a `Schema`: unknown fields, values of the wrong type and values outside an
 /// enumeration become errors, each at the offending key or value. Everything found is collected.
 struct SchemaValidator {
-    /// Stops runaway work on documents blown up by YAML aliases (each alias is a full copy of its anchor).
-    static let nodeBudget = 500_000
-
     let file: SourceFile
     /// The kind being checked, lower-cased, for `kubectl explain` hints.
     let kind: String
     private(set) var diagnostics: [Diagnostic] = []
-    private var visited = 0
+    /// Where the walk is: the key nodes and indexes above the current value, spelt out as a `FieldPath`
+    /// only when there is something to report.
+    private var steps: [Step] = []
+
+    private enum Step {
+        case key(Value)
+        case index(Int)
+    }
 
     init(file: SourceFile, kind: String) {
         self.file = file
         self.kind = kind
     }
 
-    /// False when the document is too large to check, in which case an error says so.
-    mutating func validate(_ node: Node, against schema: Schema, at path: FieldPath = .root) -> Bool {
-        check(node, schema, path)
-        if visited > Self.nodeBudget {
-            diagnostics = [.error(
-                at: file.location(of: node),
-                "this document expands to more than \(Self.nodeBudget) values (through YAML aliases?); it is not checked",
-                fix: "write the object out without `*alias` references"
-            )]
-            return false
-        }
-        return true
+    mutating func validate(_ value: Value, against schema: Schema) {
+        check(value, schema)
     }
 
-    private mutating func check(_ node: Node, _ schema: Schema, _ path: FieldPath) {
-        visited += 1
-        guard visited <= Self.nodeBudget else { return }
-        let found = ValueKind(node)
+    /// The error for a lone `-` in a list, also reported for the items of a `kind: List` read one at a time.
+    static func emptyListItem(at location: SourceLocation, path: FieldPath) -> Diagnostic {
+        .error(at: location, "\(path): empty list item", fix: "remove the lone \"-\", or write the item's fields after it")
+    }
+
+    private var path: FieldPath {
+        FieldPath(segments: steps.map { step in
+            switch step {
+            case .key(let key): .key(key.scalarText ?? "")
+            case .index(let index): .index(index)
+            }
+        })
+    }
+
+    private mutating func check(_ value: Value, _ schema: Schema) {
+        let found = value.kind
         if found == .null { return }  // null means "not set" to the API server, whatever the field's type
 
         switch schema {
         case .any:
             return
         case .object(let fields, let open):
-            guard expect(.mapping, node, found, path) else { return }
-            for (key, keyNode, value) in pairsReportingOddKeys(node, path) {
-                if let fieldSchema = fields[key] {
-                    check(value, fieldSchema, path.appending(key))
-                } else if !open {
-                    reportUnknownField(key, keyNode, known: fields.keys, path.appending(key))
+            guard expect(.mapping, value, found) else { return }
+            for (key, fieldValue) in value.pairs {
+                guard !key.kind.isCollection else {
+                    reportCollectionKey(key)
+                    continue
                 }
+                let fieldSchema = fields.schema(for: key.textBytes)
+                if fieldSchema == nil, open { continue }
+                steps.append(.key(key))
+                if let fieldSchema {
+                    check(fieldValue, fieldSchema)
+                } else {
+                    reportUnknownField(key, known: fields.names)
+                }
+                steps.removeLast()
             }
         case .map(let valueSchema):
-            guard expect(.mapping, node, found, path) else { return }
-            for (key, _, value) in pairsReportingOddKeys(node, path) {
-                check(value, valueSchema, path.appending(key))
+            guard expect(.mapping, value, found) else { return }
+            for (key, fieldValue) in value.pairs {
+                guard !key.kind.isCollection else {
+                    reportCollectionKey(key)
+                    continue
+                }
+                steps.append(.key(key))
+                check(fieldValue, valueSchema)
+                steps.removeLast()
             }
         case .array(let itemSchema):
-            guard expect(.sequence, node, found, path) else { return }
-            for (index, item) in node.items.enumerated() {
+            guard expect(.sequence, value, found) else { return }
+            for (index, item) in value.items.enumerated() {
+                steps.append(.index(index))
                 if item.isNull {
-                    diagnostics.append(.error(
-                        at: file.location(of: item), "\(path.appending(index)): empty list item",
-                        fix: "remove the lone \"-\", or write the item's fields after it"
-                    ))
+                    diagnostics.append(Self.emptyListItem(at: file.location(of: item), path: path))
                 } else {
-                    check(item, itemSchema, path.appending(index))
+                    check(item, itemSchema)
                 }
+                steps.removeLast()
             }
         case .string:
-            expect(.string, node, found, path)
+            expect(.string, value, found)
         case .oneOf(let allowed):
-            guard expect(.string, node, found, path), let value = node.scalarText, !allowed.contains(value) else { return }
-            let guess = Suggestions.closest(to: value, among: allowed)
+            guard expect(.string, value, found), let text = value.scalarText, !allowed.contains(text) else { return }
+            let guess = Suggestions.closest(to: text, among: allowed)
             diagnostics.append(.error(
-                at: file.location(of: node),
-                "\(path): \"\(value)\" is not a valid value",
+                at: file.location(of: value),
+                "\(path): \"\(text)\" is not a valid value",
                 fix: guess.map { "did you mean \"\($0)\"? (values are case-sensitive)" }
                     ?? "use one of: \(allowed.joined(separator: ", "))"
             ))
         case .int:
-            guard expect(.integer, node, found, path) else { return }
-            if node.integerValue == nil {
+            guard expect(.integer, value, found) else { return }
+            if value.integerValue == nil {
                 diagnostics.append(.error(
-                    at: file.location(of: node), "\(path): \(node.scalarText ?? "") is not a usable whole number",
+                    at: file.location(of: value), "\(path): \(value.scalarText ?? "") is not a usable whole number",
                     fix: "write a plain decimal number"
                 ))
             }
         case .bool:
-            expect(.boolean, node, found, path)
+            expect(.boolean, value, found)
         case .intOrString:
             if found == .integer || found == .string {
-                if found == .integer, node.integerValue == nil {
-                    check(node, .int, path)
+                if found == .integer, value.integerValue == nil {
+                    check(value, .int)
                 }
                 return
             }
-            report(node, found, expected: "a whole number or a string", path: path)
+            report(value, found, expected: "a whole number or a string")
         }
     }
 
-    /// Reports a type mismatch; true when the node has the expected kind.
+    /// Reports a type mismatch; true when the value has the expected kind.
     @discardableResult
-    private mutating func expect(_ expected: ValueKind, _ node: Node, _ found: ValueKind, _ path: FieldPath) -> Bool {
+    private mutating func expect(_ expected: ValueKind, _ value: Value, _ found: ValueKind) -> Bool {
         if found == expected { return true }
-        report(node, found, expected: expected.article, path: path)
+        report(value, found, expected: expected.article)
         return false
     }
 
-    private mutating func report(_ node: Node, _ found: ValueKind, expected: String, path: FieldPath) {
-        let text = node.scalarText
+    private mutating func report(_ value: Value, _ found: ValueKind, expected: String) {
+        let path = path
+        let text = value.scalarText
         let shown = text.map { " (\(found == .string ? "\"\($0)\"" : $0))" } ?? ""
         let name = path.lastKey ?? "the value"
         let fix: String
@@ -127,38 +145,28 @@ struct SchemaValidator {
         }
         let subject = path.segments.isEmpty ? "the document" : "\(path)"
         diagnostics.append(.error(
-            at: file.location(of: node), "\(subject): expected \(expected), found \(found.article)\(shown)", fix: fix
+            at: file.location(of: value), "\(subject): expected \(expected), found \(found.article)\(shown)", fix: fix
         ))
     }
 
-    /// The mapping's pairs; keys that are not plain scalars (YAML allows lists as keys) are reported.
-    private mutating func pairsReportingOddKeys(_ node: Node, _ path: FieldPath) -> [(String, Node, Node)] {
-        guard case .mapping(let mapping) = node else { return [] }
-        var result: [(String, Node, Node)] = []
-        for (key, value) in mapping {
-            if let text = key.scalarText {
-                result.append((text, key, value))
-            } else {
-                diagnostics.append(.error(
-                    at: file.location(of: key), "\(path): a field name must be plain text, not \(ValueKind(key).article)",
-                    fix: "write the field name as a word followed by a colon"
-                ))
-            }
-        }
-        return result
+    /// YAML allows lists and mappings as keys; a Kubernetes field name is plain text.
+    private mutating func reportCollectionKey(_ key: Value) {
+        diagnostics.append(.error(
+            at: file.location(of: key), "\(path): a field name must be plain text, not \(key.kind.article)",
+            fix: "write the field name as a word followed by a colon"
+        ))
     }
 
-    private mutating func reportUnknownField(
-        _ key: String, _ keyNode: Node, known: Dictionary<String, Schema>.Keys, _ path: FieldPath
-    ) {
+    private mutating func reportUnknownField(_ key: Value, known: [String]) {
+        let path = path
         let fix: String
-        if let guess = Suggestions.closest(to: key, among: known) {
+        if let guess = Suggestions.closest(to: key.scalarText ?? "", among: known) {
             fix = "did you mean \"\(guess)\"?"
         } else {
             let parent = FieldPath(segments: path.segments.dropLast()).explainPath
             let topic = parent.isEmpty ? kind : "\(kind).\(parent)"
             fix = "remove it, or check its spelling and indentation (`kubectl explain \(topic)` lists the fields)"
         }
-        diagnostics.append(.error(at: file.location(of: keyNode), "unknown field \"\(path)\"", fix: fix))
+        diagnostics.append(.error(at: file.location(of: key), "unknown field \"\(path)\"", fix: fix))
     }
 }

@@ -113,35 +113,29 @@ public final class ManifestFolder {
         if unlessUnchanged, let metadata, snapshots[file]?.metadata == metadata, builder.contains(source: file) {
             return
         }
-        var diagnostics: [Diagnostic] = []
-        guard let text = ManifestLoader.readText(file, diagnostics: &diagnostics) else {
+        let (objects, diagnostics, digest) = ManifestLoader.decode(fileAtPath: file)
+        guard let digest, !diagnostics.contains(where: { $0.severity == .error }) else {
             keepLastGood(file, diagnostics)
             return
         }
-        let digest = FileSnapshot.digest(text)
         if snapshots[file]?.digest == digest, builder.contains(source: file), problems[file] == nil {
             snapshots[file]?.metadata = metadata
             return
         }
         snapshots[file] = FileSnapshot(metadata: metadata, digest: digest)
-        do {
-            let objects = try ManifestLoader.decode(text, file: file)
-            if objects.isEmpty, builder.definesObjects(file) {
-                keepLastGood(
-                    file,
-                    [
-                        .warning(
-                            at: SourceLocation(file: file, line: 1, column: 1),
-                            "the file is empty now; its last good objects stay",
-                            fix: "write the manifests again; to remove its objects, delete the file")
-                    ])
-                return
-            }
-            problems[file] = nil
-            builder.replace(file, with: objects)
-        } catch {
-            keepLastGood(file, error.diagnostics)
+        if objects.isEmpty, builder.definesObjects(file) {
+            keepLastGood(
+                file,
+                [
+                    .warning(
+                        at: SourceLocation(file: file, line: 1, column: 1),
+                        "the file is empty now; its last good objects stay",
+                        fix: "write the manifests again; to remove its objects, delete the file")
+                ])
+            return
         }
+        problems[file] = nil
+        builder.replace(file, with: objects)
     }
 
     /// A file that cannot be used now: a known one keeps its last good objects (its errors become
@@ -189,12 +183,6 @@ struct FileSnapshot {
     }
 
     var metadata: Metadata?
-    var digest: Int
-
-    /// To notice that a rewritten file says the same as before (the agent's process only).
-    static func digest(_ text: String) -> Int {
-        var hasher = Hasher()
-        hasher.combine(text)
-        return hasher.finalize()
-    }
+    /// To notice that a rewritten file says the same as before.
+    var digest: ContentDigest
 }

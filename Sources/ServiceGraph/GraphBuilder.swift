@@ -327,10 +327,17 @@ public struct GraphBuilder {
         slicesBefore = [:]
     }
 
-    /// Only Services with a virtual IP need rules: headless and ExternalName ones are DNS only.
+    /// Only Services with a virtual IP need rules: headless and ExternalName ones are DNS only,
+    /// and those labelled for another proxy are that proxy's (kube-proxy's label selector).
     private static func rulesNeeded(_ manifest: ServiceManifest) -> ServiceManifest? {
-        manifest.type != .externalName && !manifest.isHeadless ? manifest : nil
+        manifest.type != .externalName && !manifest.isHeadless
+            && manifest.meta.labels[otherProxyLabel] == nil ? manifest : nil
     }
+
+    /// Services and EndpointSlices with this label belong to another service proxy.
+    public static let otherProxyLabel = "service.kubernetes.io/service-proxy-name"
+    /// EndpointSlices of headless Services carry this label; no proxy uses them.
+    public static let headlessLabel = "service.kubernetes.io/headless"
 
     // MARK: Addresses and ports
 
@@ -572,6 +579,14 @@ public struct GraphBuilder {
         guard let manifest = serviceDefinitions.winner(id).flatMap(Self.rulesNeeded) else {
             services[id] = nil
             serviceDiagnostics[id] = nil
+            if let other = serviceDefinitions.winner(id), let proxy = other.meta.labels[Self.otherProxyLabel] {
+                serviceDiagnostics[id] = [
+                    .note(
+                        at: other.meta.location,
+                        "Service \"\(id)\" is labelled \(Self.otherProxyLabel)=\(proxy): it belongs to that proxy and gets no rules here",
+                        fix: "remove the label for nfcompile to serve it")
+                ]
+            }
             return
         }
         var assembly = ServiceAssembly(id: id, manifest: manifest)
@@ -712,9 +727,12 @@ public struct GraphBuilder {
         _ assembly: inout ServiceAssembly
     ) -> [Endpoint] {
         if let names = slicesByService[id] {
-            return names.sorted().compactMap { sliceDefinitions.winner($0) }.flatMap {
-                assembly.endpoints(from: $0, port: port, family: family)
-            }
+            // An endpoint may appear in two slices (while one is being updated): it counts once.
+            var seen: Set<EndpointKey> = []
+            return names.sorted().compactMap { sliceDefinitions.winner($0) }
+                .filter { $0.meta.labels[Self.otherProxyLabel] == nil && $0.meta.labels[Self.headlessLabel] == nil }
+                .flatMap { assembly.endpoints(from: $0, port: port, family: family) }
+                .filter { seen.insert(EndpointKey(address: $0.address, port: $0.port)).inserted }
         }
         if let legacy = endpointsDefinitions.winner(id) {
             return assembly.endpoints(from: legacy, port: port, family: family)
@@ -723,9 +741,11 @@ public struct GraphBuilder {
             guard let address = addresses(of: pod).first(where: { $0.family == family }) else { return nil }
             guard let target = ServiceAssembly.resolve(port.targetPort, transport: port.transport, in: pod.template)
             else {
-                assembly.fail(
+                // One such pod leaves that pod out, not the whole input (kube-proxy's controller
+                // does the same: the pod gets no endpoint for the port).
+                assembly.warn(
                     at: port.location,
-                    "targetPort \"\(port.targetPort)\" of Service \"\(id)\" is not a \(port.transport.rawValue) port name of pod \"\(pod.key.namespace)/\(pod.key.name)\" (\(pod.location))",
+                    "targetPort \"\(port.targetPort)\" of Service \"\(id)\" is not a \(port.transport.rawValue) port name of pod \"\(pod.key.namespace)/\(pod.key.name)\" (\(pod.location)); the pod is left out of the Service's endpoints",
                     fix: "name a container port \"\(port.targetPort)\" in the pod, or use the port number")
                 return nil
             }
@@ -765,6 +785,12 @@ public struct GraphBuilder {
         all += podRangeDiagnostic.map { [$0] } ?? []
         return Array(Set(all)).sortedByLocation()
     }
+}
+
+/// What makes two endpoints the same one.
+struct EndpointKey: Hashable {
+    var address: IPAddress
+    var port: UInt16
 }
 
 /// A node port left to allocation: one port of one Service.

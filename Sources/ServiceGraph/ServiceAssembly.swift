@@ -46,14 +46,14 @@ struct ServiceAssembly {
                 ($0.name ?? "") == (port.name ?? "") && $0.transport == port.transport
             }), let number = slicePort.port
         else { return [] }
-        return slice.endpoints.flatMap { endpoint in
-            endpoint.addresses.filter { $0.value.family == family }.map { address in
-                let ready = endpoint.ready ?? true
-                return Endpoint(
-                    address: address.value, port: number, isReady: ready, isServing: endpoint.serving ?? ready,
-                    isTerminating: endpoint.terminating ?? false, nodeName: endpoint.nodeName, zone: endpoint.zone,
-                    targetName: endpoint.targetName)
-            }
+        // As the API defines them: only an endpoint's first address is used; missing `ready` and
+        // `serving` mean true, a missing `terminating` false.
+        return slice.endpoints.compactMap { endpoint in
+            guard let address = endpoint.addresses.first, address.value.family == family else { return nil }
+            return Endpoint(
+                address: address.value, port: number, isReady: endpoint.ready ?? true, isServing: endpoint.serving ?? true,
+                isTerminating: endpoint.terminating ?? false, nodeName: endpoint.nodeName, zone: endpoint.zone,
+                targetName: endpoint.targetName)
         }
     }
 

@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nfcompile-bench",
         abstract: "nfcompile at scale, side by side with kube-proxy's nftables rulesets, in one run.",
-        subcommands: [Run.self, CompileOnce.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, CompileOnce.self, ChildPeak.self, PrintKubectlList.self, LoadOnce.self], defaultSubcommand: Run.self)
 }
 
 /// Compiles one synthetic cluster in a process of its own, so its peak memory is its own.
@@ -50,6 +50,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Skip the data-plane latency measurement.")
     var skipDataPlane = false
 
+    @Flag(help: "Skip the input path (nfcompile itself on the cluster as kubectl prints it).")
+    var skipInputPath = false
+
     func run() throws {
         guard getuid() == 0 else { throw BenchError("the benchmark needs root (network namespaces, nf_tables)") }
         var report = Report()
@@ -64,7 +67,11 @@ struct Run: ParsableCommand {
                 try measureBaselines(graph: graph, ruleset: ruleset, into: &row)
             }
             report.sizes.append(row)
-            print(report.sizeTable())
+            if !skipInputPath {
+                report.inputPath.append(try InputPathBench.measure(
+                    services: size.services, endpoints: size.endpoints, expected: ruleset, log: log))
+            }
+            print(report.inputPathTable() + "\n\n" + report.sizeTable())
         }
         log("== incremental sync at 100 services (the reference for the 2× target)")
         var small = Report.SizeResult(services: 100, endpoints: 10)

@@ -26,6 +26,7 @@ struct Report: Codable {
 
     var machine = Machine()
     var sizes: [SizeResult] = []
+    var inputPath: [InputPathBench.Result] = []
     var reference: SizeResult?
     var dataPlane: [DataPlane.Result] = []
 
@@ -66,7 +67,7 @@ struct Report: Codable {
 
     func text() -> String {
         var text = "nfcompile benchmark — \(machine.cpu), \(machine.cores) cores, \(String(format: "%.0f", machine.memoryGiB)) GiB, kernel \(machine.kernel), \(machine.nft)\n\n"
-        text += sizeTable() + "\n\n"
+        text += inputPathTable() + "\n\n" + sizeTable() + "\n\n"
         text += "Ratios are to our full apply over netlink. Syncs: changed services → incremental compile → committed (kernel share in the JSON).\n"
         if let reference, let big = sizes.first(where: { $0.services == 10_000 }) {
             for (small, large) in zip(reference.syncs, big.syncs) {

@@ -119,7 +119,7 @@ enum Make {
         #expect(error?.errors.first?.fix?.contains("--service-cidr") == true)
     }
 
-    @Test func namedTargetPortResolvesPerPodOrIsAnError() throws {
+    @Test func namedTargetPortResolvesPerPodOrLeavesThePodOut() throws {
         let service = Make.service("web", ports: [Make.port(80, target: .name("http"))])
         let good = Make.set(services: [service], pods: [
             Make.pod("a", ports: [ContainerPort(name: "http", number: 8080)]),
@@ -128,9 +128,15 @@ enum Make {
         let ports = try ServiceGraph.build(from: good).graph.services[0].ports[0].endpoints.map(\.port)
         #expect(Set(ports) == [8080, 9090])
 
-        let bad = Make.set(services: [service], pods: [Make.pod("a", ports: [ContainerPort(name: "web", number: 8080)])])
-        let error = #expect(throws: InputError.self) { try ServiceGraph.build(from: bad) }
-        #expect(error?.errors.first?.message.contains("targetPort \"http\"") == true)
+        let mixed = Make.set(services: [service], pods: [
+            Make.pod("a", ports: [ContainerPort(name: "web", number: 8080)]),
+            Make.pod("b", ports: [ContainerPort(name: "http", number: 9090)]),
+        ])
+        let build = try ServiceGraph.build(from: mixed)
+        #expect(build.graph.services[0].ports[0].endpoints.map(\.targetName) == ["b"])
+        #expect(build.diagnostics.contains {
+            $0.severity == .warning && $0.message.contains("targetPort \"http\"") && $0.message.contains("default/a")
+        })
     }
 
     @Test func selectorMatchingNothingIsAWarningNotAnError() throws {
@@ -182,5 +188,44 @@ enum Make {
         var broken = Make.pod("broken")
         broken.meta.annotations[weightAnnotation] = "lots"
         #expect(throws: InputError.self) { try ServiceGraph.build(from: Make.set(services: [Make.service("web")], pods: [broken])) }
+    }
+
+    static func slice(_ name: String, labels: [String: String] = [:], _ endpoints: [EndpointSliceManifest.Endpoint])
+        -> EndpointSliceManifest
+    {
+        EndpointSliceManifest(
+            meta: ObjectMeta(name: name, labels: labels, location: Make.at(50)), serviceName: "web", addressType: .ipv4,
+            ports: [.init(name: nil, port: 9376, transport: .tcp)], endpoints: endpoints)
+    }
+
+    static func endpoint(_ address: String, ready: Bool? = nil, serving: Bool? = nil, terminating: Bool? = nil)
+        -> EndpointSliceManifest.Endpoint
+    {
+        .init(addresses: [Located(IPAddress(address)!, at: Make.at(51))], ready: ready, serving: serving, terminating: terminating)
+    }
+
+    @Test func endpointSlicesAsTheAPIDefinesThem() throws {
+        var input = Make.set(services: [Make.service("web", selector: nil)])
+        input.endpointSlices = [
+            Self.slice("web-a", [Self.endpoint("10.1.0.1"), Self.endpoint("10.1.0.2", ready: false, terminating: true)]),
+            // The same endpoint in a second slice (mid-update) counts once.
+            Self.slice("web-b", [Self.endpoint("10.1.0.1"), Self.endpoint("10.1.0.3", ready: false, serving: false)]),
+            // Slices for another proxy, or of a headless Service, are not ours.
+            Self.slice("web-c", labels: ["service.kubernetes.io/service-proxy-name": "other"], [Self.endpoint("10.1.0.9")]),
+            Self.slice("web-d", labels: ["service.kubernetes.io/headless": ""], [Self.endpoint("10.1.0.8")]),
+        ]
+        let endpoints = try ServiceGraph.build(from: input).graph.services[0].ports[0].endpoints
+        #expect(endpoints.map(\.address.description) == ["10.1.0.1", "10.1.0.2", "10.1.0.3"])
+        #expect(endpoints[0].isReady && endpoints[0].isServing && !endpoints[0].isTerminating, "missing conditions")
+        #expect(!endpoints[1].isReady && endpoints[1].isServing && endpoints[1].isTerminating, "serving defaults to true")
+        #expect(!endpoints[2].isReady && !endpoints[2].isServing)
+    }
+
+    @Test func aServiceForAnotherProxyGetsNoRulesAndANote() throws {
+        var other = Make.service("other")
+        other.meta.labels["service.kubernetes.io/service-proxy-name"] = "cilium"
+        let build = try ServiceGraph.build(from: Make.set(services: [other, Make.service("web")]))
+        #expect(build.graph.services.map(\.id.name) == ["web"])
+        #expect(build.diagnostics.contains { $0.severity == .note && $0.message.contains("cilium") })
     }
 }
