@@ -95,7 +95,11 @@ let package = Package(
         // Kernel tier: real rules and traffic in throwaway network namespaces (needs root).
         .target(name: "Lab", dependencies: ["Netlink", "Ruleset", "Compiler", "Pipeline"], path: "Tests/Lab"),
         // A model of the kernel's transaction semantics behind the reconciler's store, for tests without a kernel.
-        .target(name: "TestSupport", dependencies: ["Pipeline", "Netlink", "Ruleset", "Compiler"], path: "Tests/TestSupport"),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Pipeline", "Netlink", "Ruleset", "Compiler", .product(name: "SystemPackage", package: "swift-system"),
+            ], path: "Tests/TestSupport"),
         .testTarget(name: "LabTests", dependencies: ["Lab", "Compiler", "Pipeline", "Ruleset", "ServiceGraph", "Manifests"]),
         .testTarget(
             name: "DiffTests",

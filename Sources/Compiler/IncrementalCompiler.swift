@@ -6,7 +6,7 @@ import ServiceGraph
 ///
 /// It keeps, per family, which services claim each set element (the full compiler lets the
 /// first service in sorted order win a key two services claim; so does this) and how many
-/// services use each load-balancing chain. A new graph is compared service by service; only
+/// frontends use each bucket count. A new graph is compared service by service; only
 /// the fragments of services that changed are compiled, and only the elements whose winning
 /// claim changed become operations. The result equals `diff(compile(old), compile(new))` in
 /// effect (tests check it), without compiling or diffing the whole table.
@@ -18,9 +18,9 @@ public struct IncrementalCompiler: Sendable {
     private struct TableState: Sendable {
         /// set → key → claimants (service → its element for the key).
         var claims: [String: [[Value]: [ServiceID: SetElement]]] = [:]
-        var balancerUse: [BalancerChain: Int] = [:]
-        /// Frontends using each bucket map (`endpoints-N`), to create and remove it with its chains.
-        var mapUse: [String: Int] = [:]
+        /// Frontends using each bucket count: its map, leaf chain and place in the dispatch tree
+        /// exist while some frontend does.
+        var countUse: [BucketCount: Int] = [:]
         /// Services with a frontend of this family.
         var frontendServices = 0
     }
@@ -61,8 +61,6 @@ public struct IncrementalCompiler: Sendable {
 
         // The winning element of every key a changed service claims, before and after.
         var before: [IPFamily: [String: [[Value]: SetElement?]]] = [:]
-        var balancersBefore: [IPFamily: [BalancerChain: Int]] = [:]
-        var mapsBefore: [IPFamily: [String: Int]] = [:]
         // Each changed service's fragments, old and new, compiled once for both passes below.
         let oldFragments = changed.compactMap { services[$0] }.map { ($0, fragments(of: $0)) }
         let newFragments = changed.compactMap { wanted[$0] ?? nil }.map { ($0, fragments(of: $0)) }
@@ -73,42 +71,22 @@ public struct IncrementalCompiler: Sendable {
                         before[family, default: [:]][set, default: [:]][element.key] = .some(winner(family, set, element.key))
                     }
                 }
-                for balancer in fragment.balancers where balancersBefore[family]?[balancer] == nil {
-                    balancersBefore[family, default: [:]][balancer] = tables[family]?.balancerUse[balancer] ?? 0
-                    mapsBefore[family, default: [:]][balancer.map] = tables[family]?.mapUse[balancer.map] ?? 0
-                }
             }
         }
+        let countsBefore = tables.mapValues { Set($0.countUse.keys) }
         for (old, byFamily) in oldFragments { claim(old, byFamily, add: false) }
         for (new, byFamily) in newFragments { claim(new, byFamily, add: true) }
         guard families == familiesBefore else { return nil }
 
-        var operations: [Operation] = []
+        var skeleton = SkeletonChange()
         var deletions: [Operation] = []
         var additions: [Operation] = []
-        var removedChains: [Operation] = []
-        var removedMaps: [Operation] = []
         for family in IPFamily.allCases where families.contains(family) {
             let id = TableID(family: TableFamily(family), name: options.tableName)
-            let builder = TableBuilder(family: family, options: options)
-            for (map, count) in (mapsBefore[family] ?? [:]).sorted(by: { TableBuilder.mapOrder($0.key, $1.key) }) {
-                let now = tables[family]?.mapUse[map] ?? 0
-                let balancer = (balancersBefore[family] ?? [:]).keys.first { $0.map == map }!
-                if count == 0 && now > 0 {
-                    operations.append(.addSet(id, builder.bucketMap(balancer)))
-                } else if count > 0 && now == 0 {
-                    removedMaps.append(.deleteSet(id, name: map))
-                }
-            }
-            for (balancer, count) in (balancersBefore[family] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                let now = tables[family]?.balancerUse[balancer] ?? 0
-                if count == 0 && now > 0 {
-                    let chain = builder.balancerChain(balancer)
-                    operations.append(.addChain(id, Chain(name: chain.name)))
-                    operations += chain.rules.map { .addRule(id, chain: chain.name, $0) }
-                } else if count > 0 && now == 0 {
-                    removedChains += [.flushChain(id, name: balancer.name), .deleteChain(id, name: balancer.name)]
-                }
+            let counts = Set(tables[family]?.countUse.keys.map { $0 } ?? [])
+            let previous = countsBefore[family] ?? []
+            if counts != previous {
+                skeleton.add(TableBuilder(family: family, options: options), id, from: previous, to: counts)
             }
             for (set, keys) in (before[family] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 var gone: [SetElement] = []
@@ -123,9 +101,11 @@ public struct IncrementalCompiler: Sendable {
                 if !come.isEmpty { additions.append(.addElements(id, set: set, come.sortedByKey())) }
             }
         }
-        // New maps and chains first (elements go to them), deletes before adds, unused chains
-        // and then their maps last.
-        return Transaction(operations + deletions + additions + removedChains + removedMaps)
+        // New sets and chains first (elements and rules refer to them), element deletes before
+        // adds, then the rules of new and rewritten chains; what nothing uses any more goes last.
+        return Transaction(
+            skeleton.newSets + skeleton.newChains + deletions + additions + skeleton.rules + skeleton.removedChains
+                + skeleton.removedSets)
     }
 
     /// The families with a table: IPv4 always, IPv6 when a service has an IPv6 frontend.
@@ -163,13 +143,57 @@ public struct IncrementalCompiler: Sendable {
                     }
                 }
             }
-            for balancer in fragment.balancers {
-                state.balancerUse[balancer, default: 0] += add ? 1 : -1
-                if state.balancerUse[balancer] == 0 { state.balancerUse[balancer] = nil }
-                state.mapUse[balancer.map, default: 0] += add ? 1 : -1
-                if state.mapUse[balancer.map] == 0 { state.mapUse[balancer.map] = nil }
+            for count in fragment.bucketCounts {
+                state.countUse[count, default: 0] += add ? 1 : -1
+                if state.countUse[count] == 0 { state.countUse[count] = nil }
             }
             tables[family] = state
         }
+    }
+}
+
+/// The chains, rules and sets that change with the bucket counts in use: bucket maps, bit sets
+/// and the dispatch trees, compared between the counts before and after.
+private struct SkeletonChange {
+    var newSets: [Operation] = []
+    var newChains: [Operation] = []
+    var rules: [Operation] = []
+    var removedChains: [Operation] = []
+    var removedSets: [Operation] = []
+
+    mutating func add(_ builder: TableBuilder, _ id: TableID, from old: Set<BucketCount>, to new: Set<BucketCount>) {
+        var flushes: [Operation] = []
+        var deletes: [Operation] = []
+        for kind in FrontendKind.allCases {
+            let before = old.filter { $0.kind == kind }.sorted()
+            let after = new.filter { $0.kind == kind }.sorted()
+            guard before != after else { continue }
+            let oldSets = builder.bitSets(before) + before.map(builder.bucketMap)
+            let newSets = builder.bitSets(after) + after.map(builder.bucketMap)
+            let oldNames = Set(oldSets.map(\.name))
+            let newNames = Set(newSets.map(\.name))
+            self.newSets += newSets.filter { !oldNames.contains($0.name) }.map { .addSet(id, $0) }
+            removedSets += oldSets.filter { !newNames.contains($0.name) }.map { .deleteSet(id, name: $0.name) }
+
+            let oldChains = Dictionary(
+                builder.dispatchChains(kind, counts: before.map(\.buckets)).map { ($0.name, $0) },
+                uniquingKeysWith: { a, _ in a })
+            let newChains = builder.dispatchChains(kind, counts: after.map(\.buckets))
+            let kept = Set(newChains.map(\.name))
+            for chain in newChains where oldChains[chain.name]?.rules != chain.rules {
+                if let existing = oldChains[chain.name] {
+                    if !existing.rules.isEmpty { rules.append(.flushChain(id, name: chain.name)) }
+                } else {
+                    self.newChains.append(.addChain(id, Chain(name: chain.name)))
+                }
+                rules += chain.rules.map { .addRule(id, chain: chain.name, $0) }
+            }
+            for (name, chain) in oldChains.sorted(by: { $0.key < $1.key }) where !kept.contains(name) {
+                if !chain.rules.isEmpty { flushes.append(.flushChain(id, name: name)) }
+                deletes.append(.deleteChain(id, name: name))
+            }
+        }
+        // Every gone chain is emptied before any is deleted: one may still go to another.
+        removedChains += flushes + deletes
     }
 }

@@ -6,8 +6,9 @@ extension ServiceGraph {
     /// Compiles the graph into our tables, one per address family in use (always IPv4).
     ///
     /// Pure, deterministic and total: every graph compiles, equal graphs give equal rulesets.
-    /// The kernel objects are a fixed skeleton of chains and maps plus one load-balancing chain per
-    /// bucket count in use; services only add map elements (DESIGN.md, "Ruleset shape").
+    /// The kernel objects are a fixed skeleton of chains and sets plus, per bucket count in use, a
+    /// bucket map, a leaf chain and a few dispatch rules; services only add elements of plain sets
+    /// and data maps, never a rule or a verdict (README, "The ruleset").
     public func compile(options: CompilerOptions = CompilerOptions()) -> Ruleset {
         let families = Set(services.flatMap { $0.frontendAddresses.map(\.family) }).union([.ipv4])
         return Ruleset(
@@ -23,12 +24,12 @@ extension Service {
     var frontendAddresses: [IPAddress] { clusterIPs + externalIPs + loadBalancerIPs }
 }
 
-/// What one service contributes to one family's table: elements of the shared maps, and the
-/// load-balancing chains its frontends go to. The unit of incremental compilation.
+/// What one service contributes to one family's table: elements of the shared sets and maps, and
+/// the bucket counts its frontends use. The unit of incremental compilation.
 struct Fragment: Equatable {
     /// Elements by set name, in the order the service produces them.
     var elements: [String: [SetElement]] = [:]
-    var balancers: Set<BalancerChain> = []
+    var bucketCounts: Set<BucketCount> = []
 
     init(of service: Service, family: IPFamily, options: CompilerOptions) {
         for port in service.ports {
@@ -36,25 +37,23 @@ struct Fragment: Equatable {
             let proto = Value.transportProtocol(port.transport.ipProtocolNumber)
             let available = Self.usableEndpoints(port.endpoints).filter { $0.address.family == family }
             let local = available.filter { Self.isLocal($0, node: options.nodeName) }
+            let externalLocal = service.externalTrafficPolicy == .local
 
             for address in service.clusterIPs where address.family == family {
-                let chosen = service.internalTrafficPolicy == .local ? local : available
                 addFrontend(
-                    [.address(address), proto, .port(port.port)], endpoints: chosen, anyEndpoints: !available.isEmpty,
-                    kind: .service, label: label)
+                    .address, [.address(address), proto, .port(port.port)],
+                    endpoints: service.internalTrafficPolicy == .local ? local : available,
+                    anyEndpoints: !available.isEmpty, keepsSource: false, label: label)
             }
             for address in service.externalIPs + service.loadBalancerIPs where address.family == family {
-                let isLocalPolicy = service.externalTrafficPolicy == .local
                 addFrontend(
-                    [.address(address), proto, .port(port.port)], endpoints: isLocalPolicy ? local : available,
-                    anyEndpoints: !available.isEmpty, kind: isLocalPolicy ? .localService : .service, label: label)
+                    .address, [.address(address), proto, .port(port.port)], endpoints: externalLocal ? local : available,
+                    anyEndpoints: !available.isEmpty, keepsSource: externalLocal, label: label)
             }
             if let nodePort = port.nodePort {
-                let isLocalPolicy = service.externalTrafficPolicy == .local
                 addFrontend(
-                    [proto, .port(nodePort)], endpoints: isLocalPolicy ? local : available,
-                    anyEndpoints: !available.isEmpty, kind: isLocalPolicy ? .localNodePort : .nodePort,
-                    label: "\(label) nodePort")
+                    .nodePort, [proto, .port(nodePort)], endpoints: externalLocal ? local : available,
+                    anyEndpoints: !available.isEmpty, keepsSource: externalLocal, label: "\(label) nodePort")
             }
             for endpoint in available {
                 add(Names.hairpin, SetElement(key: [.address(endpoint.address), .address(endpoint.address)]))
@@ -78,39 +77,34 @@ struct Fragment: Equatable {
         elements[set, default: []].append(element)
     }
 
-    /// One frontend: its verdict-map element and its buckets. `key` is the frontend's key in the
-    /// verdict map; the bucket keys extend it with the bucket number.
+    /// One frontend: membership of its kind's gate, of the bit sets of its bucket count and, for
+    /// a Local policy, of the set that keeps the client's address; and its buckets. `key` is the
+    /// frontend's key; the bucket keys extend it with the bucket number.
     private mutating func addFrontend(
-        _ key: [Value], endpoints chosen: [Endpoint], anyEndpoints: Bool, kind: BalancerChain.Kind, label: String
+        _ kind: FrontendKind, _ key: [Value], endpoints chosen: [Endpoint], anyEndpoints: Bool, keepsSource: Bool,
+        label: String
     ) {
-        let isNodePort = kind.isNodePort
-        let verdicts = isNodePort ? Names.serviceNodePorts : Names.serviceIPs
         guard !chosen.isEmpty else {
-            if anyEndpoints {
-                // Traffic policy Local with no endpoint on this node: drop, as kube-proxy does,
-                // so the load balancer's health check moves traffic to another node.
-                add(verdicts, SetElement(key: key, data: .verdict(.drop), comment: label))
-            } else {
-                add(
-                    isNodePort ? Names.noEndpointNodePorts : Names.noEndpointServices,
-                    SetElement(key: key, data: .verdict(.goto(Names.rejectService)), comment: label))
-            }
+            // No endpoint at all: refused. Endpoints, but none on this node (a Local policy): dropped.
+            add(anyEndpoints ? kind.noLocalEndpoints : kind.noEndpoints, SetElement(key: key, comment: label))
             return
         }
-        let balancer = BalancerChain(kind: kind, buckets: chosen.reduce(0) { $0 + $1.weight })
+        let count = BucketCount(kind: kind, buckets: chosen.reduce(0) { $0 + $1.weight })
         var bucket: UInt32 = 0
         for endpoint in chosen {
             for _ in 0..<endpoint.weight {
                 add(
-                    balancer.map,
+                    count.map,
                     SetElement(
                         key: key + [.integer(bucket)], data: .values([.address(endpoint.address), .port(endpoint.port)]),
                         comment: "\(label) -> \(endpoint.targetName ?? endpoint.address.description)"))
                 bucket += 1
             }
         }
-        balancers.insert(balancer)
-        add(verdicts, SetElement(key: key, data: .verdict(.goto(balancer.name)), comment: label))
+        bucketCounts.insert(count)
+        add(kind.gate, SetElement(key: key, comment: label))
+        for bit in count.bits { add(kind.bitSet(bit), SetElement(key: key)) }
+        if keepsSource { add(kind.keepsSource, SetElement(key: key, comment: label)) }
     }
 }
 
@@ -120,7 +114,7 @@ struct TableBuilder {
     let options: CompilerOptions
 
     private var sets: [String: ElementList] = [:]
-    private var balancers: Set<BalancerChain> = []
+    private var bucketCounts: Set<BucketCount> = []
 
     init(family: IPFamily, options: CompilerOptions) {
         self.family = family
@@ -136,7 +130,7 @@ struct TableBuilder {
         for (set, elements) in fragment.elements {
             for element in elements { sets[set, default: ElementList()].add(element) }
         }
-        balancers.formUnion(fragment.balancers)
+        bucketCounts.formUnion(fragment.bucketCounts)
     }
 
     func elements(_ set: String) -> [SetElement] { sets[set]?.elements ?? [] }
@@ -144,36 +138,32 @@ struct TableBuilder {
     // MARK: Table
 
     func table() -> Table {
-        let address = Field.destinationAddress(family)
-        let frontend: [Field] = [address, .transportProtocol, .destinationPort]
-        let nodePortKey: [Field] = [.transportProtocol, .destinationPort]
-        let addressPort = NamedSet.Data.fields([address, .destinationPort])
-
-        var sets = [
-            NamedSet(name: Names.serviceIPs, key: frontend, data: .verdict, elements: elements(Names.serviceIPs)),
-            NamedSet(name: Names.serviceNodePorts, key: nodePortKey, data: .verdict, elements: elements(Names.serviceNodePorts)),
-            NamedSet(
-                name: Names.noEndpointServices, key: frontend, data: .verdict, elements: elements(Names.noEndpointServices)),
-            NamedSet(
-                name: Names.noEndpointNodePorts, key: nodePortKey, data: .verdict,
-                elements: elements(Names.noEndpointNodePorts)),
-            NamedSet(name: Names.hairpin, key: [.sourceAddress(family), .destinationAddress(family)],
-                elements: elements(Names.hairpin)),
-        ]
-        // One bucket map per load-balancing chain's bucket count in use.
-        for map in Set(balancers.map(\.map)).sorted(by: Self.mapOrder) {
-            let isNodePort = map.hasPrefix(Names.nodePortEndpointsPrefix)
-            sets.append(
-                NamedSet(
-                    name: map, key: (isNodePort ? nodePortKey : frontend) + [.randomBucket(modulus: 1)],
-                    data: addressPort, elements: elements(map)))
+        var sets: [NamedSet] = FrontendKind.allCases.flatMap { kind in
+            [kind.gate, kind.noEndpoints, kind.noLocalEndpoints, kind.keepsSource].map {
+                NamedSet(name: $0, key: key(kind), elements: elements($0))
+            }
         }
+        sets.append(
+            NamedSet(
+                name: Names.hairpin, key: [.sourceAddress(family), .destinationAddress(family)],
+                elements: elements(Names.hairpin)))
         let nodeIPs = options.nodeIPs.filter { $0.family == family }
         if !nodeIPs.isEmpty {
             sets.append(
                 NamedSet(
-                    name: Names.nodePortIPs, key: [address],
+                    name: Names.nodePortIPs, key: [.destinationAddress(family)],
                     elements: nodeIPs.sorted().map { SetElement(key: [.address($0)]) }))
+        }
+        var dispatch: [Chain] = []
+        for kind in FrontendKind.allCases {
+            let counts = bucketCounts.filter { $0.kind == kind }.sorted()
+            sets += bitSets(counts).map { NamedSet(name: $0.name, key: $0.key, elements: elements($0.name)) }
+            sets += counts.map { count in
+                var map = bucketMap(count)
+                map.elements = elements(count.map)
+                return map
+            }
+            dispatch += dispatchChains(kind, counts: counts.map(\.buckets))
         }
 
         return Table(
@@ -181,16 +171,13 @@ struct TableBuilder {
             chains: baseChains() + [
                 Chain(
                     name: Names.services,
-                    rules: [
-                        Rule([.verdictMap(frontend, map: Names.serviceIPs)]),
-                        Rule(nodePortMatch(nodeIPs) + [.verdictMap(nodePortKey, map: Names.serviceNodePorts)]),
-                    ]),
+                    rules: FrontendKind.allCases.map { kind in
+                        gated(kind, set: kind.gate, [.verdict(.goto(kind.dispatchChain))])
+                    }),
                 Chain(
                     name: Names.endpointsCheck,
-                    rules: [
-                        Rule([.verdictMap(frontend, map: Names.noEndpointServices)]),
-                        Rule(nodePortMatch(nodeIPs) + [.verdictMap(nodePortKey, map: Names.noEndpointNodePorts)]),
-                    ]),
+                    rules: FrontendKind.allCases.map { gated($0, set: $0.noEndpoints, [.verdict(.goto(Names.rejectService))]) }
+                        + FrontendKind.allCases.map { gated($0, set: $0.noLocalEndpoints, [.verdict(.drop)]) }),
                 Chain(
                     name: Names.rejectService,
                     rules: [
@@ -198,23 +185,64 @@ struct TableBuilder {
                         Rule([.reject(.portUnreachable)]),
                     ]),
                 masqueradingChain(),
-            ] + balancers.sorted().map(balancerChain))
+            ] + dispatch)
     }
 
-    /// Service bucket maps before NodePort ones, each by bucket count.
-    static func mapOrder(_ a: String, _ b: String) -> Bool {
-        func rank(_ name: String) -> (Int, Int) {
-            let isNodePort = name.hasPrefix(Names.nodePortEndpointsPrefix)
-            return (isNodePort ? 1 : 0, Int(name.split(separator: "-").last ?? "") ?? 0)
+    /// A frontend key: `address . protocol . port`, or `protocol . port` for a NodePort.
+    func key(_ kind: FrontendKind) -> [Field] {
+        kind == .address
+            ? [.destinationAddress(family), .transportProtocol, .destinationPort] : [.transportProtocol, .destinationPort]
+    }
+
+    /// The bit sets the dispatch of these bucket counts tests: one per bit that a count has.
+    func bitSets(_ counts: [BucketCount]) -> [NamedSet] {
+        guard let kind = counts.first?.kind else { return [] }
+        return Set(counts.flatMap(\.bits)).sorted().map { NamedSet(name: kind.bitSet($0), key: key(kind)) }
+    }
+
+    /// The bucket map of one bucket count, without elements.
+    func bucketMap(_ count: BucketCount) -> NamedSet {
+        NamedSet(
+            name: count.map, key: key(count.kind) + [.randomBucket(modulus: 1)],
+            data: .fields([.destinationAddress(family), .destinationPort]))
+    }
+
+    /// The chains that take a frontend of `kind` to the DNAT of its bucket count: the root, which
+    /// marks for masquerading and walks a binary decision tree over the bits that tell the counts
+    /// in use apart, its inner nodes, and one leaf per count.
+    func dispatchChains(_ kind: FrontendKind, counts: [Int]) -> [Chain] {
+        let tree = DispatchTree(counts: counts)
+        let key = key(kind)
+        func rules(_ node: DispatchTree.Node) -> [Rule] {
+            node.tests.map { test in
+                let target =
+                    test.counts.count == 1
+                    ? kind.balancerChain(buckets: test.counts[0]) : kind.dispatchChain(low: test.low, high: test.high)
+                return Rule([.lookup(key, set: kind.bitSet(test.bit)), .verdict(.goto(target))])
+            } + [Rule([.verdict(.goto(kind.balancerChain(buckets: node.fallback)))])]
         }
-        return rank(a) < rank(b)
+        let root = Chain(name: kind.dispatchChain, rules: masqueradeMarking(kind) + (tree.root.map(rules) ?? []))
+        let inner = tree.innerNodes.map { Chain(name: kind.dispatchChain(low: $0.low, high: $0.high), rules: rules($0)) }
+        let leaves = counts.map { buckets in
+            let bucket = Field.randomBucket(modulus: UInt32(buckets))
+            return Chain(
+                name: kind.balancerChain(buckets: buckets),
+                rules: [Rule([.destinationNATMap(family, key + [bucket], map: kind.bucketMap(buckets: buckets))])])
+        }
+        return [root] + inner + leaves
     }
 
-    /// The bucket map a load-balancing chain uses, declared like the full compile declares it.
-    func bucketMap(_ balancer: BalancerChain) -> NamedSet {
-        let address = Field.destinationAddress(family)
-        let key: [Field] = balancer.kind.isNodePort ? [.transportProtocol, .destinationPort] : [address, .transportProtocol, .destinationPort]
-        return NamedSet(name: balancer.map, key: key + [.randomBucket(modulus: 1)], data: .fields([address, .destinationPort]))
+    /// Addresses: traffic from outside the cluster CIDR, so that replies come back through this
+    /// node; NodePorts: all of it. Never for the frontends that keep the client's address.
+    private func masqueradeMarking(_ kind: FrontendKind) -> [Rule] {
+        let mark: [Statement] = [.notInSet(key(kind), set: kind.keepsSource), .setMarkBits(options.masqueradeBit)]
+        switch kind {
+        case .address:
+            guard let cluster = options.clusterCIDRs.first(where: { $0.family == family }) else { return [] }
+            return [Rule([.match(.sourceAddress(family), .notEqual, .network(cluster))] + mark)]
+        case .nodePort:
+            return [Rule(mark)]
+        }
     }
 
     private func baseChains() -> [Chain] {
@@ -239,9 +267,17 @@ struct TableBuilder {
         ]
     }
 
+    /// A rule that applies `statements` to the frontends in `set`. NodePorts answer on the node's
+    /// own addresses, checked after the set lookup so that other traffic costs no route lookup.
+    private func gated(_ kind: FrontendKind, set: String, _ statements: [Statement]) -> Rule {
+        Rule([.lookup(key(kind), set: set)] + (kind == .nodePort ? nodePortMatch() : []) + statements)
+    }
+
     /// NodePorts answer on the node's own addresses: the ones given, or any local one but loopback.
-    private func nodePortMatch(_ nodeIPs: [IPAddress]) -> [Statement] {
-        if !nodeIPs.isEmpty { return [.lookup([.destinationAddress(family)], set: Names.nodePortIPs)] }
+    private func nodePortMatch() -> [Statement] {
+        if options.nodeIPs.contains(where: { $0.family == family }) {
+            return [.lookup([.destinationAddress(family)], set: Names.nodePortIPs)]
+        }
         // IPv6 has one loopback address, IPv4 a whole /8 (a full-length prefix is an address).
         let loopback: Value = family == .ipv4 ? .network(IPNetwork("127.0.0.0/8")!) : .address(IPAddress("::1")!)
         return [.destinationIsLocal, .match(.destinationAddress(family), .notEqual, loopback)]
@@ -263,30 +299,6 @@ struct TableBuilder {
                 Rule([.toggleMarkBits(bit)]),
                 Rule([.masquerade(fullyRandom: true)]),
             ])
-    }
-
-    func balancerChain(_ balancer: BalancerChain) -> Chain {
-        let bucket = Field.randomBucket(modulus: UInt32(balancer.buckets))
-        let markAlways = Rule([.setMarkBits(options.masqueradeBit)])
-        var rules: [Rule] = []
-        switch balancer.kind {
-        case .service:
-            if let cluster = options.clusterCIDRs.first(where: { $0.family == family }) {
-                rules.append(
-                    Rule([
-                        .match(.sourceAddress(family), .notEqual, .network(cluster)),
-                        .setMarkBits(options.masqueradeBit),
-                    ]))
-            }
-        case .nodePort: rules.append(markAlways)
-        case .localService, .localNodePort: break
-        }
-        let key: [Field] =
-            balancer.kind.isNodePort
-            ? [.transportProtocol, .destinationPort, bucket]
-            : [.destinationAddress(family), .transportProtocol, .destinationPort, bucket]
-        rules.append(Rule([.destinationNATMap(family, key, map: balancer.map)]))
-        return Chain(name: balancer.name, rules: rules)
     }
 }
 

@@ -39,29 +39,26 @@ extension Transaction {
             default: break
             }
         }
-        // A frontend whose load-balancing element appears (and was not merely rewritten, as when
-        // it moves from lb-2 to lb-3) had no endpoint before: its flows point nowhere useful.
+        // A frontend that enters a gate set (and did not merely go out and in again) had no
+        // endpoint before: its flows point nowhere useful.
         return removed.subtracting(added).union(frontendsCome.subtracting(frontendsGone)).sorted {
             ($0.port, $0.frontend?.description ?? "", $0.endpoint?.description ?? "")
                 < ($1.port, $1.frontend?.description ?? "", $1.endpoint?.description ?? "")
         }
     }
 
-    /// A UDP frontend's element in the verdict maps that sends it to a load-balancing chain.
+    /// A UDP frontend's element in a gate set: the frontend is balanced to endpoints.
     private static func balancedFrontend(_ element: SetElement, in set: String) -> StaleFlow? {
-        guard set == Names.serviceIPs || set == Names.serviceNodePorts,
-            case .verdict(.goto(let chain))? = element.data, chain != Names.rejectService
-        else { return nil }
-        return udpFrontend(element.key, hasAddress: set == Names.serviceIPs, endpoint: nil)
+        guard let kind = FrontendKind.allCases.first(where: { $0.gate == set }) else { return nil }
+        return udpFrontend(element.key, hasAddress: kind == .address, endpoint: nil)
     }
 
-    /// A UDP bucket of the load-balancing maps as (frontend, port, endpoint).
+    /// A UDP bucket of the bucket maps as (frontend, port, endpoint).
     private static func backend(_ element: SetElement, in set: String) -> StaleFlow? {
-        let isService = set.hasPrefix(Names.endpointsPrefix)
-        guard isService || set.hasPrefix(Names.nodePortEndpointsPrefix),
-            case .values(let data)? = element.data, case .address(let endpoint)? = data.first
+        guard let kind = FrontendKind.bucketMapKind(set), case .values(let data)? = element.data,
+            case .address(let endpoint)? = data.first
         else { return nil }
-        return udpFrontend(element.key.dropLast(), hasAddress: isService, endpoint: endpoint)  // without the bucket
+        return udpFrontend(element.key.dropLast(), hasAddress: kind == .address, endpoint: endpoint)  // without the bucket
     }
 
     /// Reads a frontend key, `address . protocol . port` (services) or `protocol . port`

@@ -19,6 +19,11 @@ public enum NetlinkError: Error, Sendable, CustomStringConvertible {
         public var operation: String
         public var error: Errno
 
+        public init(operation: String, error: Errno) {
+            self.operation = operation
+            self.error = error
+        }
+
         public var description: String { "\(operation): \(Self.explain(error))" }
 
         static func explain(_ error: Errno) -> String {

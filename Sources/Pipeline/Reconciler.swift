@@ -1,4 +1,5 @@
 import Compiler
+import Glibc
 import Netlink
 import Ruleset
 import ServiceGraph
@@ -249,19 +250,42 @@ public final class Reconciler {
             let plan = try plan(desired)
             let repair = try repair(plan)
             guard !plan.transaction.isEmpty else { return Outcome(kind: .full, unchanged: plan.generation) }
-            let committed = try store.commit(plan.transaction, ifGenerationIs: plan.generation)
-            return finish(
-                plan.transaction, kind: .full, generation: committed, replacedWhole: plan.replacedWhole, repair: repair)
+            do {
+                let committed = try store.commit(plan.transaction, ifGenerationIs: plan.generation)
+                return finish(
+                    plan.transaction, kind: .full, generation: committed, replacedWhole: plan.replacedWhole,
+                    repair: repair)
+            } catch NetlinkError.refused(let refusals) where Self.isMisread(refusals) {
+                throw ReadAgain(refused: refusals)
+            }
         }
     }
 
+    /// Refusals that only say an element is there already or is not there.
+    private static func isMisread(_ refusals: [NetlinkError.Refusal]) -> Bool {
+        !refusals.isEmpty && refusals.allSatisfy { $0.error == .fileExists || $0.error == .noSuchFileOrDirectory }
+    }
+
+    /// The kernel has an element we did not read, or lacks one we did: a dump of a set whose
+    /// hash table is being resized can miss elements. Read again, a moment later.
+    private struct ReadAgain: Error {
+        var refused: [NetlinkError.Refusal]
+    }
+
+    /// Runs `body` again when another program committed in between, or when what it read was
+    /// incomplete; gives up after `attempts` of each.
     private func withRetries<T>(_ body: () throws -> T) throws -> T {
-        var attempt = 1
+        var commitsRaced = 1
+        var misreads = 0
         while true {
             do {
                 return try body()
-            } catch NetlinkError.generationChanged where attempt < attempts {
-                attempt += 1
+            } catch NetlinkError.generationChanged where commitsRaced < attempts {
+                commitsRaced += 1
+            } catch let again as ReadAgain {
+                misreads += 1
+                guard misreads < attempts else { throw NetlinkError.refused(again.refused) }
+                usleep(UInt32(20_000 * misreads))
             }
         }
     }

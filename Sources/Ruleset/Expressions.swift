@@ -60,6 +60,8 @@ public enum Statement: Hashable, Sendable {
     case connectionDestinationTranslated
     /// `fields @set`
     case lookup([Field], set: String)
+    /// `fields != @set`: the key is not in the set.
+    case notInSet([Field], set: String)
     /// `fields vmap @map`
     case verdictMap([Field], map: String)
     /// `meta mark set meta mark | bits`

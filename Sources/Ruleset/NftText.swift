@@ -104,6 +104,8 @@ extension Statement {
             return "ct status dnat"
         case let .lookup(fields, set):
             return fields.map(\.nftText).joined(separator: " . ") + " @\(set)"
+        case let .notInSet(fields, set):
+            return fields.map(\.nftText).joined(separator: " . ") + " != @\(set)"
         case let .verdictMap(fields, map):
             return fields.map(\.nftText).joined(separator: " . ") + " vmap @\(map)"
         case .setMarkBits(let bits):

@@ -113,7 +113,7 @@ extension Rule {
     var referencedSets: [String] {
         statements.compactMap {
             switch $0 {
-            case .lookup(_, let set): set
+            case .lookup(_, let set), .notInSet(_, let set): set
             case .verdictMap(_, let map), .destinationNATMap(_, _, let map): map
             default: nil
             }

@@ -110,6 +110,7 @@ public struct GraphBuilder {
     private var nodePortPool: SlotPool<NodePortClaim>
     private var nodePortClaims: [ServiceID: [NodePortClaim]] = [:]
     private var explicitNodePortOwners: [UInt16: Set<ServiceID>] = [:]
+    private var frontendOwners: [FrontendKey: Set<ServiceID>] = [:]
     private var podAddressPool: SlotPool<PodInstance.Key>
     private var serviceDiagnostics: [ServiceID: [Diagnostic]] = [:]
     private var ingressDiagnostics: [Diagnostic] = []
@@ -303,6 +304,7 @@ public struct GraphBuilder {
             }
             updateClusterIPs(id, before: before.flatMap(Self.rulesNeeded), after: after.flatMap(Self.rulesNeeded))
             updateNodePorts(id, before: before.flatMap(Self.rulesNeeded), after: after.flatMap(Self.rulesNeeded))
+            updateFrontends(id, before: before.flatMap(Self.rulesNeeded), after: after.flatMap(Self.rulesNeeded))
             dirtyServices.insert(id)
         }
         servicesBefore = [:]
@@ -397,6 +399,35 @@ public struct GraphBuilder {
             dirtyServices.formUnion(nodePortPool.claim(claim, name: claim.name).map(\.service))
         }
         nodePortClaims[id] = claims.isEmpty ? nil : claims
+    }
+
+    /// External and load-balancer frontends are shared addresses: two Services may not serve the
+    /// same address, protocol and port (the rules could not tell whose traffic it is).
+    private mutating func updateFrontends(_ id: ServiceID, before: ServiceManifest?, after: ServiceManifest?) {
+        let old = before.map(Self.sharedFrontends) ?? [:]
+        let new = after.map(Self.sharedFrontends) ?? [:]
+        for key in old.keys where new[key] == nil {
+            frontendOwners[key]?.remove(id)
+            dirtyServices.formUnion(frontendOwners[key] ?? [])
+            if frontendOwners[key]?.isEmpty == true { frontendOwners[key] = nil }
+        }
+        for key in new.keys where old[key] == nil {
+            dirtyServices.formUnion(frontendOwners[key] ?? [])
+            frontendOwners[key, default: []].insert(id)
+        }
+    }
+
+    /// A Service's external and load-balancer frontends, with where each address is written.
+    private static func sharedFrontends(_ manifest: ServiceManifest) -> [FrontendKey: SourceLocation] {
+        let addresses = manifest.externalIPs + (manifest.type == .loadBalancer ? manifest.loadBalancerIngress : [])
+        var result: [FrontendKey: SourceLocation] = [:]
+        for address in addresses {
+            for port in manifest.ports {
+                let key = FrontendKey(address: address.value, transport: port.transport, port: port.port)
+                if result[key] == nil { result[key] = address.location }
+            }
+        }
+        return result
     }
 
     private static func exposesNodePorts(_ manifest: ServiceManifest) -> Bool {
@@ -614,6 +645,13 @@ public struct GraphBuilder {
                     fix: "use an address that clients outside the node can reach")
             }
         }
+        for (key, location) in Self.sharedFrontends(manifest).sorted(by: { $0.value < $1.value }) {
+            guard let owner = frontendOwners[key]?.min(), owner != id else { continue }
+            assembly.fail(
+                at: location,
+                "\(key.address) port \(key.port)/\(key.transport.rawValue) of Service \"\(id)\" is already served by Service \"\(owner)\"",
+                fix: "give each Service its own external or load-balancer address, or other ports")
+        }
         services[id] = Service(
             id: id, ports: ports, clusterIPs: clusterIPs, externalIPs: manifest.externalIPs.map(\.value),
             loadBalancerIPs: manifest.type == .loadBalancer ? manifest.loadBalancerIngress.map(\.value) : [],
@@ -785,6 +823,13 @@ public struct GraphBuilder {
         all += podRangeDiagnostic.map { [$0] } ?? []
         return Array(Set(all)).sortedByLocation()
     }
+}
+
+/// A frontend on a shared address: address, protocol and port.
+struct FrontendKey: Hashable {
+    var address: IPAddress
+    var transport: TransportProtocol
+    var port: UInt16
 }
 
 /// What makes two endpoints the same one.

@@ -4,9 +4,12 @@ import Foundation
 struct Report: Codable {
     struct Sync: Codable {
         var change: String
+        /// Medians: end to end, and its parts (incremental compile, netlink encoding, kernel).
         var seconds: Double
         var operations: Int
         var kernelSeconds: Double
+        var compileSeconds = 0.0
+        var encodingSeconds = 0.0
     }
 
     struct SizeResult: Codable {
@@ -51,15 +54,15 @@ struct Report: Codable {
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for row in sizes {
-            func sync(_ index: Int) -> String {
-                row.syncs.count > index ? "\(Self.ms(row.syncs[index].seconds)) (\(row.syncs[index].operations) ops)" : "—"
+            func sync(_ name: String) -> String {
+                row.syncs.first { $0.change == name }.map { "\(Self.ms($0.seconds)) (\($0.operations) ops)" } ?? "—"
             }
             func ratio(_ key: String) -> String {
                 guard let seconds = row.baselines[key] else { return "—" }
                 return "\(Self.ms(seconds)) (\(String(format: "%.0f", seconds / row.applySeconds))×)"
             }
             lines.append(
-                "| \(row.services) × \(row.endpoints) | \(row.elements) | \(Self.ms(row.compileSeconds)) | \(Int(row.peakMemoryMiB)) MiB | \(Self.ms(row.applySeconds)) (\(Self.ms(row.applyKernelSeconds))) | \(sync(0)) | \(sync(1)) | \(sync(2)) | \(row.oursViaNft.map(Self.ms) ?? "—") | \(ratio(KubeProxyRuleset.Shape.inlineDNATMaps.rawValue)) | \(ratio(KubeProxyRuleset.Shape.perEndpointChains.rawValue)) |"
+                "| \(row.services) × \(row.endpoints) | \(row.elements) | \(Self.ms(row.compileSeconds)) | \(Int(row.peakMemoryMiB)) MiB | \(Self.ms(row.applySeconds)) (\(Self.ms(row.applyKernelSeconds))) | \(sync("endpoint added")) | \(sync("endpoint removed")) | \(sync("service added")) | \(row.oursViaNft.map(Self.ms) ?? "—") | \(ratio(KubeProxyRuleset.Shape.inlineDNATMaps.rawValue)) | \(ratio(KubeProxyRuleset.Shape.perEndpointChains.rawValue)) |"
             )
         }
         return lines.joined(separator: "\n")
@@ -68,16 +71,45 @@ struct Report: Codable {
     func text() -> String {
         var text = "nfcompile benchmark — \(machine.cpu), \(machine.cores) cores, \(String(format: "%.0f", machine.memoryGiB)) GiB, kernel \(machine.kernel), \(machine.nft)\n\n"
         text += inputPathTable() + "\n\n" + sizeTable() + "\n\n"
-        text += "Ratios are to our full apply over netlink. Syncs: changed services → incremental compile → committed (kernel share in the JSON).\n"
-        if let reference, let big = sizes.first(where: { $0.services == 10_000 }) {
-            for (small, large) in zip(reference.syncs, big.syncs) {
-                text += "\(small.change): \(Self.ms(large.seconds)) at 10,000 services vs \(Self.ms(small.seconds)) at 100 (\(String(format: "%.1f", large.seconds / small.seconds))×)\n"
-            }
-        }
-        for result in dataPlane {
-            text += "data plane, \(result.services) services: connect p50 \(Int(result.p50Microseconds)) µs, p99 \(Int(result.p99Microseconds)) µs over \(result.connections) connections\n"
-        }
+        text += "Ratios are to our full apply over netlink.\n\n"
+        text += syncTable() + "\n\n"
+        text += dataPlaneTable() + "\n"
         return text
+    }
+
+    /// Every sync kind at every size, end to end (kernel share), and the largest size's ratio to
+    /// the 100-service reference.
+    func syncTable() -> String {
+        let rows = (reference.map { [$0] } ?? []) + sizes.filter { $0.endpoints == reference?.endpoints ?? 10 }
+        guard let largest = rows.max(by: { $0.services < $1.services }) else { return "" }
+        var lines = [
+            "| sync (median of each) | " + rows.map { "\($0.services) services" }.joined(separator: " | ")
+                + " | \(largest.services) vs \(reference?.services ?? 0): end to end | kernel |",
+            "|---|" + rows.map { _ in "---|" }.joined() + "---|---|",
+        ]
+        for (index, sync) in (reference ?? largest).syncs.enumerated() {
+            let cells = rows.map { row in
+                row.syncs.count > index ? "\(Self.ms(row.syncs[index].seconds)) (\(Self.ms(row.syncs[index].kernelSeconds)))" : "—"
+            }
+            var ratios = "— | —"
+            if let reference, largest.syncs.count > index, reference.syncs.count > index {
+                let big = largest.syncs[index]
+                let small = reference.syncs[index]
+                ratios = String(format: "%.2f× | %.2f×", big.seconds / small.seconds, big.kernelSeconds / small.kernelSeconds)
+            }
+            lines.append("| \(sync.change), \(sync.operations) ops | " + cells.joined(separator: " | ") + " | \(ratios) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    func dataPlaneTable() -> String {
+        guard !dataPlane.isEmpty else { return "" }
+        var lines = ["| connection setup through a ClusterIP | services | bucket counts | p50 | p99 | connections |", "|---|---|---|---|---|---|"]
+        for result in dataPlane {
+            lines.append(
+                "| \(result.label) | \(result.services) | \(result.bucketCounts) | \(String(format: "%.1f", result.p50Microseconds)) µs | \(String(format: "%.1f", result.p99Microseconds)) µs | \(result.connections) |")
+        }
+        return lines.joined(separator: "\n")
     }
 
     func json() throws -> String {

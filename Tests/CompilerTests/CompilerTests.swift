@@ -33,21 +33,34 @@ enum Fixtures {
         ruleset.tables.first { $0.family == family }?.sets.first { $0.name == name }
     }
 
+    func chain(_ name: String, in ruleset: Ruleset) -> Chain? {
+        ruleset.tables[0].chains.first { $0.name == name }
+    }
+
+    func keys(_ name: String, in ruleset: Ruleset, family: TableFamily = .ip) -> [[Value]]? {
+        set(name, in: ruleset, family: family)?.elements.map(\.key)
+    }
+
     @Test func clusterIPWithThreeEndpointsGetsThreeBuckets() throws {
         let graph = ServiceGraph(services: [
             F.service("web", clusterIP: "10.96.0.10", endpoints: [F.endpoint("10.244.0.3"), F.endpoint("10.244.0.2"), F.endpoint("10.244.0.4")])
         ])
         let ruleset = graph.compile()
-        let serviceIPs = try #require(set("service-ips", in: ruleset))
-        #expect(serviceIPs.elements.map(\.data) == [.verdict(.goto("lb-3"))])
-        #expect(serviceIPs.elements.first?.key == [.address(F.ip("10.96.0.10")), .tcp, .port(80)])
+        let frontend: [Value] = [.address(F.ip("10.96.0.10")), .tcp, .port(80)]
+        #expect(keys("service-ips", in: ruleset) == [frontend])
+        // 3 = 0b11: the frontend is in the bit sets of 1 and 2, and nothing else.
+        #expect(keys("bucket-bit-1", in: ruleset) == [frontend])
+        #expect(keys("bucket-bit-2", in: ruleset) == [frontend])
+        #expect(set("bucket-bit-4", in: ruleset) == nil)
         let buckets = try #require(set("endpoints-3", in: ruleset)).elements
         #expect(buckets.map { $0.key.last } == [.integer(0), .integer(1), .integer(2)])
         #expect(Set(buckets.compactMap(\.data)) == Set(["10.244.0.2", "10.244.0.3", "10.244.0.4"].map {
             SetElement.Data.values([.address(F.ip($0)), .port(8080)])
         }))
-        let chains = ruleset.tables[0].chains.map(\.name)
-        #expect(chains.contains("lb-3"))
+        #expect(chain("lb", in: ruleset)?.rules.last == Rule([.verdict(.goto("lb-3"))]), "one count in use: no test")
+        #expect(chain("lb-3", in: ruleset)?.rules == [
+            Rule([.destinationNATMap(.ipv4, [.destinationAddress(.ipv4), .transportProtocol, .destinationPort, .randomBucket(modulus: 3)], map: "endpoints-3")])
+        ])
         try NftCheck.validate(ruleset.nftText())
     }
 
@@ -59,15 +72,20 @@ enum Fixtures {
         let buckets = try #require(set("endpoints-10", in: ruleset)).elements
         #expect(buckets.count == 10)
         #expect(buckets.filter { $0.data == .values([.address(F.ip("10.244.0.2")), .port(8080)]) }.count == 9)
-        #expect(set("service-ips", in: ruleset)?.elements.first?.data == .verdict(.goto("lb-10")))
+        #expect(keys("bucket-bit-2", in: ruleset)?.count == 1 && keys("bucket-bit-8", in: ruleset)?.count == 1)
+        #expect(try Dispatch.leaf(of: [.address(F.ip("10.96.0.11")), .tcp, .port(80)], kind: "lb", in: ruleset.tables[0]).chain == "lb-10")
     }
 
     @Test func serviceWithoutEndpointsIsRejectedNotBlackHoled() throws {
         let graph = ServiceGraph(services: [F.service("empty", clusterIP: "10.96.0.12", nodePort: 30001, endpoints: [])])
         let ruleset = graph.compile()
         #expect(set("service-ips", in: ruleset)?.elements.isEmpty == true)
-        #expect(set("no-endpoint-services", in: ruleset)?.elements.map(\.data) == [.verdict(.goto("reject-service"))])
-        #expect(set("no-endpoint-nodeports", in: ruleset)?.elements.map(\.key) == [[.tcp, .port(30001)]])
+        #expect(keys("no-endpoint-services", in: ruleset) == [[.address(F.ip("10.96.0.12")), .tcp, .port(80)]])
+        #expect(keys("no-endpoint-nodeports", in: ruleset) == [[.tcp, .port(30001)]])
+        #expect(chain("endpoints-check", in: ruleset)?.rules.first == Rule([
+            .lookup([.destinationAddress(.ipv4), .transportProtocol, .destinationPort], set: "no-endpoint-services"),
+            .verdict(.goto("reject-service")),
+        ]))
         try NftCheck.validate(ruleset.nftText())
     }
 
@@ -86,10 +104,11 @@ enum Fixtures {
             F.service("np", clusterIP: "10.96.0.14", nodePort: 31080, endpoints: [F.endpoint("10.244.0.2")])
         ])
         let ruleset = graph.compile()
-        #expect(set("service-nodeports", in: ruleset)?.elements.first?.key == [.tcp, .port(31080)])
-        #expect(set("nodeport-endpoints-1", in: ruleset)?.elements.first?.key == [.tcp, .port(31080), .integer(0)])
-        let chain = try #require(ruleset.tables[0].chains.first { $0.name == "nodeport-lb-1" })
-        #expect(chain.rules.first == Rule([.setMarkBits(0x4000)]))
+        #expect(keys("service-nodeports", in: ruleset) == [[.tcp, .port(31080)]])
+        #expect(keys("nodeport-endpoints-1", in: ruleset) == [[.tcp, .port(31080), .integer(0)]])
+        let root = try #require(chain("nodeport-lb", in: ruleset))
+        #expect(root.rules.first == Rule([.notInSet([.transportProtocol, .destinationPort], set: "local-nodeports"), .setMarkBits(0x4000)]))
+        #expect(try Dispatch.leaf(of: [.tcp, .port(31080)], kind: "nodeport-lb", in: ruleset.tables[0]).chain == "nodeport-lb-1")
         try NftCheck.validate(ruleset.nftText())
     }
 
@@ -99,13 +118,24 @@ enum Fixtures {
                       endpoints: [F.endpoint("10.244.0.2", node: "a"), F.endpoint("10.244.1.2", node: "b")],
                       externalIPs: ["198.51.100.7"], externalPolicy: .local)
         ])
+        let clusterIP: [Value] = [.address(F.ip("10.96.0.15")), .tcp, .port(80)]
+        let external: [Value] = [.address(F.ip("198.51.100.7")), .tcp, .port(80)]
         let ruleset = graph.compile(options: CompilerOptions(nodeName: "a"))
-        let verdicts = set("service-ips", in: ruleset)?.elements.map(\.data)
-        #expect(verdicts == [.verdict(.goto("lb-2")), .verdict(.goto("local-lb-1"))])
-        #expect(set("service-nodeports", in: ruleset)?.elements.map(\.data) == [.verdict(.goto("local-nodeport-lb-1"))])
+        #expect(keys("service-ips", in: ruleset) == [clusterIP, external])
+        #expect(keys("endpoints-2", in: ruleset) == [clusterIP + [.integer(0)], clusterIP + [.integer(1)]], "the ClusterIP: every endpoint")
+        #expect(set("endpoints-1", in: ruleset)?.elements.map(\.data) == [.values([.address(F.ip("10.244.0.2")), .port(8080)])],
+                "the external IP: this node's endpoint only")
+        #expect(keys("local-external-ips", in: ruleset) == [external], "its clients keep their address")
+        #expect(keys("local-nodeports", in: ruleset) == [[.tcp, .port(31000)]])
+        #expect(set("nodeport-endpoints-1", in: ruleset)?.elements.map(\.data) == [.values([.address(F.ip("10.244.0.2")), .port(8080)])])
+
         let onNodeC = graph.compile(options: CompilerOptions(nodeName: "c"))
-        #expect(set("service-nodeports", in: onNodeC)?.elements.map(\.data) == [.verdict(.drop)])
+        #expect(keys("service-ips", in: onNodeC) == [clusterIP])
+        #expect(keys("no-local-endpoint-services", in: onNodeC) == [external], "no endpoint here: dropped")
+        #expect(keys("no-local-endpoint-nodeports", in: onNodeC) == [[.tcp, .port(31000)]])
+        #expect(set("service-nodeports", in: onNodeC)?.elements.isEmpty == true)
         try NftCheck.validate(ruleset.nftText())
+        try NftCheck.validate(onNodeC.nftText())
     }
 
     @Test func everyProtocolAndBothFamiliesValidate() throws {
@@ -126,7 +156,8 @@ enum Fixtures {
         let ruleset = graph.compile(options: CompilerOptions(nodeIPs: [F.ip("192.0.2.10")]))
         #expect(set("nodeport-ips", in: ruleset)?.elements.map(\.key) == [[.address(F.ip("192.0.2.10"))]])
         let services = try #require(ruleset.tables[0].chains.first { $0.name == "services" })
-        #expect(services.rules[1].statements.first == .lookup([.destinationAddress(.ipv4)], set: "nodeport-ips"))
+        #expect(services.rules[1].statements.dropFirst().first == .lookup([.destinationAddress(.ipv4)], set: "nodeport-ips"),
+                "the NodePort lookup first, then the node's addresses")
         try NftCheck.validate(ruleset.nftText())
     }
 

@@ -86,8 +86,9 @@ enum RandomGraph {
             let current = Self.cluster(services: size)
             let desired = Self.cluster(services: size, extraEndpointFor: 1)
             let transaction = diff(current: current, desired: desired)
-            // service-ips: goto lb-2 becomes goto lb-3 (delete + add); its buckets move from
-            // endpoints-2 to endpoints-3 (both in use by other services); hairpin: one more endpoint.
+            // 2 = 0b10 becomes 3 = 0b11: the frontend joins bucket-bit-1; its buckets move from
+            // endpoints-2 to endpoints-3 (both in use by other services); hairpin: one more
+            // endpoint. No rule and no verdict changes.
             let shape = transaction.operations.map { operation -> String in
                 switch operation {
                 case .addElements(_, let set, let list): "add \(list.count) to \(set)"
@@ -95,10 +96,7 @@ enum RandomGraph {
                 default: operation.summary
                 }
             }
-            #expect(shape == [
-                "delete 1 from service-ips", "delete 2 from endpoints-2", "add 1 to service-ips", "add 1 to hairpin",
-                "add 3 to endpoints-3",
-            ])
+            #expect(shape == ["delete 2 from endpoints-2", "add 1 to hairpin", "add 1 to bucket-bit-1", "add 3 to endpoints-3"])
             #expect(try current.applying(transaction).canonical == desired.canonical)
             shapes.append(shape)
         }
@@ -158,6 +156,35 @@ enum RandomGraph {
         }
     }
 
+    /// The property the ruleset's shape exists for: a change of endpoints or services changes
+    /// elements of plain sets and data maps only, never a verdict; rules and chains change only
+    /// when the bucket counts in use do, and then only the dispatch chains.
+    @Test func changesAreElementsUnlessTheBucketCountsInUseChange() async {
+        await propertyCheck(count: 500, input: RandomGraph.genome, RandomGraph.genome) { before, after in
+            let (old, new) = (RandomGraph.graph(before), RandomGraph.graph(after))
+            var incremental = IncrementalCompiler(options: CompilerOptions())
+            incremental.reset(to: old)
+            guard let transaction = incremental.update(to: new) else { return }
+            let countsChanged = Self.bucketMaps(old.compile()) != Self.bucketMaps(new.compile())
+            for operation in transaction.operations {
+                switch operation {
+                case .addElements(_, _, let elements), .deleteElements(_, _, let elements):
+                    #expect(!elements.contains { if case .verdict? = $0.data { true } else { false } }, "\(operation.summary)")
+                case .addChain(_, let chain): #expect(countsChanged && chain.hook == nil && chain.name.contains("lb"), "\(operation.summary)")
+                case .addRule(_, let chain, _), .flushChain(_, let chain), .deleteChain(_, let chain):
+                    #expect(countsChanged && chain.contains("lb"), "\(operation.summary)")
+                case .addSet(_, let set): #expect(countsChanged && set.data != .verdict, "\(operation.summary)")
+                case .deleteSet: #expect(countsChanged, "\(operation.summary)")
+                case .addTable, .deleteTable: Issue.record("\(operation.summary)")
+                }
+            }
+        }
+    }
+
+    static func bucketMaps(_ ruleset: Ruleset) -> Set<String> {
+        Set(ruleset.tables[0].sets.map(\.name).filter { $0.contains("endpoints-") && !$0.hasPrefix("no-") })
+    }
+
     @Test func oneEndpointAtTenThousandServicesTouchesOnlyThatService() throws {
         var incremental = IncrementalCompiler(options: CompilerOptions())
         let before = DiffPropertyTests.clusterGraph(services: 10_000)
@@ -167,10 +194,9 @@ enum RandomGraph {
         let transaction = try #require(update)
         #expect(transaction.operations.map(\.summary) == [
             "delete element 10.96.0.3 . tcp . 80 . 0 and 1 more from endpoints-2",
-            "delete element 10.96.0.3 . tcp . 80 from service-ips",
+            "add element 10.96.0.3 . tcp . 80 to bucket-bit-1",
             "add element 10.96.0.3 . tcp . 80 . 0 and 2 more to endpoints-3",
             "add element 10.244.0.12 . 10.244.0.12 to hairpin",
-            "add element 10.96.0.3 . tcp . 80 to service-ips",
         ])
         #expect(try before.compile().applying(transaction).canonical == after.compile().canonical)
     }

@@ -42,9 +42,9 @@ public final class AgentProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    /// Waits up to `seconds` for `condition`; false on timeout.
+    /// Waits up to `seconds` (stretched by the lab's slowdown) for `condition`; false on timeout.
     public func wait(seconds: Double = 10, until condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
+        let deadline = Date().addingTimeInterval(seconds * NetworkLab.slowdown)
         while Date() < deadline {
             if try condition() { return true }
             usleep(50_000)
@@ -62,8 +62,10 @@ extension NetworkLab {
 
     /// A plain HTTP GET inside the node namespace (the agent's health and metrics endpoints).
     public func httpGet(_ path: String, port: Int) throws -> String {
-        try Shell.run(
-            ["ip", "netns", "exec", nodeNamespace, "socat", "-T", "2", "-", "TCP:127.0.0.1:\(port)"],
+        let seconds = Int(2 * NetworkLab.slowdown)
+        return try Shell.run(
+            // -t: how long socat waits for the answer once its input has ended (0.5 s by default).
+            ["ip", "netns", "exec", nodeNamespace, "socat", "-T", "\(seconds)", "-t", "\(seconds)", "-", "TCP:127.0.0.1:\(port)"],
             input: "GET \(path) HTTP/1.0\r\n\r\n")
     }
 }

@@ -30,7 +30,13 @@ public final class NetworkLab: @unchecked Sendable {
     public let prefix: String
     public var nodeNamespace: String { "\(prefix)-node" }
     /// How long a client waits for a connection or an answer before it reports a timeout.
-    public var timeout: TimeInterval = 3
+    public var timeout: TimeInterval = 3 * NetworkLab.slowdown
+
+    /// How many times slower than a native run this one is allowed to be: every wait of the lab
+    /// (connects, answers, listeners, an agent's convergence) is stretched by it. From
+    /// NFCOMPILE_LAB_SLOWDOWN (default 1); scripts/test-kernel sets it for its emulated guest.
+    public static let slowdown: Double =
+        ProcessInfo.processInfo.environment["NFCOMPILE_LAB_SLOWDOWN"].flatMap(Double.init).map { max($0, 1) } ?? 1
 
     /// A pod: a host whose listeners answer on the given ports (see `addPods`).
     public struct Pod: Sendable {
@@ -219,12 +225,21 @@ public final class NetworkLab: @unchecked Sendable {
 
     private func writeHostsFile(for namespace: String) throws {
         let directory = Self.etcDirectory(namespace)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let hosts = (["127.0.0.1 localhost"] + serviceNames.map(\.hostsLine)).joined(separator: "\n") + "\n"
-        try hosts.write(toFile: "\(directory)/hosts", atomically: true, encoding: .utf8)
-        // Names come from the hosts file only: a name the lab does not know fails at once,
-        // instead of waiting for a DNS server that no lab namespace can reach.
-        try "hosts: files\n".write(toFile: "\(directory)/nsswitch.conf", atomically: true, encoding: .utf8)
+        // Another lab's tear-down removes /etc/netns when it is empty: between our creating it and
+        // our folder in it, that can happen; then we create it again.
+        for attempt in 1...5 {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try hosts.write(toFile: "\(directory)/hosts", atomically: true, encoding: .utf8)
+                // Names come from the hosts file only: a name the lab does not know fails at once,
+                // instead of waiting for a DNS server that no lab namespace can reach.
+                try "hosts: files\n".write(toFile: "\(directory)/nsswitch.conf", atomically: true, encoding: .utf8)
+                return
+            } catch where attempt < 5 {
+                continue
+            }
+        }
     }
 
     private static func etcDirectory(_ namespace: String) -> String { "/etc/netns/\(namespace)" }
@@ -286,7 +301,8 @@ public final class NetworkLab: @unchecked Sendable {
     /// resolved as a pod would resolve it (its hosts file); returns the greeting.
     public func connectTCP(from client: String, toName name: String, port: Int) throws -> Reply {
         let seconds = String(Int(timeout))
-        return try Reply(exec(client, "socat", "-T", seconds, "-", "TCP:\(name):\(port),connect-timeout=\(seconds)"))
+        // -t: how long socat waits for the greeting once its (empty) input has ended; 0.5 s by default.
+        return try Reply(exec(client, "socat", "-T", seconds, "-t", seconds, "-", "TCP:\(name):\(port),connect-timeout=\(seconds)"))
     }
 
     /// Sends one UDP datagram from `client` and returns the answer; throws `SocketError`
@@ -390,7 +406,8 @@ public final class NetworkLab: @unchecked Sendable {
     private func waitUntilListening(_ process: Process, in namespace: NetNamespace.Identity, port: Int) throws {
         let pid = process.processIdentifier
         let localPort = String(format: ":%04X", port)
-        for _ in 0..<1000 {
+        let deadline = Date().addingTimeInterval(5 * Self.slowdown)
+        while Date() < deadline {
             guard process.isRunning else {
                 throw LabError("the TCP listener on port \(port) exited with status \(process.terminationStatus)")
             }
@@ -406,7 +423,7 @@ public final class NetworkLab: @unchecked Sendable {
             }
             usleep(5_000)
         }
-        throw LabError("the TCP listener on port \(port) did not start within 5 s")
+        throw LabError("the TCP listener on port \(port) did not start within \(Int(5 * Self.slowdown)) s")
     }
 }
 

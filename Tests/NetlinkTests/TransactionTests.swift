@@ -35,7 +35,7 @@ import Testing
 
         let id = TableID(family: .ip, name: "nfcompile")
         let existing = try #require(table(ruleset).sets.first { $0.name == "service-ips" }?.elements.first)
-        let fresh = SetElement(key: [.address(IPAddress("10.96.9.9")!), .tcp, .port(80)], data: .verdict(.goto("lb-2")))
+        let fresh = SetElement(key: [.address(IPAddress("10.96.9.9")!), .tcp, .port(80)])
         let transaction = Transaction([
             .addElements(id, set: "service-ips", [fresh]),
             .addElements(id, set: "service-ips", [existing]),  // already there: EEXIST
@@ -45,7 +45,8 @@ import Testing
         let message = error?.description ?? ""
         #expect(message.contains("add element 10.96.0.2 . tcp . 80 to service-ips: File exists"), "\(message)")
         #expect(message.contains("nothing was applied"))
-        #expect(try kernel.readRuleset(tableName: "nfcompile") == before)
+        // Canonical: the kernel keeps no element order (6.1 lists them in another order after the aborted batch).
+        #expect(try kernel.readRuleset(tableName: "nfcompile").canonical == before.canonical)
     }
 
     @Test func theFailingElementIsNamedInsideALongElementList() throws {

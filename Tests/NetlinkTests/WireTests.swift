@@ -52,6 +52,20 @@ import Testing
         ])
     }
 
+    /// nft --debug=netlink for `ip daddr . meta l4proto . th dport != @s`: the loads, then
+    /// `lookup reg 1 set s 0x1` (NFT_LOOKUP_F_INV).
+    @Test func negatedLookupIsNftsInvertedLookup() {
+        let statement = Statement.notInSet([.destinationAddress(.ipv4), .transportProtocol, .destinationPort], set: "s")
+        let expressions = Lowering.expressions(for: statement, family: .ip)
+        #expect(expressions == [
+            .payload(base: .network, offset: 16, length: 4, destination: Register(number: 1)),
+            .meta(.l4proto, destination: Register(number: 9)),
+            .payload(base: .transport, offset: 2, length: 2, destination: Register(number: 10)),
+            .lookup(source: Register(number: 1), set: "s", destination: nil, inverted: true),
+        ])
+        #expect(Lifting.rule(from: expressions) == Rule([statement]))
+    }
+
     @Test func foreignRulesAreNotMisread() {
         #expect(Lifting.rule(from: [.meta(.mark, destination: Register(number: 1))]) == nil, "a load nobody uses")
         #expect(Lifting.rule(from: [.reject(type: 2, code: 1)]) == nil)

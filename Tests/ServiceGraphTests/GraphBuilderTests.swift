@@ -230,6 +230,17 @@ enum RandomInput {
         #expect(errors(Make.set(services: [Make.service("web")], pods: [pod])).contains { $0.contains("pod IP") && $0.contains(kind) })
     }
 
+    @Test func twoServicesOnOneExternalAddressAndPortIsAnError() {
+        var a = Make.service("a")
+        a.externalIPs = [Located(IPAddress("192.0.2.10")!, at: Make.at(4))]
+        var b = Make.service("b", line: 20)
+        b.externalIPs = [Located(IPAddress("192.0.2.10")!, at: Make.at(24))]
+        let found = errors(Make.set(services: [a, b]))
+        #expect(found.count == 1 && found[0].contains("test.yaml:24:1") && found[0].contains("default/a"), "\(found)")
+        b.ports = [Make.port(443, target: .number(8443))]
+        #expect(errors(Make.set(services: [a, b])).isEmpty, "other ports share the address")
+    }
+
     @Test func anIPv6ClusterIPNeedsAnIPv6ServiceRangeAndMustBeInIt() {
         let v6 = Make.service("v6", clusterIP: "fd00:10:96::10")
         #expect(errors(Make.set(services: [v6])).contains { $0.contains("no IPv6 service range") })

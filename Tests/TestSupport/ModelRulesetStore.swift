@@ -2,6 +2,7 @@ import Compiler
 import Netlink
 import Pipeline
 import Ruleset
+import SystemPackage
 
 /// The kernel's transaction semantics on the IR (`Ruleset.applying`), behind the reconciler's
 /// store, for tests without a kernel; `tamper` plays another program editing the table, and
@@ -20,14 +21,39 @@ public final class ModelRulesetStore: RulesetStore {
     /// Set: our table holds something nfcompile cannot read back (until a commit deletes the table).
     public var foreignObjects: String?
 
+    /// Set: the next reads miss the first element of every set, as a dump of a set being resized
+    /// can (then read correctly again).
+    public var incompleteReads = 0
+
     public func read(tableName: String) throws -> Ruleset {
         if let foreignObjects { throw NetlinkError.unexpectedContent(foreignObjects) }
-        return Ruleset(tables: ruleset.tables.filter { $0.name == tableName })
+        var tables = ruleset.tables.filter { $0.name == tableName }
+        if incompleteReads > 0 {
+            incompleteReads -= 1
+            for t in tables.indices {
+                for s in tables[t].sets.indices where !tables[t].sets[s].elements.isEmpty {
+                    tables[t].sets[s].elements.removeFirst()
+                }
+            }
+        }
+        return Ruleset(tables: tables)
     }
 
     public func commit(_ transaction: Transaction, ifGenerationIs generation: UInt32?) throws -> UInt32 {
         if let generation, generation != currentGeneration { throw NetlinkError.generationChanged }
-        ruleset = try ruleset.applying(transaction)
+        do {
+            ruleset = try ruleset.applying(transaction)
+        } catch {
+            // As the kernel answers: an errno per refused operation.
+            let code: Errno =
+                switch error.reason {
+                case "element exists": .fileExists
+                case "busy": .resourceBusy
+                case let reason where reason.hasPrefix("no such"): .noSuchFileOrDirectory
+                default: .invalidArgument
+                }
+            throw NetlinkError.refused([NetlinkError.Refusal(operation: error.operation, error: code)])
+        }
         if transaction.operations.contains(where: { if case .deleteTable = $0 { true } else { false } }) {
             foreignObjects = nil
         }

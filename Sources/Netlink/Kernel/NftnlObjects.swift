@@ -115,11 +115,12 @@ enum ExpressionCoding {
             data(e, NFTNL_EXPR_BITWISE_MASK, mask)
             data(e, NFTNL_EXPR_BITWISE_XOR, xor)
             return e
-        case let .lookup(source, set, destination):
+        case let .lookup(source, set, destination, inverted):
             let e = new("lookup")
             u32(e, NFTNL_EXPR_LOOKUP_SREG, source.number)
             setString(set) { nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), $0) }
             if let destination { u32(e, NFTNL_EXPR_LOOKUP_DREG, destination.number) }
+            if inverted { u32(e, NFTNL_EXPR_LOOKUP_FLAGS, 1) }  // NFT_LOOKUP_F_INV
             return e
         case let .immediateVerdict(code, chain):
             let e = new("immediate")
@@ -198,7 +199,8 @@ enum ExpressionCoding {
             guard let set = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET)) else { return nil }
             return .lookup(
                 source: register(NFTNL_EXPR_LOOKUP_SREG), set: String(cString: set),
-                destination: has(NFTNL_EXPR_LOOKUP_DREG) ? register(NFTNL_EXPR_LOOKUP_DREG) : nil)
+                destination: has(NFTNL_EXPR_LOOKUP_DREG) ? register(NFTNL_EXPR_LOOKUP_DREG) : nil,
+                inverted: has(NFTNL_EXPR_LOOKUP_FLAGS) && u32(NFTNL_EXPR_LOOKUP_FLAGS) & 1 != 0)  // NFT_LOOKUP_F_INV
         case "immediate":
             guard has(NFTNL_EXPR_IMM_VERDICT),
                 let code = VerdictCode(rawValue: Int32(bitPattern: u32(NFTNL_EXPR_IMM_VERDICT)))

@@ -7,8 +7,9 @@ enum Expression: Hashable, Sendable {
     case setMeta(MetaKey, source: Register)
     case compare(source: Register, CompareOperator, data: [UInt8])
     case bitwise(source: Register, destination: Register, length: UInt32, mask: [UInt8], xor: [UInt8])
-    /// `destination` is nil for a set membership test, `.verdict` for a verdict map.
-    case lookup(source: Register, set: String, destination: Register?)
+    /// `destination` is nil for a set membership test, `.verdict` for a verdict map; an inverted
+    /// membership test matches keys that are not in the set (NFT_LOOKUP_F_INV).
+    case lookup(source: Register, set: String, destination: Register?, inverted: Bool = false)
     case immediateVerdict(VerdictCode, chain: String?)
     case conntrack(ConntrackKey, destination: Register)
     /// `fib daddr type`: the route type of the destination address.

@@ -61,11 +61,12 @@ enum Lifting {
                 else { return nil }
                 statements.append(statement)
                 pending = []
-            case let .lookup(source, set, destination):
-                guard source == Lowering.first, let fields = concatenation(pending) else { return nil }
+            case let .lookup(source, set, destination, inverted):
+                guard source == Lowering.first, let fields = concatenation(pending), !inverted || destination == nil
+                else { return nil }
                 pending = []
                 switch destination {
-                case nil: statements.append(.lookup(fields, set: set))
+                case nil: statements.append(inverted ? .notInSet(fields, set: set) : .lookup(fields, set: set))
                 case .verdict?: statements.append(.verdictMap(fields, map: set))
                 case let register? where register == Lowering.first:
                     guard index < expressions.count,

@@ -33,6 +33,8 @@ enum Lowering {
             return bitTest(.conntrack(.status, destination: first), bits: 0x20)  // IPS_DST_NAT
         case let .lookup(fields, set):
             return load(fields) + [.lookup(source: first, set: set, destination: nil)]
+        case let .notInSet(fields, set):
+            return load(fields) + [.lookup(source: first, set: set, destination: nil, inverted: true)]
         case let .verdictMap(fields, map):
             return load(fields) + [.lookup(source: first, set: map, destination: .verdict)]
         case .setMarkBits(let bits):
