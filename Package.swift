@@ -9,6 +9,7 @@ import PackageDescription
 //   Compiler        graph → IR, pure and deterministic
 //   Netlink         IR ⇄ kernel over netlink (libnftnl + libmnl): the only module that touches C
 //   Pipeline        input → graph → ruleset, and the reconciler: kernel ⇄ desired, for apply, diff and the agent
+//   KubernetesAPI   the Kubernetes API as input: kubeconfig/in-cluster credentials, informers, events
 //   Agent           the node agent: watch manifests and the kernel, sync by diff, health and metrics
 //   nfcompile       the thin command-line tool
 let package = Package(
@@ -27,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.20.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .target(name: "Addressing"),
@@ -44,6 +48,16 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         .target(name: "Pipeline", dependencies: ["Compiler", "Netlink", "Ruleset", "ServiceGraph", "Manifests"]),
+        // HTTP and TLS come from async-http-client on swift-nio-ssl; nothing here speaks HTTP by hand.
+        .target(
+            name: "KubernetesAPI",
+            dependencies: [
+                "Manifests", "Yams",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]),
         .target(
             name: "Agent",
             dependencies: [
@@ -99,6 +113,17 @@ let package = Package(
         .testTarget(
             name: "PipelineTests",
             dependencies: ["Pipeline", "TestSupport", "Lab", "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Addressing"]),
+        // A Kubernetes API server for tests and the bench: the real wire protocol over TLS, on loopback.
+        .target(
+            name: "APIServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Tests/APIServer"),
+        .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI", "APIServer", "Manifests", "Lab", "Yams"]),
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Pipeline", "Ruleset", "Addressing"]),
     ],
     swiftLanguageModes: [.v6]
