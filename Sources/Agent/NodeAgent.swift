@@ -168,7 +168,7 @@ public actor NodeAgent: Service {
             log(report)
             // A full sync's transient structures (the whole compiled table, its batch) are freed
             // but glibc keeps the pages: give them back, or the agent stays at its peak for good.
-            if report.kind == .full { malloc_trim(0) }
+            if report.kind == .full { _ = returnFreedMemory(0) }
         } catch {
             metrics.syncFailures.increment()
             logger.error("sync failed; the kernel keeps its rules", metadata: ["error": "\(error)"])
@@ -205,3 +205,7 @@ public actor NodeAgent: Service {
             ])
     }
 }
+
+/// glibc's `malloc_trim`, which Swift's Glibc module does not export (malloc.h is not in it).
+@_silgen_name("malloc_trim")
+private func returnFreedMemory(_ pad: Int) -> Int32
