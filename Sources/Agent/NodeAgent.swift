@@ -19,6 +19,7 @@ public actor NodeAgent: Service {
     private let synchronizer: Synchronizer
     private let logger: Logger
     private let kernelEvents: AsyncStream<GenerationEvents.Event>?
+    private let quietStore: QuietCommitStore?
     public nonisolated let health: HealthState
     public nonisolated let metrics: AgentMetrics
 
@@ -43,11 +44,13 @@ public actor NodeAgent: Service {
 
     public init(
         configuration: AgentConfiguration, store: any RulesetStore,
-        kernelEvents: AsyncStream<GenerationEvents.Event>?, logger: Logger
+        kernelEvents: GenerationEvents.Subscription?, logger: Logger
     ) {
         self.configuration = configuration
-        self.synchronizer = Synchronizer(configuration: configuration, store: store)
-        self.kernelEvents = kernelEvents
+        let quiet = kernelEvents.map { QuietCommitStore(store, subscription: $0) }
+        self.quietStore = quiet
+        self.synchronizer = Synchronizer(configuration: configuration, store: quiet ?? store)
+        self.kernelEvents = kernelEvents?.events
         self.logger = logger
         self.health = HealthState(syncPeriod: configuration.syncPeriod)
         self.metrics = AgentMetrics()
@@ -92,7 +95,7 @@ public actor NodeAgent: Service {
                 // The sync loop runs here and ends when shutdown closes the wake-ups (a watcher
                 // that stops must not stop the agent); then the watchers and the timer stop.
                 do {
-                    try await syncLoop(wakeups)
+                    try await syncLoop(wakeups, wake)
                 } catch is CancellationError {}
                 group.cancelAll()
             }
@@ -102,8 +105,9 @@ public actor NodeAgent: Service {
         logger.info("agent stopped; the rules stay in the kernel")
     }
 
-    private func syncLoop(_ wakeups: AsyncStream<Void>) async throws {
+    private func syncLoop(_ wakeups: AsyncStream<Void>, _ wake: AsyncStream<Void>.Continuation) async throws {
         syncNow(.full)
+        checkMissedEvents(wake)
         var lastSync = ContinuousClock.now
         for await _ in wakeups {
             // Coalesce bursts: at most one sync per minSyncPeriod, once the folder is quiet.
@@ -116,6 +120,14 @@ public actor NodeAgent: Service {
             }
             guard !taken.isEmpty else { continue }
             syncNow(taken.work, queuedSince: taken.since)
+            checkMissedEvents(wake)
+        }
+    }
+
+    /// Someone may have committed while a large commit of ours went in unannounced: verify.
+    private func checkMissedEvents(_ wake: AsyncStream<Void>.Continuation) {
+        if quietStore?.missedForeignCommit.exchange(false, ordering: .relaxed) == true {
+            queue(wake) { $0.verify = true }
         }
     }
 

@@ -58,7 +58,7 @@ struct AgentCommand: AsyncParsableCommand {
         do {
             agent = NodeAgent(
                 configuration: configuration, store: try KernelRulesetStore(),
-                kernelEvents: try GenerationEvents.stream(), logger: logger)
+                kernelEvents: try GenerationEvents.subscribe(), logger: logger)
         } catch {
             logger.critical("cannot reach the kernel: \(error)")
             throw ExitCode(1)

@@ -79,6 +79,13 @@ struct NetlinkSocket: ~Copyable {
         _ = setsockopt(mnl_socket_get_fd(handle), SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
     }
 
+    /// Joins or leaves a multicast group (for a socket already subscribed).
+    func setMembership(group: UInt32, joined: Bool) {
+        var value = Int32(group)
+        let option = joined ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP
+        _ = mnl_socket_setsockopt(handle, Int32(option), &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     /// Sends one datagram: a single message or a whole batch (a batch must arrive in one piece).
     func send(_ bytes: [UInt8]) throws(NetlinkError) {
         let sent = bytes.withUnsafeBytes { mnl_socket_sendto(handle, $0.baseAddress, $0.count) }
