@@ -200,8 +200,8 @@ struct ObjectDecoder {
         }
 
         service.externalIPs = addresses(spec?[field: "externalIPs"], path: specPath.appending("externalIPs"))
-        if let ip = spec?[field: "loadBalancerIP"] {
-            _ = address(ip, path: specPath.appending("loadBalancerIP"))
+        if let ip = spec?[field: "loadBalancerIP"], ip.stringValue != "" {
+            service.requestedLoadBalancerIP = address(ip, path: specPath.appending("loadBalancerIP"))
         }
         for (index, node) in (spec?[field: "loadBalancerSourceRanges"]?.items ?? []).enumerated() {
             if let range = network(node, path: specPath.appending("loadBalancerSourceRanges").appending(index)) {
@@ -212,9 +212,16 @@ struct ObjectDecoder {
         service.externalTrafficPolicy = external.flatMap(ServiceManifest.TrafficPolicy.init) ?? .cluster
         let `internal` = spec?[field: "internalTrafficPolicy"]?.stringValue
         service.internalTrafficPolicy = `internal`.flatMap(ServiceManifest.TrafficPolicy.init) ?? .cluster
-        if let healthCheck = spec?[field: "healthCheckNodePort"] {
-            _ = portNumber(healthCheck, path: specPath.appending("healthCheckNodePort"))
+        if let healthCheck = spec?[field: "healthCheckNodePort"], let port = portNumber(healthCheck, path: specPath.appending("healthCheckNodePort")) {
+            service.healthCheckNodePort = Located(port, at: file.location(of: healthCheck))
         }
+        if let distribution = spec?[field: "trafficDistribution"], let text = distribution.stringValue {
+            service.trafficDistribution = Located(text, at: file.location(of: distribution))
+        }
+        if let allocate = spec?[field: "allocateLoadBalancerNodePorts"]?.booleanValue {
+            service.allocateLoadBalancerNodePorts = allocate
+        }
+        ipFamilies(spec, into: &service)
 
         if spec?[field: "sessionAffinity"]?.stringValue == "ClientIP" {
             let timeoutNode = spec?[field: "sessionAffinityConfig"]?[field: "clientIP"]?[field: "timeoutSeconds"]
@@ -241,10 +248,43 @@ struct ObjectDecoder {
             if let ip = entry[field: "ip"],
                 let parsed = address(ip, path: .root.appending("status").appending("loadBalancer").appending("ingress").appending(index).appending("ip"))
             {
-                service.loadBalancerIngress.append(parsed)
+                if entry[field: "ipMode"]?.stringValue == "Proxy" {
+                    service.proxiedLoadBalancerIngress.append(parsed)
+                } else {
+                    service.loadBalancerIngress.append(parsed)
+                }
             }
         }
         return service
+    }
+
+    /// `ipFamilies` and `ipFamilyPolicy`, checked against each other and against the ClusterIPs
+    /// (as the API server does): no family twice, one family for SingleStack, the ClusterIPs'
+    /// families in the same order.
+    private mutating func ipFamilies(_ spec: Value?, into service: inout ServiceManifest) {
+        let path = FieldPath.root.appending("spec").appending("ipFamilies")
+        if let policy = spec?[field: "ipFamilyPolicy"], let text = policy.stringValue,
+            let value = ServiceManifest.IPFamilyPolicy(rawValue: text)
+        {
+            service.ipFamilyPolicy = Located(value, at: file.location(of: policy))
+        }
+        guard let list = spec?[field: "ipFamilies"] else { return }
+        for node in list.items {
+            guard let text = node.stringValue else { continue }
+            service.ipFamilies.append(Located(text == "IPv6" ? .ipv6 : .ipv4, at: file.location(of: node)))
+        }
+        let families = service.ipFamilies.map(\.value)
+        if Set(families).count < families.count {
+            error(list, "\(path): a family is listed twice", fix: "list each of IPv4 and IPv6 at most once")
+        } else if families.count > 1, service.ipFamilyPolicy?.value ?? .singleStack == .singleStack {
+            error(list, "\(path): two families for a SingleStack Service",
+                  fix: "set ipFamilyPolicy: PreferDualStack or RequireDualStack, or list one family")
+        }
+        for (address, family) in zip(service.clusterIPs, service.ipFamilies) where address.value.family != family.value {
+            let name = family.value == .ipv4 ? "IPv4" : "IPv6"
+            error(list, "clusterIP \(address.value) is not an \(name) address, but ipFamilies lists \(name) in its place",
+                  fix: "list the families in the order of clusterIPs, or fix the address")
+        }
     }
 
     /// `clusterIP` / `clusterIPs`: "None" (headless), "" (allocate), or at most one address per family.
@@ -575,7 +615,9 @@ struct ObjectDecoder {
                 terminating: conditions?[field: "terminating"]?.booleanValue,
                 nodeName: item[field: "nodeName"]?.stringValue,
                 zone: item[field: "zone"]?.stringValue,
-                targetName: item[field: "targetRef"]?[field: "name"]?.stringValue
+                targetName: item[field: "targetRef"]?[field: "name"]?.stringValue,
+                zoneHints: item[field: "hints"]?[field: "forZones"]?.items.compactMap { $0[field: "name"]?.stringValue },
+                nodeHints: item[field: "hints"]?[field: "forNodes"]?.items.compactMap { $0[field: "name"]?.stringValue }
             ))
         }
         return EndpointSliceManifest(

@@ -66,6 +66,12 @@ public struct ServiceManifest: Hashable, Sendable {
         case local = "Local"
     }
 
+    public enum IPFamilyPolicy: String, Hashable, Sendable {
+        case singleStack = "SingleStack"
+        case preferDualStack = "PreferDualStack"
+        case requireDualStack = "RequireDualStack"
+    }
+
     public struct Port: Hashable, Sendable {
         public var name: String?
         public var transport: TransportProtocol
@@ -99,8 +105,23 @@ public struct ServiceManifest: Hashable, Sendable {
     public var clusterIPs: [Located<IPAddress>]
     public var ports: [Port]
     public var externalIPs: [Located<IPAddress>]
-    /// `status.loadBalancer.ingress[].ip` (hostname-only entries are skipped).
+    /// `status.loadBalancer.ingress[].ip` with `ipMode` VIP (or none): traffic to them arrives
+    /// with them as destination (hostname-only entries are skipped).
     public var loadBalancerIngress: [Located<IPAddress>]
+    /// Ingress IPs with `ipMode: Proxy`: the load balancer sends traffic to the node, not to them.
+    public var proxiedLoadBalancerIngress: [Located<IPAddress>] = []
+    /// `spec.loadBalancerIP` (deprecated): the address asked of the load balancer, not one it has.
+    public var requestedLoadBalancerIP: Located<IPAddress>?
+    /// `spec.ipFamilies`, in order; empty when not written.
+    public var ipFamilies: [Located<IPFamily>] = []
+    /// `spec.ipFamilyPolicy`; nil when not written (SingleStack).
+    public var ipFamilyPolicy: Located<IPFamilyPolicy>?
+    /// `spec.allocateLoadBalancerNodePorts` (default true).
+    public var allocateLoadBalancerNodePorts: Bool = true
+    /// `spec.healthCheckNodePort`, for LoadBalancer Services with externalTrafficPolicy Local.
+    public var healthCheckNodePort: Located<UInt16>?
+    /// `spec.trafficDistribution` (PreferClose, PreferSameZone, PreferSameNode), as written.
+    public var trafficDistribution: Located<String>?
     public var loadBalancerSourceRanges: [Located<IPNetwork>]
     public var externalTrafficPolicy: TrafficPolicy
     public var internalTrafficPolicy: TrafficPolicy
@@ -278,11 +299,18 @@ public struct EndpointSliceManifest: Hashable, Sendable {
         public var zone: String?
         /// `targetRef.name`, usually the pod.
         public var targetName: String?
+        /// `hints.forZones[].name`: zones this endpoint should serve (topology-aware routing).
+        public var zoneHints: [String]? = nil
+        /// `hints.forNodes[].name`: nodes this endpoint should serve.
+        public var nodeHints: [String]? = nil
 
         public init(
             addresses: [Located<IPAddress>], ready: Bool? = nil, serving: Bool? = nil, terminating: Bool? = nil,
-            nodeName: String? = nil, zone: String? = nil, targetName: String? = nil
+            nodeName: String? = nil, zone: String? = nil, targetName: String? = nil, zoneHints: [String]? = nil,
+            nodeHints: [String]? = nil
         ) {
+            self.zoneHints = zoneHints
+            self.nodeHints = nodeHints
             self.addresses = addresses
             self.ready = ready
             self.serving = serving

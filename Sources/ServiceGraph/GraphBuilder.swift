@@ -440,7 +440,9 @@ public struct GraphBuilder {
 
     /// The node ports a Service leaves to allocation, one per port without `nodePort`.
     private static func nodePortClaims(_ id: ServiceID, _ manifest: ServiceManifest) -> [NodePortClaim] {
-        guard exposesNodePorts(manifest) else { return [] }
+        // A LoadBalancer with allocateLoadBalancerNodePorts: false gets node ports only where written.
+        guard exposesNodePorts(manifest), manifest.type != .loadBalancer || manifest.allocateLoadBalancerNodePorts
+        else { return [] }
         return manifest.ports.enumerated().compactMap { index, port in
             port.nodePort == nil
                 ? NodePortClaim(

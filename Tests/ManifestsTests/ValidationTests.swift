@@ -506,3 +506,65 @@ struct ValidationTests {
         #expect(error.description.contains("all.yaml:6:9: error: spec.type: \"Nodeport\" is not a valid value"))
     }
 }
+
+@Suite("Service fields for dual stack, load balancers and topology")
+struct ServiceFieldTests {
+    static func service(_ spec: String, status: String = "") -> String {
+        """
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: web
+        spec:
+          ports:
+            - port: 80
+        \(spec.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        \(status)
+        """
+    }
+
+    @Test func familiesPolicyAndLoadBalancerFieldsAreDecoded() throws {
+        let text = Self.service(
+            """
+            type: LoadBalancer
+            clusterIPs: ["10.96.0.10", "fd00:10:96::10"]
+            ipFamilies: [IPv4, IPv6]
+            ipFamilyPolicy: RequireDualStack
+            allocateLoadBalancerNodePorts: false
+            healthCheckNodePort: 30999
+            trafficDistribution: PreferClose
+            externalTrafficPolicy: Local
+            """,
+            status: """
+                status:
+                  loadBalancer:
+                    ingress:
+                      - ip: 192.0.2.10
+                      - ip: 192.0.2.11
+                        ipMode: Proxy
+                """)
+        let service = try #require(try ManifestLoader.decode(text, file: "web.yaml").services.first)
+        #expect(service.ipFamilies.map(\.value) == [.ipv4, .ipv6])
+        #expect(service.ipFamilyPolicy?.value == .requireDualStack)
+        #expect(!service.allocateLoadBalancerNodePorts)
+        #expect(service.healthCheckNodePort?.value == 30999)
+        #expect(service.trafficDistribution?.value == "PreferClose")
+        #expect(service.loadBalancerIngress.map(\.value.description) == ["192.0.2.10"])
+        #expect(service.proxiedLoadBalancerIngress.map(\.value.description) == ["192.0.2.11"])
+    }
+
+    @Test func aClusterIPOfTheWrongFamilyIsRefusedAtItsLine() {
+        let text = Self.service(
+            """
+            clusterIP: "fd00:10:96::10"
+            ipFamilies: [IPv4]
+            """)
+        let found = diagnostics(text, file: "web.yaml").filter { $0.severity == .error }
+        #expect(found.count == 1 && found[0].message.contains("not an IPv4 address"), "\(found)")
+        #expect(found.first?.location?.line == 9)
+        let twice = Self.service("ipFamilies: [IPv4, IPv4]")
+        #expect(diagnostics(twice, file: "web.yaml").contains { $0.message.contains("listed twice") })
+        let single = Self.service("ipFamilies: [IPv4, IPv6]\nipFamilyPolicy: SingleStack")
+        #expect(diagnostics(single, file: "web.yaml").contains { $0.message.contains("SingleStack") })
+    }
+}
