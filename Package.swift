@@ -61,7 +61,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Pipeline", "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Manifests",
+                "Pipeline", "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Manifests", "KubernetesAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "nfcompile",
             dependencies: [
-                "Manifests", "ServiceGraph", "Ruleset", "Compiler", "Netlink", "Pipeline", "Agent",
+                "Manifests", "ServiceGraph", "Ruleset", "Compiler", "Netlink", "Pipeline", "Agent", "KubernetesAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -109,7 +109,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "Pipeline", "TestSupport", "nfcompile", "Lab", "Compiler", "Ruleset", "Netlink", "ServiceGraph", "Manifests"]),
+            dependencies: ["Agent", "Pipeline", "TestSupport", "APIServer", "Addressing", "nfcompile", "Lab", "Compiler", "Ruleset", "Netlink", "ServiceGraph", "Manifests"]),
         .testTarget(
             name: "PipelineTests",
             dependencies: ["Pipeline", "TestSupport", "Lab", "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Addressing"]),

@@ -1,10 +1,19 @@
 import Compiler
+import KubernetesAPI
 import ServiceGraph
 
 /// Everything the agent needs to know, fixed at start.
 public struct AgentConfiguration: Sendable {
-    /// The watched folder of manifests (the `kubectl apply -f .` folder of a single machine).
-    public var manifests: String
+    /// Where Services and their endpoints come from.
+    public enum Input: Sendable {
+        /// A watched folder of manifests (the `kubectl apply -f .` folder of a single machine).
+        case manifests(folder: String)
+        /// The API server, watched as kube-proxy watches it (this node's Node is the one named by
+        /// the compiler options' `nodeName`).
+        case kubernetes(APIServerConfiguration)
+    }
+
+    public var input: Input
     public var graphOptions: GraphOptions
     public var compilerOptions: CompilerOptions
     /// Bursts of changes are coalesced: at most one sync per this interval (kube-proxy's minSyncPeriod).
@@ -16,13 +25,30 @@ public struct AgentConfiguration: Sendable {
     /// `host:port` for /metrics; nil disables.
     public var metricsAddress: BindAddress?
 
+    /// The watched folder, in manifests mode.
+    public var manifests: String? {
+        if case .manifests(let folder) = input { folder } else { nil }
+    }
+
     public init(
         manifests: String, graphOptions: GraphOptions = GraphOptions(),
         compilerOptions: CompilerOptions = CompilerOptions(), minSyncPeriod: Duration = .seconds(1),
         syncPeriod: Duration = .seconds(30), healthzAddress: BindAddress? = BindAddress(host: "0.0.0.0", port: 10256),
         metricsAddress: BindAddress? = BindAddress(host: "127.0.0.1", port: 10249)
     ) {
-        self.manifests = manifests
+        self.init(
+            input: .manifests(folder: manifests), graphOptions: graphOptions, compilerOptions: compilerOptions,
+            minSyncPeriod: minSyncPeriod, syncPeriod: syncPeriod, healthzAddress: healthzAddress,
+            metricsAddress: metricsAddress)
+    }
+
+    public init(
+        input: Input, graphOptions: GraphOptions = GraphOptions(),
+        compilerOptions: CompilerOptions = CompilerOptions(), minSyncPeriod: Duration = .seconds(1),
+        syncPeriod: Duration = .seconds(30), healthzAddress: BindAddress? = BindAddress(host: "0.0.0.0", port: 10256),
+        metricsAddress: BindAddress? = BindAddress(host: "127.0.0.1", port: 10249)
+    ) {
+        self.input = input
         self.graphOptions = graphOptions
         self.compilerOptions = compilerOptions
         self.minSyncPeriod = minSyncPeriod

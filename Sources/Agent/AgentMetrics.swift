@@ -1,4 +1,5 @@
 import Foundation
+import KubernetesAPI
 import Prometheus
 
 /// The agent's Prometheus metrics, named like kube-proxy's where the meaning matches, so
@@ -41,7 +42,7 @@ public final class AgentMetrics: Sendable {
         operations = registry.makeCounter(descriptor: Self.metric("nfcompile_netlink_operations_total", "Operations committed to the kernel"))
     }
 
-    func record(_ report: Synchronizer.Report, queuedSince: Date?) {
+    func record(_ report: Synchronizer.Report, queuedSince: Date?, triggeredAt: [Date] = []) {
         let seconds = Double(report.duration.components.seconds) + Double(report.duration.components.attoseconds) / 1e18
         syncDuration.record(seconds)
         if report.kind == .full {
@@ -51,13 +52,53 @@ public final class AgentMetrics: Sendable {
             partialSyncDuration.record(seconds)
             partialSyncs.increment()
         }
-        if let queuedSince, report.operations > 0 {
-            networkProgrammingDuration.record(Date().timeIntervalSince(queuedSince))
+        // kube-proxy's measure: from the change (an EndpointSlice's last-change-trigger-time, or for
+        // files the moment the change was seen) to its rules being programmed.
+        let now = Date()
+        if report.operations > 0 {
+            if !triggeredAt.isEmpty {
+                for time in triggeredAt { networkProgrammingDuration.record(max(0, now.timeIntervalSince(time))) }
+            } else if let queuedSince {
+                networkProgrammingDuration.record(now.timeIntervalSince(queuedSince))
+            }
         }
         if !report.inputErrors.isEmpty { inputErrors.increment() }
         if report.outcome?.repair != nil { repairs.increment() }
         operations.increment(by: Int64(report.operations))
         if report.outcome != nil { lastSyncTimestamp.set(Date().timeIntervalSince1970) }
+    }
+
+    /// Objects the API server's watch reported, by kind.
+    func recordWatch(_ changes: [ObjectChange]) {
+        for change in changes {
+            watchEvents(change.kind).increment()
+        }
+    }
+
+    func recordConnection(_ event: ConnectionEvent) {
+        switch event {
+        case .failing(let kind, _, _): watchFailures(kind).increment()
+        case .relisting(let kind, _): relists(kind).increment()
+        case .recovered: break
+        }
+    }
+
+    private func watchEvents(_ kind: ObjectKind) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.metric("nfcompile_api_object_changes_total", "Object changes received from the API server, by kind"),
+            labels: [("kind", kind.rawValue)])
+    }
+
+    private func watchFailures(_ kind: ObjectKind) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.metric("nfcompile_api_request_failures_total", "Failed LIST or WATCH requests to the API server (each retried), by kind"),
+            labels: [("kind", kind.rawValue)])
+    }
+
+    private func relists(_ kind: ObjectKind) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.metric("nfcompile_api_relists_total", "LISTs again after a resourceVersion expired (410 Gone), by kind"),
+            labels: [("kind", kind.rawValue)])
     }
 
     /// A metric's name and help; the unit is already part of the name, as in kube-proxy's.

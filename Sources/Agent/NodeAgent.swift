@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import KubernetesAPI
 import Logging
 import Netlink
 import Manifests
@@ -8,10 +9,11 @@ import Ruleset
 import ServiceLifecycle
 import Synchronization
 
-/// The node agent: keeps the kernel's table equal to what the manifests folder says.
+/// The node agent: keeps the kernel's table equal to what the API server (or a manifests
+/// folder) says.
 ///
-/// Syncs are triggered by file changes (partial sync, coalesced to at most one per
-/// `minSyncPeriod`), by foreign commits the kernel announces and by the `syncPeriod` timer
+/// Syncs are triggered by watch events or file changes (partial sync, coalesced to at most one
+/// per `minSyncPeriod`), by foreign commits the kernel announces and by the `syncPeriod` timer
 /// (full sync: verify against a kernel dump, repair drift). SIGTERM/SIGINT end the loop; the
 /// rules stay in the kernel, so a restart interrupts no traffic.
 public actor NodeAgent: Service {
@@ -20,6 +22,8 @@ public actor NodeAgent: Service {
     private let logger: Logger
     private let kernelEvents: AsyncStream<GenerationEvents.Event>?
     private let quietStore: QuietCommitStore?
+    /// The API's objects, when the input is the API server; nil for a folder.
+    private let cluster: (watch: ClusterWatch, input: ClusterInput)?
     public nonisolated let health: HealthState
     public nonisolated let metrics: AgentMetrics
 
@@ -42,14 +46,25 @@ public actor NodeAgent: Service {
     private var ownGenerations: [UInt32] = []
     private var loggedWarnings: Set<Diagnostic> = []
 
+    /// An agent of the configuration's input: for the API server, `clusterWatch` is its watch
+    /// (made by the caller, which reports a configuration that cannot work before starting).
     public init(
         configuration: AgentConfiguration, store: any RulesetStore,
-        kernelEvents: GenerationEvents.Subscription?, logger: Logger
+        kernelEvents: GenerationEvents.Subscription?, clusterWatch: ClusterWatch? = nil, logger: Logger
     ) {
         self.configuration = configuration
         let quiet = kernelEvents.map { QuietCommitStore(store, subscription: $0) }
         self.quietStore = quiet
-        self.synchronizer = Synchronizer(configuration: configuration, store: quiet ?? store)
+        let input: any AgentInput
+        if let clusterWatch {
+            let clusterInput = ClusterInput(options: configuration.graphOptions)
+            cluster = (clusterWatch, clusterInput)
+            input = clusterInput
+        } else {
+            cluster = nil
+            input = FolderInput(root: configuration.manifests ?? ".", options: configuration.graphOptions)
+        }
+        self.synchronizer = Synchronizer(configuration: configuration, store: quiet ?? store, input: input)
         self.kernelEvents = kernelEvents?.events
         self.logger = logger
         self.health = HealthState(syncPeriod: configuration.syncPeriod)
@@ -70,15 +85,22 @@ public actor NodeAgent: Service {
 
     public func run() async throws {
         let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let fileChanges = try ManifestWatcher.changes(in: configuration.manifests)
+        let fileChanges = try configuration.manifests.map(ManifestWatcher.changes(in:))
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { [self] in
-                    for await change in fileChanges {
-                        self.queue(wake) { work in
-                            work.paths.formUnion(change.paths)
-                            work.rescan = work.rescan || change.rescan || change.folderGone
+                if let fileChanges {
+                    group.addTask { [self] in
+                        for await change in fileChanges {
+                            self.queue(wake) { work in
+                                work.paths.formUnion(change.paths)
+                                work.rescan = work.rescan || change.rescan || change.folderGone
+                            }
                         }
+                    }
+                }
+                if let watch = cluster?.watch {
+                    group.addTask { [self] in
+                        for await event in watch.events() { await self.clusterEvent(event, wake) }
                     }
                 }
                 if let kernelEvents {
@@ -105,6 +127,36 @@ public actor NodeAgent: Service {
         logger.info("agent stopped; the rules stay in the kernel")
     }
 
+    /// What the API server's watch reports: objects go to the input at once, a sync is queued.
+    private func clusterEvent(_ event: ClusterEvent, _ wake: AsyncStream<Void>.Continuation) {
+        guard let cluster else { return }
+        switch event {
+        case .changed(let changes):
+            cluster.input.receive(changes)
+            metrics.recordWatch(changes)
+            queue(wake) { _ in }
+        case .initialListComplete:
+            logger.info("Services and EndpointSlices listed; the first sync follows")
+            cluster.input.listed()
+            queue(wake) { $0.rescan = true }
+        case .node(let facts):
+            cluster.input.nodeChanged(facts)
+            if facts == nil, let name = configuration.compilerOptions.nodeName {
+                logger.warning("this node's Node object \(name) does not exist (or was deleted)")
+            }
+        case .connection(let connection):
+            metrics.recordConnection(connection)
+            switch connection {
+            case .failing(let kind, let error, let retryIn):
+                logger.error("watching \(kind.resource) failed: \(error); retrying in \(retryIn); the kernel keeps its rules")
+            case .recovered(let kind):
+                logger.info("watching \(kind.resource) again")
+            case .relisting(let kind, let reason):
+                logger.info("listing \(kind.resource) again: \(reason)")
+            }
+        }
+    }
+
     private func syncLoop(_ wakeups: AsyncStream<Void>, _ wake: AsyncStream<Void>.Continuation) async throws {
         syncNow(.full)
         checkMissedEvents(wake)
@@ -112,7 +164,7 @@ public actor NodeAgent: Service {
         for await _ in wakeups {
             // Coalesce bursts: at most one sync per minSyncPeriod, once the folder is quiet.
             try await Task.sleep(until: lastSync + configuration.minSyncPeriod)
-            try await settle()
+            if cluster == nil { try await settle() }  // files come in bursts; watch events do not
             lastSync = ContinuousClock.now
             let taken = pending.withLock { state in
                 defer { state = Pending() }
@@ -174,7 +226,7 @@ public actor NodeAgent: Service {
             if let generation = report.outcome?.generation {
                 ownGenerations = Array((ownGenerations + [generation]).suffix(16))
             }
-            metrics.record(report, queuedSince: queuedSince)
+            metrics.record(report, queuedSince: queuedSince, triggeredAt: cluster?.input.takeTriggerTimes() ?? [])
             metrics.changesPending.set(Double(0))
             if synchronizer.isSynced { health.synced() }
             log(report)

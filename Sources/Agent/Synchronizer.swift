@@ -3,8 +3,9 @@ import Manifests
 import Pipeline
 import ServiceGraph
 
-/// One sync of the agent: read what changed in the manifests folder, turn it into changed
-/// services (the graph builder), and hand them to the reconciler, which commits the difference.
+/// One sync of the agent: read what changed in the input (a manifests folder, or the Kubernetes
+/// API), turn it into changed services (the graph builder), and hand them to the reconciler,
+/// which commits the difference.
 ///
 /// A partial sync reads only the files that changed and compiles only the services they touch. A
 /// full sync (`verify`: the periodic check, a foreign commit) reads the folder whole and diffs the
@@ -45,14 +46,22 @@ public final class Synchronizer {
     }
 
     private let configuration: AgentConfiguration
-    private let folder: ManifestFolder
+    private let input: any AgentInput
     private let reconciler: Reconciler
     private let clock = ContinuousClock()
     private var hasSynced = false
 
-    public init(configuration: AgentConfiguration, store: any RulesetStore) {
+    /// A synchronizer of the configuration's manifests folder.
+    public convenience init(configuration: AgentConfiguration, store: any RulesetStore) {
+        precondition(configuration.manifests != nil, "without a folder, the input comes from the API server")
+        self.init(
+            configuration: configuration, store: store,
+            input: FolderInput(root: configuration.manifests ?? "", options: configuration.graphOptions))
+    }
+
+    init(configuration: AgentConfiguration, store: any RulesetStore, input: any AgentInput) {
         self.configuration = configuration
-        self.folder = ManifestFolder(root: configuration.manifests, options: configuration.graphOptions)
+        self.input = input
         self.reconciler = Reconciler(store: store, options: configuration.compilerOptions)
     }
 
@@ -69,18 +78,13 @@ public final class Synchronizer {
 
     private func syncTimed(_ work: Work) throws -> Report {
         var report = Report(outcome: nil, inputErrors: [], warnings: [], services: 0, duration: .zero)
-        guard FileManager.default.fileExists(atPath: folder.root) else {
-            report.inputErrors = [
-                .error(
-                    at: nil, "the manifests folder \(folder.root) is gone; the last good rules stay",
-                    fix: "create the folder again (nfcompile reads it as soon as it is back)")
-            ]
+        if let reason = input.notReady {
+            report.inputErrors = [reason]
             return try verifyOnly(work, report)
         }
-        if work.rescan || !hasSynced { folder.rescan() } else { folder.reload(work.paths) }
         let change: GraphChange
         do {
-            change = try folder.commit()
+            change = try input.commit(work, first: !hasSynced)
         } catch {
             report.inputErrors = error.errors
             report.warnings = error.diagnostics.filter { $0.severity == .warning }
@@ -90,10 +94,10 @@ public final class Synchronizer {
         if hasSynced {
             report.outcome = try reconciler.sync(changing: change.changed, removing: change.removed, verify: work.verify)
         } else {
-            report.outcome = try reconciler.sync(to: folder.graph)
+            report.outcome = try reconciler.sync(to: input.graph)
             hasSynced = true
         }
-        report.services = folder.serviceCount
+        report.services = input.serviceCount
         return report
     }
 
@@ -101,7 +105,7 @@ public final class Synchronizer {
     private func verifyOnly(_ work: Work, _ report: Report) throws -> Report {
         var report = report
         if work.verify, hasSynced { report.outcome = try reconciler.sync(verify: true) }
-        report.services = folder.serviceCount
+        report.services = input.serviceCount
         return report
     }
 }

@@ -261,6 +261,9 @@ struct Value {
 /// A file's name, for turning a value's line and column into a `SourceLocation`.
 struct SourceFile {
     let name: String
+    /// Unknown fields are warnings, not errors: for objects an API server has validated already,
+    /// whose newer fields nfcompile may not know.
+    var unknownFieldsAreWarnings = false
 
     func location(of value: Value) -> SourceLocation {
         SourceLocation(file: name, line: value.line, column: value.column)

@@ -92,10 +92,15 @@ public enum ManifestLoader {
 
     /// One JSON object given as bytes (a Kubernetes API watch event's object, say); `source` names it in
     /// diagnostics, whose lines and columns count within `json`.
-    public static func decode(json: some Collection<UInt8>, source: String) throws(InputError) -> ManifestSet {
+    /// With `fromAPIServer`, fields nfcompile does not know are warnings rather than errors: the API
+    /// server validated the object, and a newer one has fields this version has not heard of.
+    public static func decode(json: some Collection<UInt8>, source: String, fromAPIServer: Bool = false)
+        throws(InputError) -> ManifestSet
+    {
+        let file = SourceFile(name: source, unknownFieldsAreWarnings: fromAPIServer)
         let (set, diagnostics, _) =
-            json.withContiguousStorageIfAvailable { JSONInput.decode($0, source: SourceFile(name: source)) }
-            ?? Array(json).withUnsafeBufferPointer { JSONInput.decode($0, source: SourceFile(name: source)) }
+            json.withContiguousStorageIfAvailable { JSONInput.decode($0, source: file) }
+            ?? Array(json).withUnsafeBufferPointer { JSONInput.decode($0, source: file) }
         return try finish(set, diagnostics + duplicateObjects(in: set))
     }
 

@@ -167,6 +167,13 @@ struct SchemaValidator {
             let topic = parent.isEmpty ? kind : "\(kind).\(parent)"
             fix = "remove it, or check its spelling and indentation (`kubectl explain \(topic)` lists the fields)"
         }
-        diagnostics.append(.error(at: file.location(of: key), "unknown field \"\(path)\"", fix: fix))
+        if file.unknownFieldsAreWarnings {
+            diagnostics.append(
+                .warning(
+                    at: file.location(of: key), "field \"\(path)\" is not known to nfcompile and is ignored",
+                    fix: "check whether a newer nfcompile honours it"))
+        } else {
+            diagnostics.append(.error(at: file.location(of: key), "unknown field \"\(path)\"", fix: fix))
+        }
     }
 }

@@ -1,4 +1,6 @@
 import Agent
+import Foundation
+import KubernetesAPI
 import ArgumentParser
 import Logging
 import Netlink
@@ -8,15 +10,25 @@ import ServiceLifecycle
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent",
-        abstract: "Keep the kernel's table in sync with a folder of manifests (replaces kube-proxy on a node).",
+        abstract: "Keep the kernel's table in sync with the cluster's Services (replaces kube-proxy on a node).",
         discussion: """
-            Edits, new files and deletions in the folder take effect without a restart. Bad input is \
-            reported and the last good rules stay. SIGTERM or SIGINT stop the agent and leave the rules \
-            in place; a restarted agent syncs by difference, so traffic is never interrupted.
+            The Services and EndpointSlices come from the API server, watched as kube-proxy watches \
+            them: with --kubeconfig (and --master to override its server), with --master alone, or \
+            in-cluster (the service account) when neither is given. With --manifests, a folder of \
+            manifests is watched instead: edits, new files and deletions take effect without a \
+            restart. Bad input is reported and the last good rules stay. SIGTERM or SIGINT stop the \
+            agent and leave the rules in place; a restarted agent syncs by difference, so traffic is \
+            never interrupted.
             """)
 
-    @Option(help: "The folder of manifests to watch (read recursively).")
-    var manifests: String
+    @Option(help: "A folder of manifests to watch (read recursively) instead of the API server.")
+    var manifests: String?
+
+    @Option(help: "The kubeconfig with the API server and the credentials (kube-proxy's --kubeconfig).")
+    var kubeconfig: String?
+
+    @Option(help: "The API server's address, overriding the kubeconfig's (kube-proxy's --master).")
+    var master: String?
 
     @OptionGroup var cluster: ClusterOptions
 
@@ -36,6 +48,9 @@ struct AgentCommand: AsyncParsableCommand {
     var logLevel = "info"
 
     func validate() throws {
+        if manifests != nil, kubeconfig != nil || master != nil {
+            throw ValidationError("--manifests reads a folder instead of the API server: leave out --kubeconfig and --master")
+        }
         for (name, value) in [("--healthz-bind-address", healthzBindAddress), ("--metrics-bind-address", metricsBindAddress)]
         where !value.isEmpty && BindAddress(value) == nil {
             throw ValidationError("\(name) '\(value)' is not host:port")
@@ -50,15 +65,38 @@ struct AgentCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "nfcompile.agent")
+        var compilerOptions = cluster.compilerOptions
+        let input: AgentConfiguration.Input
+        var clusterWatch: ClusterWatch?
+        if let manifests {
+            input = .manifests(folder: manifests)
+        } else {
+            // As kube-proxy: this node is the host's name unless given, and no cluster range is
+            // invented (traffic is masqueraded by source only when --cluster-cidr says from where).
+            compilerOptions.nodeName = compilerOptions.nodeName ?? ProcessInfo.processInfo.hostName.lowercased()
+            if cluster.clusterCIDR.isEmpty {
+                compilerOptions.clusterCIDRs = []
+                logger.warning("no --cluster-cidr: service traffic from outside the cluster is not masqueraded by its source")
+            }
+            do {
+                let server = try APIServerConfiguration.resolve(kubeconfig: kubeconfig, master: master)
+                logger.info("watching the API server \(server.server) (\(server.origin))")
+                input = .kubernetes(server)
+                clusterWatch = try ClusterWatch(configuration: server, nodeName: compilerOptions.nodeName)
+            } catch {
+                logger.critical("\(error.diagnostic)")
+                throw ExitCode(1)
+            }
+        }
         let configuration = AgentConfiguration(
-            manifests: manifests, graphOptions: cluster.graphOptions, compilerOptions: cluster.compilerOptions,
+            input: input, graphOptions: cluster.graphOptions, compilerOptions: compilerOptions,
             minSyncPeriod: minSyncPeriod.duration, syncPeriod: syncPeriod.duration,
             healthzAddress: BindAddress(healthzBindAddress), metricsAddress: BindAddress(metricsBindAddress))
         let agent: NodeAgent
         do {
             agent = NodeAgent(
                 configuration: configuration, store: try KernelRulesetStore(),
-                kernelEvents: try GenerationEvents.subscribe(), logger: logger)
+                kernelEvents: try GenerationEvents.subscribe(), clusterWatch: clusterWatch, logger: logger)
         } catch {
             logger.critical("cannot reach the kernel: \(error)")
             throw ExitCode(1)

@@ -8,15 +8,17 @@ public final class AgentProcess: @unchecked Sendable {
     public let logFile: URL
     private let process = Process()
 
-    /// Starts the agent on `manifests` in `lab`'s node; extra arguments are appended.
-    public init(lab: NetworkLab, manifests: URL, arguments: [String] = []) throws {
+    /// Starts the agent on `manifests` in `lab`'s node (or, without, on the API server that the
+    /// arguments name); extra arguments are appended.
+    public init(lab: NetworkLab, manifests: URL?, arguments: [String] = []) throws {
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("nfcompile-agent-\(UUID()).log")
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
-            ["ip", "netns", "exec", lab.nodeNamespace, Repository.binary.path, "agent", "--manifests", manifests.path,
-             "--min-sync-period", "100ms", "--sync-period", "2s", "--healthz-bind-address", "127.0.0.1:10256",
+            ["ip", "netns", "exec", lab.nodeNamespace, Repository.binary.path, "agent"]
+            + (manifests.map { ["--manifests", $0.path] } ?? [])
+            + ["--min-sync-period", "100ms", "--sync-period", "2s", "--healthz-bind-address", "127.0.0.1:10256",
              "--metrics-bind-address", "127.0.0.1:10249"] + arguments
         process.standardOutput = log
         process.standardError = log

@@ -188,6 +188,21 @@ public final class NetworkLab: @unchecked Sendable {
         try waitUntilListening(process, in: identity, port: port)
     }
 
+    /// Makes a TCP port of the host's loopback (a test API server in the test process) reachable
+    /// at 127.0.0.1:`port` inside the node, as a control plane is from a real node: two socat
+    /// processes joined through a UNIX socket, which no network namespace confines.
+    public func forwardHostPort(_ hostPort: Int, toNodePort port: Int) throws {
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(port).sock").path
+        try? FileManager.default.removeItem(atPath: socket)
+        let host = try Shell.start(["socat", "UNIX-LISTEN:\(socket),fork,unlink-early", "TCP:127.0.0.1:\(hostPort)"])
+        listeners.append(host)
+        let node = try startListener(
+            in: nodeNamespace, "TCP-LISTEN:\(port),bind=127.0.0.1,fork,reuseaddr", "UNIX-CONNECT:\(socket)")
+        try waitUntilListening(node, in: try NetNamespace(name: nodeNamespace).identity(), port: port)
+        let deadline = Date().addingTimeInterval(5 * Self.slowdown)
+        while !FileManager.default.fileExists(atPath: socket), Date() < deadline { usleep(10_000) }
+    }
+
     // MARK: Service names
 
     /// A Service's DNS entry: kube-dns answers `name`, `name.namespace` and

@@ -1,0 +1,103 @@
+import Foundation
+import KubernetesAPI
+import Manifests
+import ServiceGraph
+
+/// The Kubernetes API as the agent's input: every Service and EndpointSlice the watch reports is
+/// one source of the graph builder, replaced as its events come.
+///
+/// The API server has validated every object, so one that nfcompile still cannot use (a value it
+/// does not support, an address it refuses) is left out with a warning, and the others go on:
+/// unlike files, no object can hold up the whole node. A new version that cannot be used keeps the
+/// last good one.
+final class ClusterInput: AgentInput {
+    private var builder: GraphBuilder
+    /// Changes received since the last commit, the latest per object.
+    private var pending: [String: ObjectChange] = [:]
+    /// Services and EndpointSlices have listed once (kube-proxy syncs nothing before).
+    private(set) var hasListed = false
+    /// Objects left out or kept at their last good version, with why.
+    private var leftOut: [String: [Diagnostic]] = [:]
+    /// When the changes committed next were made (EndpointSlices' last-change-trigger-time).
+    private var triggerTimes: [Date] = []
+    /// This node's Node object, as last reported.
+    private(set) var node: NodeFacts?
+
+    init(options: GraphOptions) {
+        builder = GraphBuilder(options: options)
+    }
+
+    func receive(_ changes: [ObjectChange]) {
+        for change in changes where change.kind != .node { pending[change.source] = change }
+    }
+
+    func listed() { hasListed = true }
+
+    func nodeChanged(_ facts: NodeFacts?) { node = facts }
+
+    /// The trigger times of the changes the last commit delivered, once.
+    func takeTriggerTimes() -> [Date] {
+        defer { triggerTimes = [] }
+        return triggerTimes
+    }
+
+    var notReady: Diagnostic? {
+        hasListed
+            ? nil
+            : .error(
+                at: nil, "waiting for the first lists of Services and EndpointSlices from the API server",
+                fix: "check the connection to the API server (the log names the error); the kernel keeps its rules")
+    }
+
+    func commit(_ work: Synchronizer.Work, first: Bool) throws(InputError) -> GraphChange {
+        for (source, change) in pending { apply(change, source: source) }
+        pending = [:]
+        // Errors only some objects cause (an address nfcompile refuses) leave those objects out.
+        for _ in 0..<3 {
+            do {
+                var change = try builder.commit()
+                change.diagnostics = (change.diagnostics + leftOut.values.flatMap { $0 }).sortedByLocation()
+                return change
+            } catch {
+                let culprits = Set(error.errors.compactMap(\.location?.file).filter { builder.contains(source: $0) })
+                guard !culprits.isEmpty else { throw error }
+                for source in culprits {
+                    builder.replace(source, with: nil)
+                    leftOut[source] = error.errors.filter { $0.location?.file == source }.map(Self.leftOutWarning)
+                }
+            }
+        }
+        throw InputError(leftOut.values.flatMap { $0 })
+    }
+
+    private func apply(_ change: ObjectChange, source: String) {
+        do {
+            guard let objects = try change.manifests() else {
+                builder.replace(source, with: nil)
+                leftOut[source] = nil
+                return
+            }
+            builder.replace(source, with: objects)
+            leftOut[source] = nil
+            if let time = change.lastChangeTriggerTime { triggerTimes.append(time) }
+        } catch {
+            // Its last good version, if any, stays in the builder.
+            let kept = builder.contains(source: source)
+            leftOut[source] = error.errors.map { diagnostic in
+                var warning = Self.leftOutWarning(diagnostic)
+                if kept { warning.message += " (its last good version stays)" }
+                return warning
+            }
+        }
+    }
+
+    private static func leftOutWarning(_ error: Diagnostic) -> Diagnostic {
+        var warning = error
+        warning.severity = .warning
+        warning.message = "left out: " + error.message
+        return warning
+    }
+
+    var graph: ServiceGraph { builder.graph }
+    var serviceCount: Int { builder.serviceCount }
+}
