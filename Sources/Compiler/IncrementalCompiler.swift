@@ -10,14 +10,22 @@ import ServiceGraph
 /// the fragments of services that changed are compiled, and only the elements whose winning
 /// claim changed become operations. The result equals `diff(compile(old), compile(new))` in
 /// effect (tests check it), without compiling or diffing the whole table.
+///
+/// The state is kept small, for it lives as long as the agent: a claim is a packed key and the
+/// number of a service, not the element; an element is compiled again from its service when a
+/// change needs it.
 public struct IncrementalCompiler: Sendable {
     public let options: CompilerOptions
     private var services: [ServiceID: Service] = [:]
     private var tables: [IPFamily: TableState] = [:]
+    /// Services by number, for claims: the number of a service never changes while it exists.
+    private var numbers: [ServiceID: Int32] = [:]
+    private var ids: [ServiceID?] = []
+    private var freeNumbers: [Int32] = []
 
     private struct TableState: Sendable {
-        /// set → key → claimants (service → its element for the key).
-        var claims: [String: [[Value]: [ServiceID: SetElement]]] = [:]
+        /// set → key → the services claiming it, by number, the first in service order first.
+        var claims: [String: [PackedKey: Claimants]] = [:]
         /// Frontends using each bucket count: its map, leaf chain and place in the dispatch tree
         /// exist while some frontend does.
         var countUse: [BucketCount: Int] = [:]
@@ -36,6 +44,9 @@ public struct IncrementalCompiler: Sendable {
     public mutating func reset(to graph: ServiceGraph) {
         services = [:]
         tables = [:]
+        numbers = [:]
+        ids = []
+        freeNumbers = []
         for service in graph.services { claim(service, fragments(of: service), add: true) }
     }
 
@@ -59,16 +70,19 @@ public struct IncrementalCompiler: Sendable {
         let changed = Array(wanted.keys)
         let familiesBefore = families
 
-        // The winning element of every key a changed service claims, before and after.
-        var before: [IPFamily: [String: [[Value]: SetElement?]]] = [:]
-        // Each changed service's fragments, old and new, compiled once for both passes below.
+        // The winner of every key a changed service claims, before and after; the elements are
+        // taken from the winners' fragments (compiled once here for the changed services).
         let oldFragments = changed.compactMap { services[$0] }.map { ($0, fragments(of: $0)) }
         let newFragments = changed.compactMap { wanted[$0] ?? nil }.map { ($0, fragments(of: $0)) }
+        var before: [IPFamily: [String: [PackedKey: ServiceID?]]] = [:]
         for (_, byFamily) in oldFragments + newFragments {
             for (family, fragment) in byFamily {
                 for (set, elements) in fragment.elements {
-                    for element in elements where before[family]?[set]?[element.key] == nil {
-                        before[family, default: [:]][set, default: [:]][element.key] = .some(winner(family, set, element.key))
+                    for element in elements {
+                        let key = PackedKey(element.key)
+                        if before[family]?[set]?.index(forKey: key) == nil {
+                            before[family, default: [:]][set, default: [:]].updateValue(winner(family, set, key), forKey: key)
+                        }
                     }
                 }
             }
@@ -77,6 +91,8 @@ public struct IncrementalCompiler: Sendable {
         for (old, byFamily) in oldFragments { claim(old, byFamily, add: false) }
         for (new, byFamily) in newFragments { claim(new, byFamily, add: true) }
         guard families == familiesBefore else { return nil }
+        var elementsBefore = FragmentIndex(fragments: oldFragments)
+        var elementsAfter = FragmentIndex(fragments: newFragments)
 
         var skeleton = SkeletonChange()
         var deletions: [Operation] = []
@@ -91,8 +107,12 @@ public struct IncrementalCompiler: Sendable {
             for (set, keys) in (before[family] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 var gone: [SetElement] = []
                 var come: [SetElement] = []
-                for (key, old) in keys {
-                    let new = winner(family, set, key)
+                for (key, oldWinner) in keys {
+                    let newWinner = winner(family, set, key)
+                    // An unchanged service that keeps a key changes nothing.
+                    guard oldWinner != newWinner || newWinner.map({ wanted.index(forKey: $0) != nil }) == true else { continue }
+                    let old = oldWinner.flatMap { elementsBefore.element(of: $0, family, set, key, unchanged: services[$0], self) }
+                    let new = newWinner.flatMap { elementsAfter.element(of: $0, family, set, key, unchanged: services[$0], self) }
                     guard old != new else { continue }
                     if let old { gone.append(old) }
                     if let new { come.append(new) }
@@ -113,16 +133,39 @@ public struct IncrementalCompiler: Sendable {
         Set([.ipv4] + IPFamily.allCases.filter { (tables[$0]?.frontendServices ?? 0) > 0 })
     }
 
-    private func winner(_ family: IPFamily, _ set: String, _ key: [Value]) -> SetElement? {
-        tables[family]?.claims[set]?[key]?.min { $0.key < $1.key }?.value
+    private func winner(_ family: IPFamily, _ set: String, _ key: PackedKey) -> ServiceID? {
+        tables[family]?.claims[set]?[key].flatMap { ids[Int($0.first)] }
     }
 
-    private func fragments(of service: Service) -> [(IPFamily, Fragment)] {
+    fileprivate func fragments(of service: Service) -> [(IPFamily, Fragment)] {
         IPFamily.allCases.map { ($0, Fragment(of: service, family: $0, options: options)) }
+    }
+
+    private mutating func number(of id: ServiceID) -> Int32 {
+        if let number = numbers[id] { return number }
+        let number: Int32
+        if let free = freeNumbers.popLast() {
+            number = free
+            ids[Int(free)] = id
+        } else {
+            number = Int32(ids.count)
+            ids.append(id)
+        }
+        numbers[id] = number
+        return number
+    }
+
+    private mutating func releaseNumber(of id: ServiceID) {
+        guard let number = numbers.removeValue(forKey: id) else { return }
+        ids[Int(number)] = nil
+        freeNumbers.append(number)
     }
 
     private mutating func claim(_ service: Service, _ fragments: [(IPFamily, Fragment)], add: Bool) {
         if add { services[service.id] = service } else { services[service.id] = nil }
+        let number = number(of: service.id)
+        let ids = self.ids
+        func precedes(_ a: Int32, _ b: Int32) -> Bool { ids[Int(a)]! < ids[Int(b)]! }
         for (family, fragment) in fragments {
             let hasFrontend = service.frontendAddresses.contains { $0.family == family }
             guard hasFrontend || !fragment.elements.isEmpty || tables[family] != nil else { continue }
@@ -132,14 +175,15 @@ public struct IncrementalCompiler: Sendable {
             if hasFrontend { state.frontendServices += add ? 1 : -1 }
             for (set, elements) in fragment.elements {
                 for element in elements {
+                    let key = PackedKey(element.key)
                     if add {
-                        // Within a service too, the first claim of a key wins (as in the full compile).
-                        if state.claims[set]?[element.key]?[service.id] == nil {
-                            state.claims[set, default: [:]][element.key, default: [:]][service.id] = element
+                        if let claimants = state.claims[set]?[key] {
+                            state.claims[set]![key] = claimants.adding(number, by: precedes)
+                        } else {
+                            state.claims[set, default: [:]][key] = Claimants(number)
                         }
-                    } else {
-                        state.claims[set]?[element.key]?[service.id] = nil
-                        if state.claims[set]?[element.key]?.isEmpty == true { state.claims[set]?[element.key] = nil }
+                    } else if let claimants = state.claims[set]?[key] {
+                        state.claims[set]![key] = claimants.removing(number)
                     }
                 }
             }
@@ -149,6 +193,76 @@ public struct IncrementalCompiler: Sendable {
             }
             tables[family] = state
         }
+        if !add { releaseNumber(of: service.id) }
+    }
+}
+
+/// The services claiming one key, by number; the first is the winner. Nearly always one.
+private enum Claimants: Sendable {
+    case one(Int32)
+    case many([Int32])
+
+    init(_ number: Int32) { self = .one(number) }
+
+    var first: Int32 {
+        switch self {
+        case .one(let number): number
+        case .many(let numbers): numbers[0]
+        }
+    }
+
+    /// With `number` in its place (a service claims a key once however often its fragment has it).
+    func adding(_ number: Int32, by precedes: (Int32, Int32) -> Bool) -> Claimants {
+        var numbers: [Int32]
+        switch self {
+        case .one(let existing): numbers = [existing]
+        case .many(let existing): numbers = existing
+        }
+        guard !numbers.contains(number) else { return self }
+        numbers.insert(number, at: numbers.firstIndex { precedes(number, $0) } ?? numbers.endIndex)
+        return .many(numbers)
+    }
+
+    /// Without `number`; nil when no claimant is left.
+    func removing(_ number: Int32) -> Claimants? {
+        switch self {
+        case .one(let existing): return existing == number ? nil : self
+        case .many(let existing):
+            let left = existing.filter { $0 != number }
+            return left.count == 1 ? .one(left[0]) : left.isEmpty ? nil : .many(left)
+        }
+    }
+}
+
+/// The elements of some services' fragments by set and key (the first of a key in a service
+/// wins, as in the full compile); services not given are compiled when first asked for.
+private struct FragmentIndex {
+    private var bySet: [ServiceID: [IPFamily: [String: [PackedKey: SetElement]]]] = [:]
+
+    init(fragments: [(Service, [(IPFamily, Fragment)])]) {
+        for (service, byFamily) in fragments { add(service.id, byFamily) }
+    }
+
+    private mutating func add(_ id: ServiceID, _ byFamily: [(IPFamily, Fragment)]) {
+        var index: [IPFamily: [String: [PackedKey: SetElement]]] = [:]
+        for (family, fragment) in byFamily {
+            for (set, elements) in fragment.elements {
+                for element in elements {
+                    let key = PackedKey(element.key)
+                    if index[family]?[set]?[key] == nil { index[family, default: [:]][set, default: [:]][key] = element }
+                }
+            }
+        }
+        bySet[id] = index
+    }
+
+    /// The element `id` has for the key; an unchanged service's fragment is compiled from `service`.
+    mutating func element(
+        of id: ServiceID, _ family: IPFamily, _ set: String, _ key: PackedKey, unchanged service: Service?,
+        _ compiler: IncrementalCompiler
+    ) -> SetElement? {
+        if bySet[id] == nil, let service { add(id, compiler.fragments(of: service)) }
+        return bySet[id]?[family]?[set]?[key]
     }
 }
 

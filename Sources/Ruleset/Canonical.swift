@@ -38,13 +38,15 @@ extension [SetElement] {
 }
 
 /// A key's values packed into fixed words that order like the values (field by field,
-/// numerically): addresses take two words, protocols, ports and numbers share the rest.
-struct PackedKey: Comparable {
+/// numerically): addresses take two words, protocols, ports and numbers share the rest. Within
+/// one set (whose key's fields are fixed) two keys pack alike exactly when they are equal, so a
+/// packed key stands for its key without an allocation of its own.
+public struct PackedKey: Hashable, Comparable, Sendable {
     private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
     /// Keys longer than the words hold (none that nfcompile writes) fall back to the values.
     private var overflow: [Value] = []
 
-    init(_ key: [Value]) {
+    public init(_ key: [Value]) {
         var packed: [UInt64] = []
         packed.reserveCapacity(6)
         var small: UInt64 = 0
@@ -81,12 +83,22 @@ struct PackedKey: Comparable {
         words = (packed[0], packed[1], packed[2], packed[3], packed[4], packed[5])
     }
 
-    static func < (lhs: PackedKey, rhs: PackedKey) -> Bool {
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
+        hasher.combine(words.4)
+        hasher.combine(words.5)
+        if !overflow.isEmpty { hasher.combine(overflow) }
+    }
+
+    public static func < (lhs: PackedKey, rhs: PackedKey) -> Bool {
         if !lhs.overflow.isEmpty || !rhs.overflow.isEmpty { return lhs.overflow.lexicographicallyPrecedes(rhs.overflow) }
         return lhs.words < rhs.words
     }
 
-    static func == (lhs: PackedKey, rhs: PackedKey) -> Bool {
+    public static func == (lhs: PackedKey, rhs: PackedKey) -> Bool {
         lhs.words == rhs.words && lhs.overflow == rhs.overflow
     }
 }

@@ -227,3 +227,32 @@ struct LoadOnce: ParsableCommand {
         print("{\"startMiB\": \(start), \"decodeSeconds\": \(decodeSeconds), \"decodePeakMiB\": \(decodePeak), \"buildSeconds\": \(buildSeconds), \"compileSeconds\": \(compileSeconds), \"peakMiB\": \(Measure.peakMemoryMiB), \"services\": \(build.graph.services.count)}")
     }
 }
+
+/// `nfcompile-bench agent-state FILE`: what the agent keeps after its first sync, stage by stage,
+/// as resident memory once freed pages are given back: the decoded objects, the graph builder, the
+/// incremental compiler. For finding where the agent's memory goes.
+struct AgentState: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "agent-state", shouldDisplay: false)
+
+    @Argument var file: String
+
+    func run() throws {
+        var stages: [(String, Double)] = [("start", Measure.residentMiB)]
+        var builder = GraphBuilder()
+        do {
+            let manifests = try ManifestLoader.load(paths: [file])
+            stages.append(("decoded objects", Measure.residentMiB))
+            builder.replace(file, with: manifests)
+        }
+        _ = try builder.commit()
+        stages.append(("graph builder (objects released)", Measure.residentMiB))
+        var compiler = IncrementalCompiler(options: SyntheticCluster.options)
+        compiler.reset(to: builder.graph)
+        stages.append(("incremental compiler", Measure.residentMiB))
+        let ruleset = builder.graph.compile(options: SyntheticCluster.options)
+        stages.append(("a compiled ruleset besides (transient in a sync)", Measure.residentMiB))
+        _ = ruleset.tables.count
+        _ = compiler.options
+        for (stage, mib) in stages { print(String(format: "%8.1f MiB  %@", mib, stage)) }
+    }
+}

@@ -25,6 +25,14 @@ enum Measure {
 
     /// Peak resident memory of this process so far, in MiB: VmHWM, not getrusage's ru_maxrss,
     /// which Linux carries over from the parent across fork and exec.
+    /// Resident memory now, after giving freed pages back to the kernel (what is really in use).
+    static var residentMiB: Double {
+        _ = returnFreedMemory(0)
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+    }
+
     static var peakMemoryMiB: Double {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
@@ -81,3 +89,7 @@ final class ScratchNamespace {
         return try Measure.seconds { try Measure.run(["ip", "netns", "exec", name, "nft", "-f", file.path]) }.1
     }
 }
+
+/// glibc's `malloc_trim`, which Swift's Glibc module does not export.
+@_silgen_name("malloc_trim")
+private func returnFreedMemory(_ pad: Int) -> Int32
