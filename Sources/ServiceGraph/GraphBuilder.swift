@@ -189,9 +189,10 @@ public struct GraphBuilder {
 
     private mutating func register(_ objects: ManifestSet, from source: String) -> Contents {
         var contents = Contents()
-        for service in objects.services {
+        for var service in objects.services {
             let id = ServiceID(namespace: service.meta.namespace, name: service.meta.name)
             noteService(id)
+            service.meta.keepOnlyProxyMetadata()
             serviceDefinitions.add(id, service, source: source, at: service.meta.location)
             contents.services.append(id)
         }
@@ -209,9 +210,10 @@ public struct GraphBuilder {
             dirtyOwners.insert(owner)
             contents.workloads.append(owner)
         }
-        for slice in objects.endpointSlices {
+        for var slice in objects.endpointSlices {
             let name = ObjectName(slice.meta)
             noteSlice(name)
+            slice.meta.keepOnlyProxyMetadata()
             sliceDefinitions.add(name, slice, source: source, at: slice.meta.location)
             contents.slices.append(name)
         }
@@ -857,5 +859,19 @@ extension Service.TrafficPolicy {
         case .cluster: self = .cluster
         case .local: self = .local
         }
+    }
+}
+
+extension ObjectMeta {
+    /// Labels and annotations addressed to a service proxy (`service.kubernetes.io/…`,
+    /// `endpointslice.kubernetes.io/…`, `nfcompile.io/…`); the others (an app's, a tool's) are
+    /// of no use to the graph and would be kept for as long as the agent runs.
+    mutating func keepOnlyProxyMetadata() {
+        func isForProxies(_ key: String) -> Bool {
+            key.hasPrefix("service.kubernetes.io/") || key.hasPrefix("endpointslice.kubernetes.io/")
+                || key.hasPrefix("endpoints.kubernetes.io/") || key.hasPrefix("nfcompile.io/")
+        }
+        if !labels.isEmpty { labels = labels.filter { isForProxies($0.key) } }
+        if !annotations.isEmpty { annotations = annotations.filter { isForProxies($0.key) } }
     }
 }
