@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "nfcompile-bench",
             dependencies: [
-                "Compiler", "Pipeline", "Netlink", "Ruleset", "ServiceGraph", "Addressing", "Manifests", "Lab",
+                "Compiler", "Pipeline", "Netlink", "Ruleset", "ServiceGraph", "Addressing", "Manifests", "Lab", "APIServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),

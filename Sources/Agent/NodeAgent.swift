@@ -37,8 +37,9 @@ public actor NodeAgent: Service {
         var isEmpty: Bool { since == nil }
     }
 
-    /// How long the folder must be quiet before a sync, and how long at most to wait for that.
-    private static let settle = Duration.milliseconds(100)
+    /// How long the folder must be quiet before a sync, and how long at most to wait for that:
+    /// a burst's events come within microseconds of each other.
+    private static let settle = Duration.milliseconds(2)
     private static let settleLimit = Duration.seconds(1)
 
     private let pending = Mutex(Pending())

@@ -56,6 +56,12 @@ struct Run: ParsableCommand {
     @Flag(help: "Skip the input path (nfcompile itself on the cluster as kubectl prints it).")
     var skipInputPath = false
 
+    @Flag(help: "Skip the agent against the test API server and on a folder of one-Service files.")
+    var skipAgent = false
+
+    @Option(help: "Object changes per agent measurement (EndpointSlice updates, file writes).")
+    var agentUpdates = 200
+
     func run() throws {
         guard getuid() == 0 else { throw BenchError("the benchmark needs root (network namespaces, nf_tables)") }
         var report = Report()
@@ -84,6 +90,18 @@ struct Run: ParsableCommand {
         let smallGraph = Syncs.prepare(SyntheticCluster.graph(services: 100, endpoints: 10))
         try measureApplyAndSyncs(graph: smallGraph, ruleset: smallGraph.compile(options: SyntheticCluster.options), into: &small)
         report.reference = small
+        if !skipAgent {
+            // The agent from its inputs, beside the same at 100 services (the 2× target's reference).
+            let sizes = [(100, 10)] + (try parseSizes()).filter { $0.services <= 10_000 }.map { ($0.services, $0.endpoints) }
+            for (services, endpoints) in sizes {
+                log("== the agent at \(services) services × \(endpoints) endpoints")
+                report.agent.append(try runBlocking {
+                    try await AgentBench.api(services: services, endpoints: endpoints, updates: agentUpdates, log: log)
+                })
+                report.agent.append(
+                    try AgentBench.folder(services: services, endpoints: endpoints, updates: agentUpdates, log: log))
+            }
+        }
         if !skipDataPlane {
             report.dataPlane = try DataPlane.measure(connections: connections, log: log)
         }
@@ -159,4 +177,16 @@ struct Run: ParsableCommand {
     private func log(_ line: String) {
         FileHandle.standardError.write(Data("bench: \(line)\n".utf8))
     }
+}
+
+/// Runs async work from this synchronous command, waiting for it.
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let done = DispatchSemaphore(value: 0)
+    nonisolated(unsafe) var result: Result<T, any Error>?
+    Task {
+        do { result = .success(try await body()) } catch { result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    return try result!.get()
 }

@@ -27,6 +27,8 @@ struct Report: Codable {
         var baselines: [String: Double] = [:]
     }
 
+    var agent: [AgentBench.Result] = []
+
     var machine = Machine()
     var sizes: [SizeResult] = []
     var inputPath: [InputPathBench.Result] = []
@@ -73,12 +75,27 @@ struct Report: Codable {
         text += inputPathTable() + "\n\n" + sizeTable() + "\n\n"
         text += "Ratios are to our full apply over netlink.\n\n"
         text += syncTable() + "\n\n"
+        if !agent.isEmpty { text += agentTable() + "\n\n" }
         text += dataPlaneTable() + "\n"
         return text
     }
 
     /// Every sync kind at every size, end to end (kernel share), and the largest size's ratio to
     /// the 100-service reference.
+    /// The agent from its inputs: start and memory, and one object change to its commit.
+    func agentTable() -> String {
+        var lines = [
+            "| agent input | services × endpoints | first sync after start | resident after it | one change → commit, p50 | p99 |",
+            "|---|---|---|---|---|---|",
+        ]
+        for result in agent {
+            let input = result.input == "api" ? "API server (test)" : "folder, a file per Service"
+            lines.append(
+                "| \(input) | \(result.services) × \(result.endpoints) | \(Self.ms(result.firstSyncSeconds)) | \(Int(result.residentMiB)) MiB | \(Self.ms(result.updateP50Seconds)) | \(Self.ms(result.updateP99Seconds)) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     func syncTable() -> String {
         let rows = (reference.map { [$0] } ?? []) + sizes.filter { $0.endpoints == reference?.endpoints ?? 10 }
         guard let largest = rows.max(by: { $0.services < $1.services }) else { return "" }
