@@ -51,7 +51,12 @@ enum Measure {
         _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: errors) }
         process.standardOutput = output
-        process.standardError = try FileHandle(forWritingTo: errors)
+        let errorFile = try FileHandle(forWritingTo: errors)
+        defer {
+            try? errorFile.close()
+            try? output.fileHandleForReading.close()
+        }
+        process.standardError = errorFile
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()

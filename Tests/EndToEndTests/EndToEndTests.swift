@@ -27,6 +27,10 @@ import Testing
         process.standardOutput = output
         process.standardError = errors
         process.standardInput = stdin
+        defer {
+            try? output.fileHandleForReading.close()
+            try? errors.fileHandleForReading.close()
+        }
         try process.run()
         stdin.fileHandleForWriting.write(Data((input ?? "").utf8))
         try stdin.fileHandleForWriting.close()

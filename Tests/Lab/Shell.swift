@@ -22,14 +22,21 @@ public enum Shell {
         let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
-        let inputPipe = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : inputPipe
+        let inputPipe = input == nil ? nil : Pipe()
+        process.standardInput = inputPipe ?? FileHandle.nullDevice
+        // Every end closed here, not left to deinit: tests run hundreds of programs in parallel
+        // and leaked pipe ends exhausted a 1,024-descriptor limit (Linux 6.1 guest).
+        defer {
+            try? output.fileHandleForReading.close()
+            try? errors.fileHandleForReading.close()
+            try? inputPipe?.fileHandleForWriting.close()
+        }
         // Not waitUntilExit(): on Linux it polls its run loop every 50 ms, which made every
         // program cost 50 ms and a lab of a few pods take seconds.
         let exited = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in exited.signal() }
         try process.run()
-        if let input {
+        if let input, let inputPipe {
             inputPipe.fileHandleForWriting.write(Data(input.utf8))
             try inputPipe.fileHandleForWriting.close()
         }
