@@ -20,6 +20,8 @@ struct ObjectDecoder {
 
     let file: SourceFile
     private(set) var diagnostics: [Diagnostic] = []
+    /// Objects of known kinds decoded so far; past `InputLimits.objectsPerFile` the rest is refused.
+    private var objectCount = 0
 
     init(file: SourceFile) {
         self.file = file
@@ -49,6 +51,16 @@ struct ObjectDecoder {
                 error(kindNode, "unknown kind \"\(kind)\"", fix: "did you mean \"\(known)\"? (kinds are case-sensitive)")
             }
             return
+        }
+        if kind != "List" {
+            objectCount += 1
+            guard objectCount <= InputLimits.objectsPerFile else {
+                if objectCount == InputLimits.objectsPerFile + 1 {
+                    error(root, "the file has more than \(InputLimits.objectsPerFile) objects, the most nfcompile reads from one file",
+                          fix: "split the objects over several files")
+                }
+                return
+            }
         }
         checkAPIVersion(root, kind: kind, expected: entry.apiVersion)
 

@@ -8,6 +8,13 @@ enum YAMLInput {
     static let valueBudget = 500_000
 
     static func decode(_ text: String, source: SourceFile) -> (ManifestSet, [Diagnostic]) {
+        guard text.utf8.count <= InputLimits.yamlBytes else {
+            let mebibytes = text.utf8.count >> 20
+            return (ManifestSet(), [.error(
+                at: source.location(line: 1, column: 1),
+                "\(mebibytes) MiB of YAML; nfcompile reads YAML files up to \(InputLimits.yamlBytes >> 20) MiB",
+                fix: "split the file, or give it as JSON (kubectl get -o json), which is read as a stream at any size")])
+        }
         if let tab = TabIndentation.firstTabIndentedLine(in: text) {
             return (ManifestSet(), [tabDiagnostic(source, line: tab.line, column: tab.column)])
         }

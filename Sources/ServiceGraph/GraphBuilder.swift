@@ -127,9 +127,11 @@ public struct GraphBuilder {
     /// For each service changed since the last good commit: what that commit delivered (nil: nothing).
     private var undelivered: [ServiceID: Service?] = [:]
 
-    /// The most replicas one workload may have, whatever the pod range: Kubernetes' own scalability
-    /// limit for a whole cluster is 150,000 pods.
-    static let maximumReplicas = 150_000
+    /// The most replicas one workload may have, whatever the pod range.
+    static let maximumReplicas = InputLimits.allocatedPods
+    /// Endpoints of all services as of the last good commit (kept, so that checking the bound costs
+    /// the change, not the graph).
+    private var deliveredEndpointCount = 0
 
     public init(options: GraphOptions = GraphOptions()) {
         self.options = options
@@ -278,8 +280,12 @@ public struct GraphBuilder {
         if ingressesChanged || serviceSetChanged { checkIngressBackends() }
         ingressesChanged = false
 
-        let diagnostics = allDiagnostics()
+        let endpointCount = undelivered.reduce(deliveredEndpointCount) { count, entry in
+            count + (services[entry.key]?.endpointCount ?? 0) - (entry.value?.endpointCount ?? 0)
+        }
+        let diagnostics = allDiagnostics() + sizeErrors(endpoints: endpointCount)
         guard !diagnostics.contains(where: { $0.severity == .error }) else { throw InputError(diagnostics) }
+        deliveredEndpointCount = endpointCount
         var changed: [Service] = []
         var removed: [ServiceID] = []
         for (id, delivered) in undelivered {
@@ -471,7 +477,7 @@ public struct GraphBuilder {
             claims += new.count { $0.explicitAddresses.isEmpty }
             plans.append((owner, new, diagnostics))
         }
-        let limit = Int(Double(min(options.podCIDR.size, 1 << 40)) * GraphOptions.podRangeShare)
+        let limit = min(Int(Double(min(options.podCIDR.size, 1 << 40)) * GraphOptions.podRangeShare), InputLimits.allocatedPods)
         guard claims <= limit else {
             podRangeDiagnostic = podRangeError(pods: claims, limit: limit)
             return
@@ -815,6 +821,22 @@ public struct GraphBuilder {
         }
     }
 
+    /// The graph beyond the bounds that keep the agent's memory within its stated bound.
+    private func sizeErrors(endpoints: Int) -> [Diagnostic] {
+        var errors: [Diagnostic] = []
+        if services.count > InputLimits.services {
+            errors.append(.error(
+                at: nil, "the input has \(services.count) Services; nfcompile serves at most \(InputLimits.services) on one node",
+                fix: "split the cluster, or leave some Services to another proxy (label service.kubernetes.io/service-proxy-name)"))
+        }
+        if endpoints > InputLimits.endpoints {
+            errors.append(.error(
+                at: nil, "the Services' ports have \(endpoints) endpoints together; nfcompile serves at most \(InputLimits.endpoints) on one node",
+                fix: "lower the replicas of the largest workloads, or split the cluster"))
+        }
+        return errors
+    }
+
     private func allDiagnostics() -> [Diagnostic] {
         var all: [Diagnostic] = failedSources.values.flatMap { $0 } + sourceNotes.values.flatMap { $0 }
         all += serviceDefinitions.duplicateErrors { "Service \"\($0)\"" }
@@ -827,6 +849,11 @@ public struct GraphBuilder {
         all += podRangeDiagnostic.map { [$0] } ?? []
         return Array(Set(all)).sortedByLocation()
     }
+}
+
+extension Service {
+    /// Endpoints of all its ports together.
+    var endpointCount: Int { ports.reduce(0) { $0 + $1.endpoints.count } }
 }
 
 /// A frontend on a shared address: address, protocol and port.

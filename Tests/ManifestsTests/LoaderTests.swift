@@ -212,6 +212,30 @@ struct LoaderTests {
         #expect(throws: InputError.self) { try ManifestLoader.load(paths: ["-"], readStandardInput: { nil }) }
     }
 
+    @Test("YAML beyond its size bound is one error at line 1, read no further")
+    func yamlSizeBound() throws {
+        let line = "# " + String(repeating: "x", count: 1_021) + "\n"
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n" + String(repeating: line, count: 16 * 1024)
+        let found = errors(text)
+        #expect(found.count == 1)
+        #expect(found.first?.location?.line == 1 && found.first?.message.contains("up to 16 MiB") == true, "\(found)")
+        #expect(found.first?.fix?.contains("JSON") == true)
+    }
+
+    @Test("a file with more objects than its bound is an error at the first object past it")
+    func objectsPerFileBound() throws {
+        let item = #"{"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"e"}},"#
+        let text = #"{"apiVersion":"v1","kind":"List","items":["# + String(repeating: item, count: InputLimits.objectsPerFile)
+            + #"{"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"last"}}]}"#
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("nfcompile-big-\(UUID()).json")
+        try text.write(to: file, atomically: false, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let (set, found, _) = ManifestLoader.decode(fileAtPath: file.path)
+        let refusals = found.filter { $0.message.contains("more than \(InputLimits.objectsPerFile) objects") }
+        #expect(refusals.count == 1 && refusals.first?.severity == .error, "\(found.prefix(3))")
+        #expect(set.endpoints.count == InputLimits.objectsPerFile && !set.endpoints.contains { $0.meta.name == "last" })
+    }
+
     @Test("YAML aliases that multiply a document are refused, not walked for ever")
     func aliasBomb() throws {
         // 1000 containers × 1000 ports from a few kilobytes of text.

@@ -140,6 +140,41 @@ enum RandomInput {
         #expect(message.contains("test.yaml") && message.contains("defined twice"), "\(message)")
     }
 
+    /// The bounds behind the agent's stated memory bound: beyond them an error and nothing
+    /// delivered; back within them, everything since the last good commit delivered.
+    @Test func moreServicesThanTheBoundAreAnErrorThatDeliversNothing() throws {
+        var builder = GraphBuilder(options: GraphOptions(serviceCIDR: IPNetwork("10.96.0.0/12")!))
+        builder.replace("a.yaml", with: Make.set(services: [Make.service("first", selector: nil)]))
+        _ = try builder.commit()
+        let many = (0..<InputLimits.services).map { Make.service("s\($0)", selector: nil) }
+        builder.replace("many.yaml", with: Make.set(services: many))
+        let error = #expect(throws: InputError.self) { try builder.commit() }
+        let message = error?.description ?? ""
+        #expect(message.contains("\(InputLimits.services + 1) Services") && message.contains("at most"), "\(message)")
+        builder.replace("a.yaml", with: nil)
+        let change = try builder.commit()
+        #expect(change.changed.count == InputLimits.services)
+        #expect(change.removed.map(\.name) == ["first"])
+    }
+
+    @Test func moreEndpointsThanTheBoundAreAnErrorCountedFromTheChange() throws {
+        var builder = GraphBuilder(options: GraphOptions(podCIDR: IPNetwork("10.0.0.0/12")!))
+        let ports = (0..<4).map { Make.port(UInt16(80 + $0), name: "p\($0)", target: .number(8080)) }
+        let replicas = InputLimits.endpoints / 4 / 2 + 1
+        builder.replace("a.yaml", with: Make.set(
+            services: [Make.service("web", ports: ports)], workloads: [Make.deployment("web", replicas: replicas)]))
+        _ = try builder.commit()
+        builder.replace("b.yaml", with: Make.set(
+            services: [Make.service("db", selector: ["app": "db"], ports: ports)],
+            workloads: [Make.deployment("db", replicas: replicas, labels: ["app": "db"])]))
+        let error = #expect(throws: InputError.self) { try builder.commit() }
+        let message = error?.description ?? ""
+        #expect(message.contains("\(replicas * 8) endpoints") && message.contains("at most \(InputLimits.endpoints)"), "\(message)")
+        builder.replace("a.yaml", with: nil)
+        let change = try builder.commit()
+        #expect(change.changed.map(\.id.name) == ["db"] && change.removed.map(\.name) == ["web"])
+    }
+
     @Test func replicasBeyondWhatThePodRangeHoldsAreAnErrorNotACrash() {
         let huge = Make.deployment("web", replicas: 2_147_483_647)
         let error = #expect(throws: InputError.self) {
