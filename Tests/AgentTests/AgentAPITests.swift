@@ -152,6 +152,45 @@ import Testing
         #expect(metrics.contains("kubeproxy_network_programming_duration_seconds_count"))
     }
 
+    /// Changes driven through the server while clients connect all the time: no connection fails,
+    /// new ones reach only the current endpoints, an established one survives every update.
+    @Test func churnThroughTheServerUnderContinuousTraffic() async throws {
+        let setup = try await Setup()
+        try setup.server.apply(setup.service())
+        try setup.server.apply(setup.slice("web-1", pods: ["web-0", "web-1", "web-2"]))
+        let agent = try setup.agent(kubeconfig: try setup.kubeconfig())
+        #expect(try setup.converged(agent, to: ["web-0", "web-1", "web-2"]), "\(agent.log)")
+
+        // web-0 is an endpoint in every state below.
+        var longLived = try setup.lab.openTCP(from: setup.client, to: AgentAPITests.clusterIP, port: 80)
+        for _ in 0..<50 where longLived.greeting.pod != "web-0" {
+            longLived = try setup.lab.openTCP(from: setup.client, to: AgentAPITests.clusterIP, port: 80)
+        }
+        try #require(longLived.greeting.pod == "web-0")
+
+        let traffic = Traffic(lab: setup.lab, client: setup.client, targets: [(AgentAPITests.clusterIP, 80), (setup.lab.nodeIP, 31080)])
+        traffic.start()
+        let steps: [(change: () throws -> Void, endpoints: Set<String>)] = [
+            ({ try setup.server.apply(setup.slice("web-1", pods: ["web-0", "web-1", "web-2", "web-3", "web-4"])) },
+             ["web-0", "web-1", "web-2", "web-3", "web-4"]),
+            ({ try setup.server.apply(setup.slice("web-canary", pods: ["web-5"])) },
+             ["web-0", "web-1", "web-2", "web-3", "web-4", "web-5"]),
+            ({ try setup.server.apply(setup.slice("web-1", pods: ["web-0", "web-1"])) }, ["web-0", "web-1", "web-5"]),
+            ({ try setup.server.delete(.endpointslices, namespace: "default", name: "web-canary") }, ["web-0", "web-1"]),
+        ]
+        for step in steps {
+            try step.change()
+            #expect(try setup.converged(agent, to: step.endpoints), "\(agent.log)")
+            let reached = try setup.reached(connections: 20)
+            #expect(reached.isSubset(of: step.endpoints), "\(reached.subtracting(step.endpoints)) are not endpoints any more")
+        }
+        let (attempts, failures) = traffic.stop()
+        #expect(attempts > 50)
+        #expect(failures.isEmpty, "connections failed during churn: \(failures.prefix(5))")
+        #expect(try longLived.ask().pod == "web-0", "the established connection survived every update")
+        #expect(!agent.log.contains("sync failed"), "\(agent.log)")
+    }
+
     @Test func aCutWatchResumesWithoutRelistingAnd410RelistsIncludingWhatWasDeletedMeanwhile() async throws {
         let setup = try await Setup()
         try setup.server.apply(setup.service())
