@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nfcompile-bench",
         abstract: "nfcompile at scale, side by side with kube-proxy's nftables rulesets, in one run.",
-        subcommands: [Run.self, CompileOnce.self, ChildPeak.self, PrintKubectlList.self, LoadOnce.self, AgentState.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, CompileOnce.self, ChildPeak.self, PrintKubectlList.self, PrintKubectlPods.self, LoadOnce.self, AgentState.self], defaultSubcommand: Run.self)
 }
 
 /// Compiles one synthetic cluster in a process of its own, so its peak memory is its own.

@@ -210,6 +210,18 @@ struct PrintKubectlList: ParsableCommand {
     }
 }
 
+/// `nfcompile-bench kubectl-pods SERVICES PODS`: Services selecting PODS Pods each, as kubectl prints them.
+struct PrintKubectlPods: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "kubectl-pods", shouldDisplay: false)
+
+    @Argument var services: Int
+    @Argument var podsPerService: Int
+
+    func run() {
+        print(KubectlList.podsJSON(services: services, podsPerService: podsPerService), terminator: "")
+    }
+}
+
 /// `nfcompile-bench load-once FILE`: the input path alone, in a process of its own: decode, then build
 /// the graph; prints each stage's seconds and the peak memory after each (the breakdown of the
 /// end-to-end figures).

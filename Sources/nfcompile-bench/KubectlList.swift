@@ -23,6 +23,85 @@ enum KubectlList {
         return json.text + "\n"
     }
 
+    /// Services picking Pods by label, `podsPerService` Pods each with its own address (as `kubectl
+    /// get svc,pods -o json` prints a cluster without EndpointSlices, the tutorial's way): the input
+    /// of the pod bound in the README's "Limits".
+    static func podsJSON(services: Int, podsPerService: Int) -> String {
+        let json = PrettyJSON()
+        json.object {
+            json.field("apiVersion", "v1")
+            json.array("items") {
+                for index in 0..<services {
+                    json.object {
+                        json.field("apiVersion", "v1")
+                        json.field("kind", "Service")
+                        json.object("metadata") {
+                            json.field("name", "svc-\(index)")
+                            json.field("namespace", namespace)
+                        }
+                        json.object("spec") {
+                            json.field("clusterIP", SyntheticCluster.clusterIP(index).description)
+                            json.array("ports") {
+                                json.object {
+                                    json.field("port", 80)
+                                    json.field("protocol", "TCP")
+                                    json.field("targetPort", 8080)
+                                }
+                            }
+                            json.object("selector") { json.field("app", "svc-\(index)") }
+                        }
+                    }
+                    for pod in 0..<podsPerService { self.pod(service: index, pod: pod, number: index * podsPerService + pod, into: json) }
+                }
+            }
+            json.field("kind", "List")
+        }
+        return json.text + "\n"
+    }
+
+    private static func pod(service: Int, pod: Int, number: Int, into json: PrettyJSON) {
+        let address = "10.\(64 + number >> 16).\((number >> 8) & 255).\(number & 255)"
+        json.object {
+            json.field("apiVersion", "v1")
+            json.field("kind", "Pod")
+            json.object("metadata") {
+                json.object("labels") {
+                    json.field("app", "svc-\(service)")
+                    json.field("pod-template-hash", "5d8f7c9b6d")
+                }
+                json.field("name", "svc-\(service)-\(pod)")
+                json.field("namespace", namespace)
+                json.field("uid", uid(number, kind: 2))
+            }
+            json.object("spec") {
+                json.array("containers") {
+                    json.object {
+                        json.field("image", "registry.example/app:1.2.3")
+                        json.field("name", "app")
+                        json.array("ports") {
+                            json.object {
+                                json.field("containerPort", 8080)
+                                json.field("protocol", "TCP")
+                            }
+                        }
+                    }
+                }
+                json.field("nodeName", "node-\(number % 100)")
+            }
+            json.object("status") {
+                json.array("conditions") {
+                    json.object {
+                        json.field("status", "True")
+                        json.field("type", "Ready")
+                    }
+                }
+                json.field("phase", "Running")
+                json.field("podIP", address)
+                json.array("podIPs") { json.object { json.field("ip", address) } }
+            }
+        }
+    }
+
     private static func service(_ index: Int, into json: PrettyJSON) {
         let name = "svc-\(index)"
         let clusterIP = SyntheticCluster.clusterIP(index).description
