@@ -46,6 +46,7 @@ public actor NodeAgent: Service {
     /// Generations of our own recent commits: their kernel events are not foreign changes.
     private var ownGenerations: [UInt32] = []
     private var loggedWarnings: Set<Diagnostic> = []
+    private var loggedErrors: Set<Diagnostic> = []
 
     /// An agent of the configuration's input: for the API server, `clusterWatch` is its watch
     /// (made by the caller, which reports a configuration that cannot work before starting).
@@ -241,10 +242,12 @@ public actor NodeAgent: Service {
     }
 
     private func log(_ report: Synchronizer.Report) {
-        for diagnostic in report.inputErrors where diagnostic.severity == .error {
+        // Each error and warning once, when it appears, not at every sync (the sync line counts them).
+        let errors = Set(report.inputErrors.filter { $0.severity == .error })
+        for diagnostic in report.inputErrors where diagnostic.severity == .error && !loggedErrors.contains(diagnostic) {
             logger.error("bad input, last good rules kept: \(diagnostic.description)")
         }
-        // Each warning once, when it appears, not at every sync.
+        loggedErrors = errors
         let warnings = Set(report.warnings)
         for diagnostic in report.warnings where !loggedWarnings.contains(diagnostic) {
             logger.warning("\(diagnostic.description)")
