@@ -81,16 +81,21 @@ let package = Package(
         .executableTarget(
             name: "nfcompile-bench",
             dependencies: [
-                "Compiler", "Pipeline", "Netlink", "Ruleset", "ServiceGraph", "Addressing", "Manifests", "Lab", "APIServer",
+                "Compiler", "Pipeline", "Netlink", "Ruleset", "ServiceGraph", "Addressing", "Manifests", "Lab",
+                "APIServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
         .testTarget(
             name: "ServiceGraphTests",
-            dependencies: ["ServiceGraph", "Manifests", .product(name: "PropertyBased", package: "swift-property-based")]),
+            dependencies: [
+                "ServiceGraph", "Manifests", .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
         .testTarget(name: "RulesetTests", dependencies: ["Ruleset"]),
-        .testTarget(name: "CompilerTests", dependencies: ["Compiler", "Pipeline", "ServiceGraph", "Manifests", "Ruleset", "Lab"]),
+        .testTarget(
+            name: "CompilerTests",
+            dependencies: ["Compiler", "Pipeline", "ServiceGraph", "Manifests", "Ruleset", "Lab"]),
         .testTarget(name: "EndToEndTests", dependencies: ["nfcompile", "Lab"]),
         // Kernel tier: real rules and traffic in throwaway network namespaces (needs root).
         .target(name: "Lab", dependencies: ["Netlink", "Ruleset", "Compiler", "Pipeline"], path: "Tests/Lab"),
@@ -100,7 +105,8 @@ let package = Package(
             dependencies: [
                 "Pipeline", "Netlink", "Ruleset", "Compiler", .product(name: "SystemPackage", package: "swift-system"),
             ], path: "Tests/TestSupport"),
-        .testTarget(name: "LabTests", dependencies: ["Lab", "Compiler", "Pipeline", "Ruleset", "ServiceGraph", "Manifests"]),
+        .testTarget(
+            name: "LabTests", dependencies: ["Lab", "Compiler", "Pipeline", "Ruleset", "ServiceGraph", "Manifests"]),
         .testTarget(
             name: "DiffTests",
             dependencies: [
@@ -109,10 +115,15 @@ let package = Package(
             ]),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "Pipeline", "TestSupport", "APIServer", "Addressing", "nfcompile", "Lab", "Compiler", "Ruleset", "Netlink", "ServiceGraph", "Manifests"]),
+            dependencies: [
+                "Agent", "Pipeline", "TestSupport", "APIServer", "Addressing", "nfcompile", "Lab", "Compiler",
+                "Ruleset", "Netlink", "ServiceGraph", "Manifests",
+            ]),
         .testTarget(
             name: "PipelineTests",
-            dependencies: ["Pipeline", "TestSupport", "Lab", "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Addressing"]),
+            dependencies: [
+                "Pipeline", "TestSupport", "Lab", "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Addressing",
+            ]),
         // A Kubernetes API server for tests and the bench: the real wire protocol over TLS, on loopback.
         .target(
             name: "APIServer",
@@ -123,8 +134,10 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Tests/APIServer"),
-        .testTarget(name: "KubernetesAPITests", dependencies: ["KubernetesAPI", "APIServer", "Manifests", "Lab", "Yams"]),
-        .testTarget(name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Pipeline", "Ruleset", "Addressing"]),
+        .testTarget(
+            name: "KubernetesAPITests", dependencies: ["KubernetesAPI", "APIServer", "Manifests", "Lab", "Yams"]),
+        .testTarget(
+            name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Pipeline", "Ruleset", "Addressing"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The address family of an IP address, network or table.
@@ -49,7 +49,8 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     public var bytes: [UInt8] {
         (0..<family.byteCount).map { index in
             let position = family.byteCount - 1 - index
-            return position < 8 ? UInt8(truncatingIfNeeded: low >> UInt64(position * 8))
+            return position < 8
+                ? UInt8(truncatingIfNeeded: low >> UInt64(position * 8))
                 : UInt8(truncatingIfNeeded: high >> UInt64((position - 8) * 8))
         }
     }
@@ -97,7 +98,9 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
             let value = UInt32(truncatingIfNeeded: low)
             if value == 0 { return "the unspecified address" }
             if value >> 24 == 127 { return "a loopback address" }
-            if value >> 16 == 0xA9FE { return value == 0xA9FE_A9FE ? "the cloud metadata address (link-local)" : "a link-local address" }
+            if value >> 16 == 0xA9FE {
+                return value == 0xA9FE_A9FE ? "the cloud metadata address (link-local)" : "a link-local address"
+            }
             if value >> 28 == 0xE { return "a multicast address" }
             if value == 0xFFFF_FFFF { return "the broadcast address" }
         case .ipv6:

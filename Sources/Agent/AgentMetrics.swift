@@ -25,21 +25,49 @@ public final class AgentMetrics: Sendable {
     let operations: Counter
 
     public init() {
-        syncDuration = registry.makeValueHistogram(descriptor: Self.metric("kubeproxy_sync_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds, full and partial"), buckets: Self.buckets)
-        fullSyncDuration = registry.makeValueHistogram(descriptor: Self.metric("kubeproxy_sync_full_proxy_rules_duration_seconds", "Full sync latency in seconds (diff against a kernel dump)"), buckets: Self.buckets)
-        partialSyncDuration = registry.makeValueHistogram(descriptor: Self.metric("kubeproxy_sync_partial_proxy_rules_duration_seconds", "Partial sync latency in seconds (diff against the last commit)"), buckets: Self.buckets)
-        networkProgrammingDuration = registry.makeValueHistogram(descriptor: Self.metric("kubeproxy_network_programming_duration_seconds", "Time from a change in the manifests to its rules being committed, in seconds"), buckets: Self.buckets)
-        lastSyncTimestamp = registry.makeGauge(descriptor: Self.metric("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "The last time rules were successfully synced (Unix seconds)"))
-        lastQueuedTimestamp = registry.makeGauge(descriptor: Self.metric("kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", "The last time a sync was queued (Unix seconds)"))
-        changesPending = registry.makeGauge(descriptor: Self.metric("kubeproxy_sync_proxy_rules_endpoint_changes_pending", "Changes seen and not yet synced"))
-        fullSyncs = registry.makeCounter(descriptor: Self.metric("nfcompile_syncs_total", "Syncs done, by kind"), labels: [("kind", "full")])
-        partialSyncs = registry.makeCounter(descriptor: Self.metric("nfcompile_syncs_total", "Syncs done, by kind"), labels: [("kind", "partial")])
-        syncFailures = registry.makeCounter(descriptor: Self.metric(
-            "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
-            "Syncs the kernel refused or that could not reach the kernel"))
-        inputErrors = registry.makeCounter(descriptor: Self.metric("nfcompile_input_errors_total", "Syncs that found errors in the manifests (last good rules kept)"))
-        repairs = registry.makeCounter(descriptor: Self.metric("nfcompile_repairs_total", "Full syncs that repaired a change someone else made to our table"))
-        operations = registry.makeCounter(descriptor: Self.metric("nfcompile_netlink_operations_total", "Operations committed to the kernel"))
+        syncDuration = registry.makeValueHistogram(
+            descriptor: Self.metric(
+                "kubeproxy_sync_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds, full and partial"),
+            buckets: Self.buckets)
+        fullSyncDuration = registry.makeValueHistogram(
+            descriptor: Self.metric(
+                "kubeproxy_sync_full_proxy_rules_duration_seconds",
+                "Full sync latency in seconds (diff against a kernel dump)"), buckets: Self.buckets)
+        partialSyncDuration = registry.makeValueHistogram(
+            descriptor: Self.metric(
+                "kubeproxy_sync_partial_proxy_rules_duration_seconds",
+                "Partial sync latency in seconds (diff against the last commit)"), buckets: Self.buckets)
+        networkProgrammingDuration = registry.makeValueHistogram(
+            descriptor: Self.metric(
+                "kubeproxy_network_programming_duration_seconds",
+                "Time from a change in the manifests to its rules being committed, in seconds"), buckets: Self.buckets)
+        lastSyncTimestamp = registry.makeGauge(
+            descriptor: Self.metric(
+                "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+                "The last time rules were successfully synced (Unix seconds)"))
+        lastQueuedTimestamp = registry.makeGauge(
+            descriptor: Self.metric(
+                "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
+                "The last time a sync was queued (Unix seconds)"))
+        changesPending = registry.makeGauge(
+            descriptor: Self.metric(
+                "kubeproxy_sync_proxy_rules_endpoint_changes_pending", "Changes seen and not yet synced"))
+        fullSyncs = registry.makeCounter(
+            descriptor: Self.metric("nfcompile_syncs_total", "Syncs done, by kind"), labels: [("kind", "full")])
+        partialSyncs = registry.makeCounter(
+            descriptor: Self.metric("nfcompile_syncs_total", "Syncs done, by kind"), labels: [("kind", "partial")])
+        syncFailures = registry.makeCounter(
+            descriptor: Self.metric(
+                "kubeproxy_sync_proxy_rules_nftables_sync_failures_total",
+                "Syncs the kernel refused or that could not reach the kernel"))
+        inputErrors = registry.makeCounter(
+            descriptor: Self.metric(
+                "nfcompile_input_errors_total", "Syncs that found errors in the manifests (last good rules kept)"))
+        repairs = registry.makeCounter(
+            descriptor: Self.metric(
+                "nfcompile_repairs_total", "Full syncs that repaired a change someone else made to our table"))
+        operations = registry.makeCounter(
+            descriptor: Self.metric("nfcompile_netlink_operations_total", "Operations committed to the kernel"))
     }
 
     func record(_ report: Synchronizer.Report, queuedSince: Date?, triggeredAt: [Date] = []) {
@@ -85,19 +113,23 @@ public final class AgentMetrics: Sendable {
 
     private func watchEvents(_ kind: ObjectKind) -> Counter {
         registry.makeCounter(
-            descriptor: Self.metric("nfcompile_api_object_changes_total", "Object changes received from the API server, by kind"),
+            descriptor: Self.metric(
+                "nfcompile_api_object_changes_total", "Object changes received from the API server, by kind"),
             labels: [("kind", kind.rawValue)])
     }
 
     private func watchFailures(_ kind: ObjectKind) -> Counter {
         registry.makeCounter(
-            descriptor: Self.metric("nfcompile_api_request_failures_total", "Failed LIST or WATCH requests to the API server (each retried), by kind"),
+            descriptor: Self.metric(
+                "nfcompile_api_request_failures_total",
+                "Failed LIST or WATCH requests to the API server (each retried), by kind"),
             labels: [("kind", kind.rawValue)])
     }
 
     private func relists(_ kind: ObjectKind) -> Counter {
         registry.makeCounter(
-            descriptor: Self.metric("nfcompile_api_relists_total", "LISTs again after a resourceVersion expired (410 Gone), by kind"),
+            descriptor: Self.metric(
+                "nfcompile_api_relists_total", "LISTs again after a resourceVersion expired (410 Gone), by kind"),
             labels: [("kind", kind.rawValue)])
     }
 

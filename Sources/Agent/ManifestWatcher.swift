@@ -163,7 +163,8 @@ enum ManifestWatcher {
                 // New folders are watched too, so that `mkdir x && cp … x/` is seen.
                 if has(IN_CREATE) || has(IN_MOVED_TO) { try? watchTree(path) }
                 change.paths.insert(path)
-            } else if has(IN_CLOSE_WRITE) || has(IN_MOVED_TO) || has(IN_DELETE) || has(IN_MOVED_FROM) || has(IN_CREATE) {
+            } else if has(IN_CLOSE_WRITE) || has(IN_MOVED_TO) || has(IN_DELETE) || has(IN_MOVED_FROM) || has(IN_CREATE)
+            {
                 change.paths.insert(path)
             }
         }

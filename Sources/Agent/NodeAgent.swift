@@ -2,8 +2,8 @@ import Foundation
 import Glibc
 import KubernetesAPI
 import Logging
-import Netlink
 import Manifests
+import Netlink
 import Pipeline
 import Ruleset
 import ServiceLifecycle
@@ -150,7 +150,8 @@ public actor NodeAgent: Service {
             metrics.recordConnection(connection)
             switch connection {
             case .failing(let kind, let error, let retryIn):
-                logger.error("watching \(kind.resource) failed: \(error); retrying in \(retryIn); the kernel keeps its rules")
+                logger.error(
+                    "watching \(kind.resource) failed: \(error); retrying in \(retryIn); the kernel keeps its rules")
             case .recovered(let kind):
                 logger.info("watching \(kind.resource) again")
             case .relisting(let kind, let reason):
@@ -260,7 +261,8 @@ public actor NodeAgent: Service {
         if let repair = outcome.repair {
             logger.warning("table \(configuration.tableName): \(repair)")
         }
-        let milliseconds = Double(report.duration.components.attoseconds) / 1e15 + Double(report.duration.components.seconds) * 1000
+        let milliseconds =
+            Double(report.duration.components.attoseconds) / 1e15 + Double(report.duration.components.seconds) * 1000
         logger.info(
             "sync",
             metadata: [

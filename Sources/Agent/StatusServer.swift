@@ -40,7 +40,7 @@ struct StatusServer: Service {
                 stopping.store(true, ordering: .relaxed)
                 Task { await server.stop(timeout: 0.2) }
             }
-        } catch where stopping.load(ordering: .relaxed) || error is CancellationError {
+        } catch  where stopping.load(ordering: .relaxed) || error is CancellationError {
             // The server reports its own stop as an error (a closed socket): not a failure.
         }
     }

@@ -92,7 +92,8 @@ public final class Synchronizer {
         }
         report.warnings = change.diagnostics.filter { $0.severity == .warning }
         if hasSynced {
-            report.outcome = try reconciler.sync(changing: change.changed, removing: change.removed, verify: work.verify)
+            report.outcome = try reconciler.sync(
+                changing: change.changed, removing: change.removed, verify: work.verify)
         } else {
             report.outcome = try reconciler.sync(to: input.graph)
             hasSynced = true

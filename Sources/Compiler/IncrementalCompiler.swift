@@ -81,7 +81,8 @@ public struct IncrementalCompiler: Sendable {
                     for element in elements {
                         let key = PackedKey(element.key)
                         if before[family]?[set]?.index(forKey: key) == nil {
-                            before[family, default: [:]][set, default: [:]].updateValue(winner(family, set, key), forKey: key)
+                            before[family, default: [:]][set, default: [:]].updateValue(
+                                winner(family, set, key), forKey: key)
                         }
                     }
                 }
@@ -110,9 +111,15 @@ public struct IncrementalCompiler: Sendable {
                 for (key, oldWinner) in keys {
                     let newWinner = winner(family, set, key)
                     // An unchanged service that keeps a key changes nothing.
-                    guard oldWinner != newWinner || newWinner.map({ wanted.index(forKey: $0) != nil }) == true else { continue }
-                    let old = oldWinner.flatMap { elementsBefore.element(of: $0, family, set, key, unchanged: services[$0], self) }
-                    let new = newWinner.flatMap { elementsAfter.element(of: $0, family, set, key, unchanged: services[$0], self) }
+                    guard oldWinner != newWinner || newWinner.map({ wanted.index(forKey: $0) != nil }) == true else {
+                        continue
+                    }
+                    let old = oldWinner.flatMap {
+                        elementsBefore.element(of: $0, family, set, key, unchanged: services[$0], self)
+                    }
+                    let new = newWinner.flatMap {
+                        elementsAfter.element(of: $0, family, set, key, unchanged: services[$0], self)
+                    }
                     guard old != new else { continue }
                     if let old { gone.append(old) }
                     if let new { come.append(new) }
@@ -249,7 +256,9 @@ private struct FragmentIndex {
             for (set, elements) in fragment.elements {
                 for element in elements {
                     let key = PackedKey(element.key)
-                    if index[family]?[set]?[key] == nil { index[family, default: [:]][set, default: [:]][key] = element }
+                    if index[family]?[set]?[key] == nil {
+                        index[family, default: [:]][set, default: [:]][key] = element
+                    }
                 }
             }
         }

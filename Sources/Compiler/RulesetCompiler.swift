@@ -47,7 +47,8 @@ struct Fragment: Equatable {
             }
             for address in service.externalIPs + service.loadBalancerIPs where address.family == family {
                 addFrontend(
-                    .address, [.address(address), proto, .port(port.port)], endpoints: externalLocal ? local : available,
+                    .address, [.address(address), proto, .port(port.port)],
+                    endpoints: externalLocal ? local : available,
                     anyEndpoints: !available.isEmpty, keepsSource: externalLocal, label: label)
             }
             if let nodePort = port.nodePort {
@@ -96,7 +97,8 @@ struct Fragment: Equatable {
                 add(
                     count.map,
                     SetElement(
-                        key: key + [.integer(bucket)], data: .values([.address(endpoint.address), .port(endpoint.port)]),
+                        key: key + [.integer(bucket)],
+                        data: .values([.address(endpoint.address), .port(endpoint.port)]),
                         comment: "\(label) -> \(endpoint.targetName ?? endpoint.address.description)"))
                 bucket += 1
             }
@@ -176,7 +178,9 @@ struct TableBuilder {
                     }),
                 Chain(
                     name: Names.endpointsCheck,
-                    rules: FrontendKind.allCases.map { gated($0, set: $0.noEndpoints, [.verdict(.goto(Names.rejectService))]) }
+                    rules: FrontendKind.allCases.map {
+                        gated($0, set: $0.noEndpoints, [.verdict(.goto(Names.rejectService))])
+                    }
                         + FrontendKind.allCases.map { gated($0, set: $0.noLocalEndpoints, [.verdict(.drop)]) }),
                 Chain(
                     name: Names.rejectService,
@@ -191,7 +195,8 @@ struct TableBuilder {
     /// A frontend key: `address . protocol . port`, or `protocol . port` for a NodePort.
     func key(_ kind: FrontendKind) -> [Field] {
         kind == .address
-            ? [.destinationAddress(family), .transportProtocol, .destinationPort] : [.transportProtocol, .destinationPort]
+            ? [.destinationAddress(family), .transportProtocol, .destinationPort]
+            : [.transportProtocol, .destinationPort]
     }
 
     /// The bit sets the dispatch of these bucket counts tests: one per bit that a count has.
@@ -222,7 +227,9 @@ struct TableBuilder {
             } + [Rule([.verdict(.goto(kind.balancerChain(buckets: node.fallback)))])]
         }
         let root = Chain(name: kind.dispatchChain, rules: masqueradeMarking(kind) + (tree.root.map(rules) ?? []))
-        let inner = tree.innerNodes.map { Chain(name: kind.dispatchChain(low: $0.low, high: $0.high), rules: rules($0)) }
+        let inner = tree.innerNodes.map {
+            Chain(name: kind.dispatchChain(low: $0.low, high: $0.high), rules: rules($0))
+        }
         let leaves = counts.map { buckets in
             let bucket = Field.randomBucket(modulus: UInt32(buckets))
             return Chain(

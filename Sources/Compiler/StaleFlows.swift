@@ -52,7 +52,9 @@ extension Transaction {
     ) {
         if let kind = FrontendKind.allCases.first(where: { $0.gate == set }) {
             for element in elements {
-                if let flow = udpFrontend(element.key, hasAddress: kind == .address, endpoint: nil) { frontends.insert(flow) }
+                if let flow = udpFrontend(element.key, hasAddress: kind == .address, endpoint: nil) {
+                    frontends.insert(flow)
+                }
             }
         } else if let kind = FrontendKind.bucketMapKind(set) {
             for element in elements {

@@ -75,7 +75,7 @@ extension [Diagnostic] {
     public func sortedByLocation() -> [Diagnostic] {
         sorted { a, b in
             switch (a.location, b.location) {
-            case let (x?, y?) where x != y: return x < y
+            case (let x?, let y?) where x != y: return x < y
             case (nil, _?): return true
             case (_?, nil): return false
             default: return (a.severity, a.message) < (b.severity, b.message)

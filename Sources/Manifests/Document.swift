@@ -78,7 +78,9 @@ struct Document {
         nodes[index].end = UInt32(nodes.count)
     }
 
-    mutating func appendScalar(_ kind: ValueKind, text scalar: String, line: UInt32, column: UInt32, boolean: Bool = false) {
+    mutating func appendScalar(
+        _ kind: ValueKind, text scalar: String, line: UInt32, column: UInt32, boolean: Bool = false
+    ) {
         beginScalar(kind, line: line, column: column, boolean: boolean)
         text.append(contentsOf: scalar.utf8)
         endScalar()
@@ -101,9 +103,11 @@ struct Document {
 
     /// The text of the scalar at `index`, compared while building.
     func textEquals(_ index: Int, _ other: Int) -> Bool {
-        let a = nodes[index], b = nodes[other]
+        let a = nodes[index]
+        let b = nodes[other]
         guard a.count == b.count else { return false }
-        return text[Int(a.textStart)..<Int(a.textStart + a.count)] == text[Int(b.textStart)..<Int(b.textStart + b.count)]
+        return text[Int(a.textStart)..<Int(a.textStart + a.count)]
+            == text[Int(b.textStart)..<Int(b.textStart + b.count)]
     }
 
     func scalarText(_ index: Int) -> String {
@@ -196,7 +200,8 @@ struct Value {
             sign = first == "-" ? "-" : ""
             text.removeFirst()
         }
-        for (prefix, radix) in [("0x", 16), ("0b", 2), ("0o", 8), ("0", 8)] where text.hasPrefix(prefix) && text != "0" {
+        for (prefix, radix) in [("0x", 16), ("0b", 2), ("0o", 8), ("0", 8)] where text.hasPrefix(prefix) && text != "0"
+        {
             return Int(sign + text.dropFirst(prefix.count), radix: radix)
         }
         return Int(sign + text)  // nil on overflow, never a trap

@@ -43,6 +43,7 @@ struct FieldPath: CustomStringConvertible {
     }
 
     private static func isPlainName(_ key: String) -> Bool {
-        !key.isEmpty && key.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" }
+        !key.isEmpty
+            && key.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" }
     }
 }

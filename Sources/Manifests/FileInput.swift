@@ -81,7 +81,9 @@ final class FileInput {
     func release(before offset: Int) {
         guard let base = bytes.baseAddress else { return }
         let end = min(offset, filled) / Self.pageSize * Self.pageSize
-        guard end - released >= step || (end > released && end == filled / Self.pageSize * Self.pageSize) else { return }
+        guard end - released >= step || (end > released && end == filled / Self.pageSize * Self.pageSize) else {
+            return
+        }
         madvise(UnsafeMutableRawPointer(mutating: base + released), end - released, MADV_DONTNEED)
         released = end
     }

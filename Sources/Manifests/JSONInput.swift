@@ -2,13 +2,17 @@
 /// the reader reaches them, so its items never stand in memory together.
 enum JSONInput {
     /// The decoded objects and every diagnostic; `readable` is false on a syntax error (the set is then empty).
-    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, source: SourceFile) -> (set: ManifestSet, diagnostics: [Diagnostic], readable: Bool) {
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, source: SourceFile) -> (
+        set: ManifestSet, diagnostics: [Diagnostic], readable: Bool
+    ) {
         decode(source: source) { JSONReader(bytes) }
     }
 
     /// `reader` gives a reader from the start of the input, each time it is called (a second time
     /// for an object that is not a List but has items); nil when the input cannot be read again.
-    static func decode(source: SourceFile, reader makeReader: () -> JSONReader?) -> (set: ManifestSet, diagnostics: [Diagnostic], readable: Bool) {
+    static func decode(source: SourceFile, reader makeReader: () -> JSONReader?) -> (
+        set: ManifestSet, diagnostics: [Diagnostic], readable: Bool
+    ) {
         guard var reader = makeReader() else { return (ManifestSet(), [cannotReadAgain(source)], false) }
         var top = Document()
         var decoder = ObjectDecoder(file: source)
@@ -31,21 +35,24 @@ enum JSONInput {
                 try reader.read(into: &top)
             }
         } catch {
-            let syntax = Diagnostic.error(at: source.location(line: error.line, column: error.column), error.message, fix: error.fix)
+            let syntax = Diagnostic.error(
+                at: source.location(line: error.line, column: error.column), error.message, fix: error.fix)
             return (ManifestSet(), [syntax], false)
         }
         var set = ManifestSet()
         top.withRoot { decoder.decode($0, into: &set) }
         set.append(items)
         let duplicates = reader.duplicateKeys.map { key in
-            Diagnostic.error(at: source.location(line: key.line, column: key.column),
-                             "key \"\(key.name)\" appears more than once in the same mapping",
-                             fix: "keep one of them: the fields of an object must have different names")
+            Diagnostic.error(
+                at: source.location(line: key.line, column: key.column),
+                "key \"\(key.name)\" appears more than once in the same mapping",
+                fix: "keep one of them: the fields of an object must have different names")
         }
         return (set, decoder.diagnostics + duplicates, true)
     }
 
     private static func cannotReadAgain(_ source: SourceFile) -> Diagnostic {
-        .error(at: nil, "cannot read \(source.name) again (it was removed or changed while being read?)", fix: "run again")
+        .error(
+            at: nil, "cannot read \(source.name) again (it was removed or changed while being read?)", fix: "run again")
     }
 }

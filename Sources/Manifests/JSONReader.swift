@@ -89,8 +89,11 @@ struct JSONReader {
         end = file?.filled ?? end
         skipWhitespace()
         guard position == end else {
-            throw error("unexpected text after the end of the JSON value",
-                        fix: "a JSON file holds one object: put several in a \"kind\": \"List\" with \"items\", or use YAML documents separated by ---")
+            throw error(
+                "unexpected text after the end of the JSON value",
+                fix:
+                    "a JSON file holds one object: put several in a \"kind\": \"List\" with \"items\", or use YAML documents separated by ---"
+            )
         }
     }
 
@@ -138,7 +141,9 @@ struct JSONReader {
     private mutating func readValue(into document: inout Document) throws(SyntaxError) {
         skipWhitespace()
         guard let byte = peek else {
-            throw error("expected a value, found the end of the file", fix: "the file is cut short: complete it, or check its brackets")
+            throw error(
+                "expected a value, found the end of the file",
+                fix: "the file is cut short: complete it, or check its brackets")
         }
         switch byte {
         case UInt8(ascii: "{"):
@@ -160,12 +165,15 @@ struct JSONReader {
         case UInt8(ascii: "'"):
             throw error("JSON strings are written in double quotes, found '", fix: "use \"…\" instead of '…'")
         default:
-            throw error("expected a value (a string, number, true, false, null, object or list), found \(found)",
-                        fix: "quote text values: \"…\"")
+            throw error(
+                "expected a value (a string, number, true, false, null, object or list), found \(found)",
+                fix: "quote text values: \"…\"")
         }
     }
 
-    private mutating func readObject(into document: inout Document, items: ((Document, Int) -> Void)?) throws(SyntaxError) {
+    private mutating func readObject(into document: inout Document, items: ((Document, Int) -> Void)?)
+        throws(SyntaxError)
+    {
         let object = document.beginCollection(.mapping, line: line, column: columnAt(position))
         try enter()
         position += 1
@@ -179,7 +187,9 @@ struct JSONReader {
             return true
         }
         while !closed {
-            let key = try unit(&document) { reader, document throws(SyntaxError) in try reader.readKey(into: &document, hasCount: count) }
+            let key = try unit(&document) { reader, document throws(SyntaxError) in
+                try reader.readKey(into: &document, hasCount: count)
+            }
             if let items, depth == 1, peek == UInt8(ascii: "["), document.scalarText(key) == "items" {
                 try readItems(into: &document, items)
             } else {
@@ -196,8 +206,11 @@ struct JSONReader {
                     reader.position += 1
                     return true
                 }
-                throw reader.error("expected \",\" or \"}\" after the value of \"\(document.scalarText(key))\", found \(reader.found)",
-                                   fix: reader.peek == UInt8(ascii: "\"") ? "add a comma between the two fields" : "close the object with \"}\", or separate its fields with commas")
+                throw reader.error(
+                    "expected \",\" or \"}\" after the value of \"\(document.scalarText(key))\", found \(reader.found)",
+                    fix: reader.peek == UInt8(ascii: "\"")
+                        ? "add a comma between the two fields"
+                        : "close the object with \"}\", or separate its fields with commas")
             }
         }
         noteDuplicateKeys(in: document, from: firstKey)
@@ -213,8 +226,9 @@ struct JSONReader {
             if peek == UInt8(ascii: "}"), count > 0 {
                 throw error("a comma after the last field of an object", fix: "remove the comma before \"}\"")
             }
-            throw error("expected a field name in double quotes, found \(found)",
-                        fix: "write field names in double quotes: {\"name\": \"web\"}")
+            throw error(
+                "expected a field name in double quotes, found \(found)",
+                fix: "write field names in double quotes: {\"name\": \"web\"}")
         }
         let key = document.nodeCount
         document.beginScalar(.string, line: line, column: columnAt(position))
@@ -223,8 +237,9 @@ struct JSONReader {
         keys.append(key)
         skipWhitespace()
         guard peek == UInt8(ascii: ":") else {
-            throw error("expected \":\" after the field name \"\(document.scalarText(key))\", found \(found)",
-                        fix: "write the field as \"name\": value")
+            throw error(
+                "expected \":\" after the field name \"\(document.scalarText(key))\", found \(found)",
+                fix: "write the field as \"name\": value")
         }
         position += 1
         skipWhitespace()
@@ -253,7 +268,9 @@ struct JSONReader {
 
     /// A top-level `items` array: an empty list in `document`, each item read into a document of its own
     /// and handed over; reading a file, what lies behind each item is given back.
-    private mutating func readItems(into document: inout Document, _ handle: (Document, Int) -> Void) throws(SyntaxError) {
+    private mutating func readItems(into document: inout Document, _ handle: (Document, Int) -> Void)
+        throws(SyntaxError)
+    {
         document.endCollection(document.beginCollection(.sequence, line: line, column: columnAt(position)), count: 0)
         position += 1
         let empty = try unit(&document) { reader, _ throws(SyntaxError) in
@@ -287,8 +304,9 @@ struct JSONReader {
             return true
         }
         guard peek == UInt8(ascii: ",") else {
-            throw error("expected \",\" or \"\(closing)\" after a list item, found \(found)",
-                        fix: "separate list items with commas, and close the list with \"\(closing)\"")
+            throw error(
+                "expected \",\" or \"\(closing)\" after a list item, found \(found)",
+                fix: "separate list items with commas, and close the list with \"\(closing)\"")
         }
         position += 1
         skipWhitespace()
@@ -301,8 +319,9 @@ struct JSONReader {
     private mutating func enter() throws(SyntaxError) {
         depth += 1
         if depth > Self.maximumDepth {
-            throw error("objects and lists are nested more than \(Self.maximumDepth) levels deep",
-                        fix: "no Kubernetes object nests this deep: check the brackets")
+            throw error(
+                "objects and lists are nested more than \(Self.maximumDepth) levels deep",
+                fix: "no Kubernetes object nests this deep: check the brackets")
         }
     }
 
@@ -359,9 +378,11 @@ struct JSONReader {
                 position += try utf8SequenceLength()
             default:
                 throw error(
-                    byte == 0x0A || byte == 0x0D ? "a string is not closed on its line" : "a control character (byte \(byte)) inside a string",
+                    byte == 0x0A || byte == 0x0D
+                        ? "a string is not closed on its line" : "a control character (byte \(byte)) inside a string",
                     fix: byte == 0x0A || byte == 0x0D
-                        ? "close the string with \" (write line breaks inside a string as \\n)" : "write it as an escape such as \\t or \\u0000")
+                        ? "close the string with \" (write line breaks inside a string as \\n)"
+                        : "write it as an escape such as \\t or \\u0000")
             }
         }
     }
@@ -370,7 +391,9 @@ struct JSONReader {
     private mutating func readEscape(into document: inout Document) throws(SyntaxError) {
         let escape = position
         position += 1
-        guard let byte = peek else { throw error("a string is not closed: the file ends inside it", fix: "close the string with \"") }
+        guard let byte = peek else {
+            throw error("a string is not closed: the file ends inside it", fix: "close the string with \"")
+        }
         position += 1
         switch byte {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): document.appendText(byte)
@@ -381,7 +404,9 @@ struct JSONReader {
         case UInt8(ascii: "t"): document.appendText(0x09)
         case UInt8(ascii: "u"):
             var scalar = try readHex(escape: escape)
-            if (0xD800...0xDBFF).contains(scalar), bytes[position...].starts(with: [UInt8(ascii: "\\"), UInt8(ascii: "u")]) {
+            if (0xD800...0xDBFF).contains(scalar),
+                bytes[position...].starts(with: [UInt8(ascii: "\\"), UInt8(ascii: "u")])
+            {
                 let saved = position
                 position += 2
                 let low = try readHex(escape: saved)
@@ -392,11 +417,14 @@ struct JSONReader {
                 }
             }
             // A lone surrogate is no character: U+FFFD, as the API server's decoder does.
-            for unit in String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8 { document.appendText(unit) }
+            for unit in String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8 {
+                document.appendText(unit)
+            }
         default:
             position = escape
-            throw error("\\\(Unicode.Scalar(byte)) is not a JSON escape",
-                        fix: "escapes are \\\" \\\\ \\/ \\b \\f \\n \\r \\t and \\uXXXX; write a backslash as \\\\")
+            throw error(
+                "\\\(Unicode.Scalar(byte)) is not a JSON escape",
+                fix: "escapes are \\\" \\\\ \\/ \\b \\f \\n \\r \\t and \\uXXXX; write a backslash as \\\\")
         }
     }
 
@@ -406,7 +434,9 @@ struct JSONReader {
         for _ in 0..<4 {
             guard let byte = peek, let digit = Character(Unicode.Scalar(byte)).hexDigitValue else {
                 position = escape
-                throw error("\\u must be followed by four hex digits", fix: "write a character as \\u followed by four hex digits, such as \\u00e9")
+                throw error(
+                    "\\u must be followed by four hex digits",
+                    fix: "write a character as \\u followed by four hex digits, such as \\u00e9")
             }
             value = value << 4 | UInt32(digit)
             position += 1
@@ -417,7 +447,8 @@ struct JSONReader {
     /// The length of the well-formed UTF-8 sequence at `position` (Unicode's table 3-7).
     private mutating func utf8SequenceLength() throws(SyntaxError) -> Int {
         let lead = bytes[position]
-        let length: Int, second: ClosedRange<UInt8>
+        let length: Int
+        let second: ClosedRange<UInt8>
         switch lead {
         case 0xC2...0xDF: (length, second) = (2, 0x80...0xBF)
         case 0xE0: (length, second) = (3, 0xA0...0xBF)
@@ -442,11 +473,15 @@ struct JSONReader {
         let start = position
         let startColumn = columnAt(position)
         if peek == UInt8(ascii: "-") { position += 1 }
-        guard isDigit(peek) else { throw error("expected a digit after \"-\", found \(found)", fix: "write a number such as -1") }
+        guard isDigit(peek) else {
+            throw error("expected a digit after \"-\", found \(found)", fix: "write a number such as -1")
+        }
         if peek == UInt8(ascii: "0") {
             position += 1
             if isDigit(peek) {
-                throw error("a JSON number does not start with 0", fix: "remove the leading zeros, or quote the value if it is text")
+                throw error(
+                    "a JSON number does not start with 0",
+                    fix: "remove the leading zeros, or quote the value if it is text")
             }
         } else {
             skipDigits()
@@ -454,14 +489,19 @@ struct JSONReader {
         var kind = ValueKind.integer
         if peek == UInt8(ascii: ".") {
             position += 1
-            guard isDigit(peek) else { throw error("expected a digit after the decimal point, found \(found)", fix: "write a number such as 1.5") }
+            guard isDigit(peek) else {
+                throw error(
+                    "expected a digit after the decimal point, found \(found)", fix: "write a number such as 1.5")
+            }
             skipDigits()
             kind = .float
         }
         if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
             position += 1
             if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { position += 1 }
-            guard isDigit(peek) else { throw error("expected the exponent's digits, found \(found)", fix: "write a number such as 1e3") }
+            guard isDigit(peek) else {
+                throw error("expected the exponent's digits, found \(found)", fix: "write a number such as 1e3")
+            }
             skipDigits()
             kind = .float
         }
@@ -478,11 +518,14 @@ struct JSONReader {
         while position < bytes.count, bytes[position] &- UInt8(ascii: "0") < 10 { position += 1 }
     }
 
-    private mutating func readLiteral(_ word: StaticString, _ kind: ValueKind, boolean: Bool, into document: inout Document) throws(SyntaxError) {
+    private mutating func readLiteral(
+        _ word: StaticString, _ kind: ValueKind, boolean: Bool, into document: inout Document
+    ) throws(SyntaxError) {
         let literal = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
         guard bytes[position...].starts(with: literal) else {
-            throw error("expected a value (a string, number, true, false, null, object or list), found \(found)",
-                        fix: "quote text values: \"…\" (true, false and null are lower-case)")
+            throw error(
+                "expected a value (a string, number, true, false, null, object or list), found \(found)",
+                fix: "quote text values: \"…\" (true, false and null are lower-case)")
         }
         document.beginScalar(kind, line: line, column: columnAt(position), boolean: boolean)
         document.appendText(literal)
@@ -500,7 +543,8 @@ struct JSONReader {
                 // the column at once when the column count stands here (at the start of a line).
                 let start = position
                 while position + 8 <= bytes.count,
-                    UnsafeRawPointer(bytes.baseAddress! + position).loadUnaligned(as: UInt64.self) == 0x2020_2020_2020_2020
+                    UnsafeRawPointer(bytes.baseAddress! + position).loadUnaligned(as: UInt64.self)
+                        == 0x2020_2020_2020_2020
                 {
                     position += 8
                 }
@@ -548,6 +592,8 @@ struct JSONReader {
     }
 
     private mutating func error(_ message: String, fix: String) -> SyntaxError {
-        SyntaxError(message: "JSON syntax error: \(message)", fix: fix, line: Int(line), column: Int(columnAt(position)), offset: position)
+        SyntaxError(
+            message: "JSON syntax error: \(message)", fix: fix, line: Int(line), column: Int(columnAt(position)),
+            offset: position)
     }
 }

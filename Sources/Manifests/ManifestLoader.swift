@@ -23,7 +23,9 @@ public enum ManifestLoader {
     public static func load(
         paths: [String],
         cache: ManifestCache? = nil,
-        readStandardInput: () -> String? = { String(data: FileHandle.standardInput.readDataToEndOfFile(), encoding: .utf8) }
+        readStandardInput: () -> String? = {
+            String(data: FileHandle.standardInput.readDataToEndOfFile(), encoding: .utf8)
+        }
     ) throws(InputError) -> ManifestSet {
         var set = ManifestSet()
         var diagnostics: [Diagnostic] = []
@@ -49,30 +51,38 @@ public enum ManifestLoader {
         for path in paths {
             if path == "-" {
                 if readStandardInputAlready {
-                    diagnostics.append(.error(at: nil, "standard input (\"-\") is given more than once",
-                                              fix: "pass \"-\" only once"))
+                    diagnostics.append(
+                        .error(
+                            at: nil, "standard input (\"-\") is given more than once",
+                            fix: "pass \"-\" only once"))
                 } else if let text = readStandardInput() {
                     add("<stdin>", digest: ContentDigest(text)) {
                         let (set, found) = decodeCollecting(text, file: "<stdin>")
                         return (set, found, ContentDigest(text))
                     }
                 } else {
-                    diagnostics.append(.error(at: nil, "cannot read standard input as UTF-8 text",
-                                              fix: "pipe a YAML or JSON manifest into nfcompile"))
+                    diagnostics.append(
+                        .error(
+                            at: nil, "cannot read standard input as UTF-8 text",
+                            fix: "pipe a YAML or JSON manifest into nfcompile"))
                 }
                 readStandardInputAlready = true
                 continue
             }
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                diagnostics.append(.error(at: nil, "no such file or directory: \(path)",
-                                          fix: "check the path, or pass \"-\" to read standard input"))
+                diagnostics.append(
+                    .error(
+                        at: nil, "no such file or directory: \(path)",
+                        fix: "check the path, or pass \"-\" to read standard input"))
                 continue
             }
             let files = isDirectory.boolValue ? manifestFiles(in: path, skipped: &diagnostics) : [path]
             if isDirectory.boolValue, files.isEmpty {
-                diagnostics.append(.error(at: nil, "directory \(path) holds no manifest files (*.yaml, *.yml, *.json)",
-                                          fix: "pass the directory that holds the manifests, or the files themselves"))
+                diagnostics.append(
+                    .error(
+                        at: nil, "directory \(path) holds no manifest files (*.yaml, *.yml, *.json)",
+                        fix: "pass the directory that holds the manifests, or the files themselves"))
             }
             for file in files {
                 // A cached file is read through once for its digest; only a changed one is decoded.
@@ -169,7 +179,9 @@ public enum ManifestLoader {
                 var isDirectory: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: child, isDirectory: &isDirectory) else {
                     if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: child) {
-                        skip(child, "it is a symbolic link to \(target), which does not exist", fix: "fix or remove the link")
+                        skip(
+                            child, "it is a symbolic link to \(target), which does not exist",
+                            fix: "fix or remove the link")
                     }
                     continue
                 }
@@ -188,7 +200,9 @@ public enum ManifestLoader {
     /// One file read and decoded, for callers that keep their own record of files (the agent's
     /// folder): its objects, every diagnostic (errors included, not thrown), and a digest of its
     /// bytes (nil when it could not be read).
-    public static func decode(fileAtPath path: String) -> (objects: ManifestSet, diagnostics: [Diagnostic], digest: ContentDigest?) {
+    public static func decode(fileAtPath path: String) -> (
+        objects: ManifestSet, diagnostics: [Diagnostic], digest: ContentDigest?
+    ) {
         let (set, diagnostics, digest) = decodeFile(path)
         let all = (set.diagnostics + diagnostics + duplicateObjects(in: set)).sortedByLocation()
         var objects = set
@@ -199,12 +213,19 @@ public enum ManifestLoader {
     /// One file, read as it is decoded (a large JSON List is never in memory whole); also the digest
     /// of its bytes, nil when it could not be read.
     /// `step` is how much of the file is read at a time (tests make it small).
-    static func decodeFile(_ path: String, step: Int = FileInput.defaultStep) -> (ManifestSet, [Diagnostic], ContentDigest?) {
+    static func decodeFile(_ path: String, step: Int = FileInput.defaultStep) -> (
+        ManifestSet, [Diagnostic], ContentDigest?
+    ) {
         let cannotRead = { (reason: String) in
-            (ManifestSet(), [Diagnostic.error(at: nil, "cannot read \(path)\(reason)", fix: "check the file's permissions")], ContentDigest?.none)
+            (
+                ManifestSet(),
+                [Diagnostic.error(at: nil, "cannot read \(path)\(reason)", fix: "check the file's permissions")],
+                ContentDigest?.none
+            )
         }
-        let notUTF8 = Diagnostic.error(at: SourceLocation(file: path, line: 1, column: 1), "\(path) is not UTF-8 text",
-                                       fix: "save the manifest as UTF-8")
+        let notUTF8 = Diagnostic.error(
+            at: SourceLocation(file: path, line: 1, column: 1), "\(path) is not UTF-8 text",
+            fix: "save the manifest as UTF-8")
         let input: FileInput
         do {
             guard let regular = try FileInput(path: path, step: step) else {
@@ -220,7 +241,11 @@ public enum ManifestLoader {
         }
         let source = SourceFile(name: path)
         input.fill(atLeast: 0)
-        if !input.isComplete, UnsafeBufferPointer(rebasing: input.bytes[..<input.filled]).allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
+        if !input.isComplete,
+            UnsafeBufferPointer(rebasing: input.bytes[..<input.filled]).allSatisfy({
+                [0x20, 0x09, 0x0A, 0x0D].contains($0)
+            })
+        {
             input.fillAll()
         }
         if JSONReader.looksLikeJSON(UnsafeBufferPointer(rebasing: input.bytes[..<input.filled])) {
@@ -256,10 +281,12 @@ public enum ManifestLoader {
             let key = Key(kind: kind, namespace: meta.namespace, name: meta.name)
             if let earlier = first.updateValue(meta.location, forKey: key) {
                 first[key] = earlier
-                diagnostics.append(.error(
-                    at: meta.location, "\(kind) \"\(meta.namespace)/\(meta.name)\" is defined twice; the first definition is at \(earlier)",
-                    fix: "remove one of the two definitions, or give them different names"
-                ))
+                diagnostics.append(
+                    .error(
+                        at: meta.location,
+                        "\(kind) \"\(meta.namespace)/\(meta.name)\" is defined twice; the first definition is at \(earlier)",
+                        fix: "remove one of the two definitions, or give them different names"
+                    ))
             }
         }
         for service in set.services { check("Service", service.meta) }

@@ -65,7 +65,9 @@ enum Names {
     private static func isLabelValue(_ bytes: Substring.UTF8View) -> Bool {
         guard let first = bytes.first, let last = bytes.last else { return true }
         return bytes.count <= 63
-            && bytes.allSatisfy { isAlphanumeric($0) || $0 == dash || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+            && bytes.allSatisfy {
+                isAlphanumeric($0) || $0 == dash || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".")
+            }
             && isAlphanumeric(first) && isAlphanumeric(last)
     }
 

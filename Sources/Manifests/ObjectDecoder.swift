@@ -31,8 +31,9 @@ struct ObjectDecoder {
 
     mutating func decode(_ root: Value, into set: inout ManifestSet) {
         guard root.kind == .mapping else {
-            error(root, "expected a Kubernetes object (apiVersion, kind, metadata, …), found \(root.kind.article)",
-                  fix: "start the document with \"apiVersion:\" and \"kind:\" lines")
+            error(
+                root, "expected a Kubernetes object (apiVersion, kind, metadata, …), found \(root.kind.article)",
+                fix: "start the document with \"apiVersion:\" and \"kind:\" lines")
             return
         }
         guard let kindNode = root[field: "kind"] else {
@@ -40,15 +41,17 @@ struct ObjectDecoder {
             return
         }
         guard let kind = kindNode.stringValue, !kind.isEmpty else {
-            error(kindNode, "kind must be a name such as Service, found \(kindNode.kind.article)",
-                  fix: "write the kind as text, for example \"kind: Service\"")
+            error(
+                kindNode, "kind must be a name such as Service, found \(kindNode.kind.article)",
+                fix: "write the kind as text, for example \"kind: Service\"")
             return
         }
         guard let entry = Self.kinds[kind] else {
             // Kinds nfcompile has no use for (ConfigMap, ServiceAccount, …) are skipped, but a known kind
             // spelt with the wrong case is a typo the API server would reject.
             if let known = Self.kinds.keys.first(where: { $0.lowercased() == kind.lowercased() }) {
-                error(kindNode, "unknown kind \"\(kind)\"", fix: "did you mean \"\(known)\"? (kinds are case-sensitive)")
+                error(
+                    kindNode, "unknown kind \"\(kind)\"", fix: "did you mean \"\(known)\"? (kinds are case-sensitive)")
             }
             return
         }
@@ -56,8 +59,10 @@ struct ObjectDecoder {
             objectCount += 1
             guard objectCount <= InputLimits.objectsPerFile else {
                 if objectCount == InputLimits.objectsPerFile + 1 {
-                    error(root, "the file has more than \(InputLimits.objectsPerFile) objects, the most nfcompile reads from one file",
-                          fix: "split the objects over several files")
+                    error(
+                        root,
+                        "the file has more than \(InputLimits.objectsPerFile) objects, the most nfcompile reads from one file",
+                        fix: "split the objects over several files")
                 }
                 return
             }
@@ -70,7 +75,8 @@ struct ObjectDecoder {
 
         switch kind {
         case "List":
-            for item in root[field: "items"]?.items ?? [] where !item.isNull { decode(item, into: &set) }  // the schema reported null items
+            // Null items were reported by the schema.
+            for item in root[field: "items"]?.items ?? [] where !item.isNull { decode(item, into: &set) }
         case "Service":
             if let service = service(root) { set.services.append(service) }
         case "Pod":
@@ -86,10 +92,11 @@ struct ObjectDecoder {
         case "Ingress":
             if let ingress = ingress(root) {
                 set.ingresses.append(ingress)
-                set.diagnostics.append(.note(
-                    at: ingress.meta.location,
-                    "Ingress \"\(ingress.meta.name)\": L7 routing is an ingress controller's job; its backend Services are compiled"
-                ))
+                set.diagnostics.append(
+                    .note(
+                        at: ingress.meta.location,
+                        "Ingress \"\(ingress.meta.name)\": L7 routing is an ingress controller's job; its backend Services are compiled"
+                    ))
             }
         default:
             break
@@ -99,8 +106,9 @@ struct ObjectDecoder {
     /// Item `index` of a `kind: List` read one item at a time (the List itself is decoded without them).
     mutating func decodeListItem(_ item: Value, index: Int, into set: inout ManifestSet) {
         guard !item.isNull else {
-            diagnostics.append(SchemaValidator.emptyListItem(
-                at: file.location(of: item), path: FieldPath.root.appending("items").appending(index)))
+            diagnostics.append(
+                SchemaValidator.emptyListItem(
+                    at: file.location(of: item), path: FieldPath.root.appending("items").appending(index)))
             return
         }
         decode(item, into: &set)
@@ -114,8 +122,9 @@ struct ObjectDecoder {
         let written = node.scalarText ?? ""
         guard written != expected else { return }
         let caseOnly = written.lowercased() == expected.lowercased()
-        error(node, "apiVersion \"\(written)\" is not valid for kind \(kind)",
-              fix: "use \"\(expected)\"" + (caseOnly ? " (API versions are case-sensitive)" : ""))
+        error(
+            node, "apiVersion \"\(written)\" is not valid for kind \(kind)",
+            fix: "use \"\(expected)\"" + (caseOnly ? " (API versions are case-sensitive)" : ""))
     }
 
     // MARK: - Metadata
@@ -129,17 +138,23 @@ struct ObjectDecoder {
         let metadata = root[field: "metadata"]
         let path = FieldPath.root.appending("metadata")
         guard let nameNode = metadata?[field: "name"], let name = nameNode.stringValue, !name.isEmpty else {
-            error(metadata ?? root, "\(kind) has no metadata.name",
-                  fix: "add \"name: <name>\" under metadata (generateName is not supported: nfcompile needs a fixed name)")
+            error(
+                metadata ?? root, "\(kind) has no metadata.name",
+                fix: "add \"name: <name>\" under metadata (generateName is not supported: nfcompile needs a fixed name)"
+            )
             return nil
         }
         switch rule {
         case .subdomain where !Names.isDNSSubdomain(name):
-            error(nameNode, "\(kind) name \"\(name)\" is not valid",
-                  fix: "use lowercase letters, digits, \"-\" and \".\", starting and ending with a letter or digit")
+            error(
+                nameNode, "\(kind) name \"\(name)\" is not valid",
+                fix: "use lowercase letters, digits, \"-\" and \".\", starting and ending with a letter or digit")
         case .dns1035 where !Names.isDNS1035Label(name):
-            error(nameNode, "\(kind) name \"\(name)\" is not valid (Service names become DNS labels)",
-                  fix: "use at most 63 lowercase letters, digits and \"-\", starting with a letter and ending with a letter or digit")
+            error(
+                nameNode, "\(kind) name \"\(name)\" is not valid (Service names become DNS labels)",
+                fix:
+                    "use at most 63 lowercase letters, digits and \"-\", starting with a letter and ending with a letter or digit"
+            )
         default:
             break
         }
@@ -148,8 +163,11 @@ struct ObjectDecoder {
             if Names.isDNSLabel(written) {
                 namespace = written
             } else {
-                error(namespaceNode, "namespace \"\(written)\" is not valid",
-                      fix: "use at most 63 lowercase letters, digits and \"-\", starting and ending with a letter or digit")
+                error(
+                    namespaceNode, "namespace \"\(written)\" is not valid",
+                    fix:
+                        "use at most 63 lowercase letters, digits and \"-\", starting and ending with a letter or digit"
+                )
             }
         }
         return ObjectMeta(
@@ -168,12 +186,18 @@ struct ObjectDecoder {
             guard let key = keyNode.scalarText else { continue }  // the schema reported it
             guard let text = value.stringValue else { continue }  // the schema reported it
             if !Names.isLabelKey(key) {
-                error(keyNode, "\(path()): label key \"\(key)\" is not valid",
-                      fix: "use an optional DNS prefix and \"/\", then at most 63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit")
+                error(
+                    keyNode, "\(path()): label key \"\(key)\" is not valid",
+                    fix:
+                        "use an optional DNS prefix and \"/\", then at most 63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit"
+                )
             }
             if !Names.isLabelValue(text) {
-                error(value, "\(path().appending(key)): label value \"\(text)\" is not valid",
-                      fix: "use at most 63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit")
+                error(
+                    value, "\(path().appending(key)): label value \"\(text)\" is not valid",
+                    fix:
+                        "use at most 63 letters, digits, \"-\", \"_\" or \".\", starting and ending with a letter or digit"
+                )
             }
             result[key] = text
         }
@@ -199,7 +223,8 @@ struct ObjectDecoder {
 
         if let selector = spec?[field: "selector"] {
             let labels = labels(selector, path: specPath.appending("selector"))
-            service.selector = labels.isEmpty ? nil : labels  // `selector: {}` selects nothing: endpoints come from slices
+            // `selector: {}` selects nothing: endpoints come from slices.
+            service.selector = labels.isEmpty ? nil : labels
         }
 
         clusterIPs(spec, into: &service)
@@ -207,8 +232,9 @@ struct ObjectDecoder {
         // Only when no port is written at all: ports that are written but wrong have been reported already.
         let portsWritten = spec?[field: "ports"].map { $0.kind != .sequence || !$0.items.isEmpty } ?? false
         if !portsWritten, service.type != .externalName, !service.isHeadless {
-            error(spec ?? root, "Service \"\(meta.name)\" has no ports",
-                  fix: "add spec.ports with at least one port (port: 80, targetPort: 8080 …)")
+            error(
+                spec ?? root, "Service \"\(meta.name)\" has no ports",
+                fix: "add spec.ports with at least one port (port: 80, targetPort: 8080 …)")
         }
 
         service.externalIPs = addresses(spec?[field: "externalIPs"], path: specPath.appending("externalIPs"))
@@ -224,7 +250,9 @@ struct ObjectDecoder {
         service.externalTrafficPolicy = external.flatMap(ServiceManifest.TrafficPolicy.init) ?? .cluster
         let `internal` = spec?[field: "internalTrafficPolicy"]?.stringValue
         service.internalTrafficPolicy = `internal`.flatMap(ServiceManifest.TrafficPolicy.init) ?? .cluster
-        if let healthCheck = spec?[field: "healthCheckNodePort"], let port = portNumber(healthCheck, path: specPath.appending("healthCheckNodePort")) {
+        if let healthCheck = spec?[field: "healthCheckNodePort"],
+            let port = portNumber(healthCheck, path: specPath.appending("healthCheckNodePort"))
+        {
             service.healthCheckNodePort = Located(port, at: file.location(of: healthCheck))
         }
         if let distribution = spec?[field: "trafficDistribution"], let text = distribution.stringValue {
@@ -239,8 +267,9 @@ struct ObjectDecoder {
             let timeoutNode = spec?[field: "sessionAffinityConfig"]?[field: "clientIP"]?[field: "timeoutSeconds"]
             let timeout = timeoutNode?.integerValue ?? 10800
             if let timeoutNode, !(1...86400).contains(timeout) {
-                error(timeoutNode, "spec.sessionAffinityConfig.clientIP.timeoutSeconds: \(timeout) is out of range",
-                      fix: "use 1 to 86400 seconds (the default is 10800)")
+                error(
+                    timeoutNode, "spec.sessionAffinityConfig.clientIP.timeoutSeconds: \(timeout) is out of range",
+                    fix: "use 1 to 86400 seconds (the default is 10800)")
             }
             service.sessionAffinityTimeout = timeout
         }
@@ -250,15 +279,21 @@ struct ObjectDecoder {
             if let name = nameNode?.stringValue, !name.isEmpty {
                 service.externalName = name
             } else {
-                error(nameNode ?? spec ?? root, "an ExternalName Service needs spec.externalName",
-                      fix: "add \"externalName: <DNS name>\" under spec, or change spec.type")
+                error(
+                    nameNode ?? spec ?? root, "an ExternalName Service needs spec.externalName",
+                    fix: "add \"externalName: <DNS name>\" under spec, or change spec.type")
             }
         }
         service.publishNotReadyAddresses = spec?[field: "publishNotReadyAddresses"]?.booleanValue ?? false
 
-        for (index, entry) in (root[field: "status"]?[field: "loadBalancer"]?[field: "ingress"]?.items ?? []).enumerated() {
+        for (index, entry) in (root[field: "status"]?[field: "loadBalancer"]?[field: "ingress"]?.items ?? [])
+            .enumerated()
+        {
             if let ip = entry[field: "ip"],
-                let parsed = address(ip, path: .root.appending("status").appending("loadBalancer").appending("ingress").appending(index).appending("ip"))
+                let parsed = address(
+                    ip,
+                    path: .root.appending("status").appending("loadBalancer").appending("ingress").appending(index)
+                        .appending("ip"))
             {
                 if entry[field: "ipMode"]?.stringValue == "Proxy" {
                     service.proxiedLoadBalancerIngress.append(parsed)
@@ -289,13 +324,16 @@ struct ObjectDecoder {
         if Set(families).count < families.count {
             error(list, "\(path): a family is listed twice", fix: "list each of IPv4 and IPv6 at most once")
         } else if families.count > 1, service.ipFamilyPolicy?.value ?? .singleStack == .singleStack {
-            error(list, "\(path): two families for a SingleStack Service",
-                  fix: "set ipFamilyPolicy: PreferDualStack or RequireDualStack, or list one family")
+            error(
+                list, "\(path): two families for a SingleStack Service",
+                fix: "set ipFamilyPolicy: PreferDualStack or RequireDualStack, or list one family")
         }
-        for (address, family) in zip(service.clusterIPs, service.ipFamilies) where address.value.family != family.value {
+        for (address, family) in zip(service.clusterIPs, service.ipFamilies) where address.value.family != family.value
+        {
             let name = family.value == .ipv4 ? "IPv4" : "IPv6"
-            error(list, "clusterIP \(address.value) is not an \(name) address, but ipFamilies lists \(name) in its place",
-                  fix: "list the families in the order of clusterIPs, or fix the address")
+            error(
+                list, "clusterIP \(address.value) is not an \(name) address, but ipFamilies lists \(name) in its place",
+                fix: "list the families in the order of clusterIPs, or fix the address")
         }
     }
 
@@ -310,20 +348,23 @@ struct ObjectDecoder {
         service.isHeadless = singleText == "None" || listTexts.first == "None"
         if service.isHeadless {
             if listTexts.count > 1, let list {
-                error(list, "spec.clusterIPs: \"None\" must be the only entry of a headless Service",
-                      fix: "write clusterIPs: [\"None\"], or leave clusterIPs out")
+                error(
+                    list, "spec.clusterIPs: \"None\" must be the only entry of a headless Service",
+                    fix: "write clusterIPs: [\"None\"], or leave clusterIPs out")
             }
             if service.type == .nodePort || service.type == .loadBalancer {
                 if let node = single ?? list {
-                    error(node, "a headless Service (clusterIP: None) cannot be of type \(service.type.rawValue)",
-                          fix: "remove \"clusterIP: None\", or use type: ClusterIP")
+                    error(
+                        node, "a headless Service (clusterIP: None) cannot be of type \(service.type.rawValue)",
+                        fix: "remove \"clusterIP: None\", or use type: ClusterIP")
                 }
             }
             return
         }
         if let singleText, !listTexts.isEmpty, listTexts.first != singleText, let list {
-            error(list, "spec.clusterIPs must start with spec.clusterIP (\"\(singleText)\")",
-                  fix: "make \"\(singleText)\" the first entry of clusterIPs, or leave one of the two fields out")
+            error(
+                list, "spec.clusterIPs must start with spec.clusterIP (\"\(singleText)\")",
+                fix: "make \"\(singleText)\" the first entry of clusterIPs, or leave one of the two fields out")
         }
         if list != nil {
             service.clusterIPs = addresses(list, path: specPath.appending("clusterIPs"))
@@ -333,8 +374,9 @@ struct ObjectDecoder {
         if service.clusterIPs.count > 2 || Set(service.clusterIPs.map(\.value.family)).count < service.clusterIPs.count,
             let list
         {
-            error(list, "spec.clusterIPs: at most one IPv4 and one IPv6 address",
-                  fix: "keep one address per IP family")
+            error(
+                list, "spec.clusterIPs: at most one IPv4 and one IPv6 address",
+                fix: "keep one address per IP family")
         }
     }
 
@@ -355,18 +397,23 @@ struct ObjectDecoder {
             if let nameNode = item[field: "name"], let text = nameNode.stringValue, !text.isEmpty {
                 name = text
                 if !Names.isDNSLabel(text) {
-                    error(nameNode, "\(path).name: port name \"\(text)\" is not valid",
-                          fix: "use at most 63 lowercase letters, digits and \"-\", starting and ending with a letter or digit")
+                    error(
+                        nameNode, "\(path).name: port name \"\(text)\" is not valid",
+                        fix:
+                            "use at most 63 lowercase letters, digits and \"-\", starting and ending with a letter or digit"
+                    )
                 }
                 if let first = names[text] {
-                    error(nameNode, "\(path).name: duplicate port name \"\(text)\" (first used at \(first))",
-                          fix: "give each port of the Service its own name")
+                    error(
+                        nameNode, "\(path).name: duplicate port name \"\(text)\" (first used at \(first))",
+                        fix: "give each port of the Service its own name")
                 } else {
                     names[text] = file.location(of: nameNode)
                 }
             } else if items.count > 1 {
-                error(item, "\(path): a Service with more than one port must name every port",
-                      fix: "add a name to this port, for example \"name: http\"")
+                error(
+                    item, "\(path): a Service with more than one port must name every port",
+                    fix: "add a name to this port, for example \"name: http\"")
             }
 
             guard let portNode = item[field: "port"] else {
@@ -376,8 +423,9 @@ struct ObjectDecoder {
             guard let port = portNumber(portNode, path: path.appending("port")) else { continue }
             let key = "\(port)/\(transport.rawValue)"
             if let first = numbers[key] {
-                error(portNode, "\(path): port \(port)/\(transport.rawValue) is already defined at \(first)",
-                      fix: "remove one of the two, or use a different port number or protocol")
+                error(
+                    portNode, "\(path): port \(port)/\(transport.rawValue) is already defined at \(first)",
+                    fix: "remove one of the two, or use a different port number or protocol")
             } else {
                 numbers[key] = file.location(of: portNode)
             }
@@ -388,22 +436,28 @@ struct ObjectDecoder {
             }
 
             var nodePort: Located<UInt16>?
-            if let nodeNode = item[field: "nodePort"], let number = portNumber(nodeNode, path: path.appending("nodePort")) {
+            if let nodeNode = item[field: "nodePort"],
+                let number = portNumber(nodeNode, path: path.appending("nodePort"))
+            {
                 if type == .clusterIP || type == .externalName {
-                    error(nodeNode, "\(path).nodePort: a \(type.rawValue) Service cannot have a nodePort",
-                          fix: "set spec.type: NodePort (or LoadBalancer), or remove nodePort")
+                    error(
+                        nodeNode, "\(path).nodePort: a \(type.rawValue) Service cannot have a nodePort",
+                        fix: "set spec.type: NodePort (or LoadBalancer), or remove nodePort")
                 }
                 let nodeKey = "\(number)/\(transport.rawValue)"
                 if let first = nodePorts[nodeKey] {
-                    error(nodeNode, "\(path).nodePort: node port \(number) is already used at \(first)",
-                          fix: "give each port its own nodePort, or leave nodePort out to have one allocated")
+                    error(
+                        nodeNode, "\(path).nodePort: node port \(number) is already used at \(first)",
+                        fix: "give each port its own nodePort, or leave nodePort out to have one allocated")
                 }
                 nodePorts[nodeKey] = file.location(of: nodeNode)
                 nodePort = Located(number, at: file.location(of: nodeNode))
             }
-            ports.append(ServiceManifest.Port(
-                name: name, transport: transport, port: port, targetPort: targetPort, nodePort: nodePort, location: location
-            ))
+            ports.append(
+                ServiceManifest.Port(
+                    name: name, transport: transport, port: port, targetPort: targetPort, nodePort: nodePort,
+                    location: location
+                ))
         }
         return ports
     }
@@ -415,7 +469,8 @@ struct ObjectDecoder {
         }
         guard let text = node.stringValue else { return nil }
         if Names.isPortName(text) { return .name(text) }
-        let fix = Int(text) != nil
+        let fix =
+            Int(text) != nil
             ? "remove the quotes to give a port number: targetPort: \(text)"
             : "name a container port (at most 15 lowercase letters, digits and \"-\", with at least one letter), or give a number"
         error(node, "\(path()): \"\(text)\" is neither a port number nor a valid port name", fix: fix)
@@ -430,7 +485,8 @@ struct ObjectDecoder {
 
     private mutating func pod(_ root: Value) -> PodManifest? {
         guard let meta = meta(root, kind: "Pod") else { return nil }
-        let template = podTemplate(root[field: "spec"], owner: root, path: FieldPath.root.appending("spec"), labels: meta.labels)
+        let template = podTemplate(
+            root[field: "spec"], owner: root, path: FieldPath.root.appending("spec"), labels: meta.labels)
         var pod = PodManifest(meta: meta, template: template)
 
         let status = root[field: "status"]
@@ -438,53 +494,71 @@ struct ObjectDecoder {
         let single = status?[field: "podIP"]
         if let list = status?[field: "podIPs"] {
             for (index, entry) in list.items.enumerated() {
-                if let ip = entry[field: "ip"], let parsed = address(ip, path: statusPath.appending("podIPs").appending(index).appending("ip")) {
+                if let ip = entry[field: "ip"],
+                    let parsed = address(ip, path: statusPath.appending("podIPs").appending(index).appending("ip"))
+                {
                     pod.podIPs.append(parsed)
                 }
             }
             if let single, let first = pod.podIPs.first, single.stringValue.flatMap(parseIP) != first.value {
-                error(single, "status.podIP must be the first of status.podIPs (\(first.value))",
-                      fix: "make podIP and the first podIPs entry the same address")
+                error(
+                    single, "status.podIP must be the first of status.podIPs (\(first.value))",
+                    fix: "make podIP and the first podIPs entry the same address")
             }
         } else if let single, let parsed = address(single, path: statusPath.appending("podIP")) {
             pod.podIPs = [parsed]
         }
         pod.phase = status?[field: "phase"]?.stringValue.flatMap(PodManifest.Phase.init)
-        for condition in status?[field: "conditions"]?.items ?? [] where condition[field: "type"]?.stringValue == "Ready" {
+        for condition in status?[field: "conditions"]?.items ?? []
+        where condition[field: "type"]?.stringValue == "Ready" {
             pod.ready = condition[field: "status"]?.stringValue.map { $0 == "True" }
         }
         return pod
     }
 
     /// A pod spec: containers (at least one), their names and ports.
-    private mutating func podTemplate(_ spec: Value?, owner: Value, path: FieldPath, labels: [String: String]) -> PodTemplate {
+    private mutating func podTemplate(_ spec: Value?, owner: Value, path: FieldPath, labels: [String: String])
+        -> PodTemplate
+    {
         let containers = spec?[field: "containers"]?.items.filter { !$0.isNull } ?? []
         if containers.isEmpty {
-            error(spec ?? owner, "\(path).containers: a Pod needs at least one container",
-                  fix: "add containers with a name and an image under \(path)")
+            error(
+                spec ?? owner, "\(path).containers: a Pod needs at least one container",
+                fix: "add containers with a name and an image under \(path)")
         }
         let initContainers = spec?[field: "initContainers"]?.items.filter { !$0.isNull } ?? []
         var containerNames: [String: SourceLocation] = [:]
         var portNames: [String: SourceLocation] = [:]
         var ports: [ContainerPort] = []
 
-        let all = initContainers.enumerated().map { ("initContainers", $0, $1) } + containers.enumerated().map { ("containers", $0, $1) }
+        let all =
+            initContainers.enumerated().map { ("initContainers", $0, $1) }
+            + containers.enumerated().map { ("containers", $0, $1) }
         for (field, index, container) in all {
             let containerPath = path.appending(field).appending(index)
             if let nameNode = container[field: "name"], let name = nameNode.stringValue {
                 if !Names.isDNSLabel(name) {
-                    error(nameNode, "\(containerPath).name: container name \"\(name)\" is not valid",
-                          fix: "use at most 63 lowercase letters, digits and \"-\", starting and ending with a letter or digit")
+                    error(
+                        nameNode, "\(containerPath).name: container name \"\(name)\" is not valid",
+                        fix:
+                            "use at most 63 lowercase letters, digits and \"-\", starting and ending with a letter or digit"
+                    )
                 } else if let first = containerNames[name] {
-                    error(nameNode, "\(containerPath).name: duplicate container name \"\(name)\" (first used at \(first))",
-                          fix: "give each container of the Pod its own name")
+                    error(
+                        nameNode,
+                        "\(containerPath).name: duplicate container name \"\(name)\" (first used at \(first))",
+                        fix: "give each container of the Pod its own name")
                 }
                 containerNames[name] = containerNames[name] ?? file.location(of: nameNode)
             } else {
-                error(container, "\(containerPath): the container has no name", fix: "add \"name: <name>\" to the container")
+                error(
+                    container, "\(containerPath): the container has no name",
+                    fix: "add \"name: <name>\" to the container")
             }
             if container[field: "image"]?.stringValue?.isEmpty ?? true {
-                error(container, "\(containerPath): the container has no image", fix: "add \"image: <image reference>\" to the container")
+                error(
+                    container, "\(containerPath): the container has no image",
+                    fix: "add \"image: <image reference>\" to the container")
             }
 
             // Init containers only serve traffic when they are sidecars (restartPolicy: Always).
@@ -498,11 +572,14 @@ struct ObjectDecoder {
                 if let nameNode = portNode[field: "name"], let text = nameNode.stringValue, !text.isEmpty {
                     name = text
                     if !Names.isPortName(text) {
-                        error(nameNode, "\(portPath).name: port name \"\(text)\" is not valid",
-                              fix: "use at most 15 lowercase letters, digits and \"-\", with at least one letter")
+                        error(
+                            nameNode, "\(portPath).name: port name \"\(text)\" is not valid",
+                            fix: "use at most 15 lowercase letters, digits and \"-\", with at least one letter")
                     } else if let first = portNames[text] {
-                        error(nameNode, "\(portPath).name: duplicate port name \"\(text)\" in the Pod (first used at \(first))",
-                              fix: "give each container port of the Pod its own name")
+                        error(
+                            nameNode,
+                            "\(portPath).name: duplicate port name \"\(text)\" in the Pod (first used at \(first))",
+                            fix: "give each container port of the Pod its own name")
                     }
                     portNames[text] = portNames[text] ?? file.location(of: nameNode)
                 }
@@ -540,20 +617,26 @@ struct ObjectDecoder {
         let template = spec[field: "template"]
         let templateMetadata = template?[field: "metadata"]
         let templatePath = specPath.appending("template")
-        let templateLabels = labels(templateMetadata?[field: "labels"], path: templatePath.appending("metadata").appending("labels"))
-        let podTemplate = podTemplate(template?[field: "spec"], owner: template ?? spec, path: templatePath.appending("spec"), labels: templateLabels)
+        let templateLabels = labels(
+            templateMetadata?[field: "labels"], path: templatePath.appending("metadata").appending("labels"))
+        let podTemplate = podTemplate(
+            template?[field: "spec"], owner: template ?? spec, path: templatePath.appending("spec"),
+            labels: templateLabels)
 
         if let selectorNode, selector.matchLabels.isEmpty, selector.matchExpressions.isEmpty {
-            error(selectorNode, "spec.selector is empty; a \(kind.rawValue) must select its Pods",
-                  fix: "add matchLabels with the labels of spec.template.metadata.labels")
+            error(
+                selectorNode, "spec.selector is empty; a \(kind.rawValue) must select its Pods",
+                fix: "add matchLabels with the labels of spec.template.metadata.labels")
         } else if selectorNode == nil {
-            error(spec, "\(kind.rawValue) \"\(meta.name)\" has no spec.selector",
-                  fix: "add spec.selector.matchLabels with the labels of spec.template.metadata.labels")
+            error(
+                spec, "\(kind.rawValue) \"\(meta.name)\" has no spec.selector",
+                fix: "add spec.selector.matchLabels with the labels of spec.template.metadata.labels")
         } else if let selectorNode, !selector.matches(templateLabels) {
             let missing = selector.matchLabels.filter { templateLabels[$0.key] != $0.value }
                 .sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
-            error(selectorNode, "spec.selector does not match the labels of spec.template.metadata.labels",
-                  fix: missing.isEmpty
+            error(
+                selectorNode, "spec.selector does not match the labels of spec.template.metadata.labels",
+                fix: missing.isEmpty
                     ? "make the selector's matchExpressions accept the template's labels"
                     : "add \(missing.joined(separator: ", ")) to the template's labels, or change the selector")
         }
@@ -561,7 +644,8 @@ struct ObjectDecoder {
     }
 
     private mutating func labelSelector(_ node: Value?, path: FieldPath) -> LabelSelector {
-        var selector = LabelSelector(matchLabels: labels(node?[field: "matchLabels"], path: path.appending("matchLabels")))
+        var selector = LabelSelector(
+            matchLabels: labels(node?[field: "matchLabels"], path: path.appending("matchLabels")))
         for (index, item) in (node?[field: "matchExpressions"]?.items ?? []).enumerated() where !item.isNull {
             let itemPath = path.appending("matchExpressions").appending(index)
             guard let key = item[field: "key"]?.stringValue, !key.isEmpty else {
@@ -570,7 +654,9 @@ struct ObjectDecoder {
             }
             guard let op = item[field: "operator"]?.stringValue.flatMap(LabelSelector.Requirement.Operator.init) else {
                 if item[field: "operator"] == nil {
-                    error(item, "\(itemPath): the requirement has no operator", fix: "add \"operator:\" In, NotIn, Exists or DoesNotExist")
+                    error(
+                        item, "\(itemPath): the requirement has no operator",
+                        fix: "add \"operator:\" In, NotIn, Exists or DoesNotExist")
                 }
                 continue
             }
@@ -594,7 +680,9 @@ struct ObjectDecoder {
             let addressType = EndpointSliceManifest.AddressType(rawValue: text)
         else {
             if root[field: "addressType"] == nil {
-                error(root, "EndpointSlice \"\(meta.name)\" has no addressType", fix: "add \"addressType: IPv4\" (or IPv6, FQDN)")
+                error(
+                    root, "EndpointSlice \"\(meta.name)\" has no addressType",
+                    fix: "add \"addressType: IPv4\" (or IPv6, FQDN)")
             }
             return nil
         }
@@ -610,27 +698,38 @@ struct ObjectDecoder {
             addresses.reserveCapacity(addressNodes.count)
             if addressType != .fqdn {
                 for (addressIndex, node) in addressNodes.enumerated() {
-                    guard let parsed = address(node, path: path().appending("addresses").appending(addressIndex)) else { continue }
+                    guard let parsed = address(node, path: path().appending("addresses").appending(addressIndex)) else {
+                        continue
+                    }
                     if (parsed.value.family == .ipv4) != (addressType == .ipv4) {
-                        error(node, "\(path().appending("addresses").appending(addressIndex)): \(parsed.value) is not an \(addressType.rawValue) address",
-                              fix: "list only \(addressType.rawValue) addresses in an \(addressType.rawValue) EndpointSlice")
+                        error(
+                            node,
+                            "\(path().appending("addresses").appending(addressIndex)): \(parsed.value) is not an \(addressType.rawValue) address",
+                            fix:
+                                "list only \(addressType.rawValue) addresses in an \(addressType.rawValue) EndpointSlice"
+                        )
                     } else {
                         addresses.append(parsed)
                     }
                 }
             }
             let conditions = item[field: "conditions"]
-            endpoints.append(EndpointSliceManifest.Endpoint(
-                addresses: addresses,
-                ready: conditions?[field: "ready"]?.booleanValue,
-                serving: conditions?[field: "serving"]?.booleanValue,
-                terminating: conditions?[field: "terminating"]?.booleanValue,
-                nodeName: item[field: "nodeName"]?.stringValue,
-                zone: item[field: "zone"]?.stringValue,
-                targetName: item[field: "targetRef"]?[field: "name"]?.stringValue,
-                zoneHints: item[field: "hints"]?[field: "forZones"]?.items.compactMap { $0[field: "name"]?.stringValue },
-                nodeHints: item[field: "hints"]?[field: "forNodes"]?.items.compactMap { $0[field: "name"]?.stringValue }
-            ))
+            endpoints.append(
+                EndpointSliceManifest.Endpoint(
+                    addresses: addresses,
+                    ready: conditions?[field: "ready"]?.booleanValue,
+                    serving: conditions?[field: "serving"]?.booleanValue,
+                    terminating: conditions?[field: "terminating"]?.booleanValue,
+                    nodeName: item[field: "nodeName"]?.stringValue,
+                    zone: item[field: "zone"]?.stringValue,
+                    targetName: item[field: "targetRef"]?[field: "name"]?.stringValue,
+                    zoneHints: item[field: "hints"]?[field: "forZones"]?.items.compactMap {
+                        $0[field: "name"]?.stringValue
+                    },
+                    nodeHints: item[field: "hints"]?[field: "forNodes"]?.items.compactMap {
+                        $0[field: "name"]?.stringValue
+                    }
+                ))
         }
         return EndpointSliceManifest(
             meta: meta, serviceName: meta.labels["kubernetes.io/service-name"], addressType: addressType,
@@ -644,11 +743,13 @@ struct ObjectDecoder {
         var subsets: [EndpointsManifest.Subset] = []
         for (index, subset) in (root[field: "subsets"]?.items ?? []).enumerated() where !subset.isNull {
             let path = FieldPath.root.appending("subsets").appending(index)
-            subsets.append(EndpointsManifest.Subset(
-                addresses: endpointAddresses(subset[field: "addresses"], path: path.appending("addresses")),
-                notReadyAddresses: endpointAddresses(subset[field: "notReadyAddresses"], path: path.appending("notReadyAddresses")),
-                ports: endpointPorts(subset[field: "ports"], path: path.appending("ports"), numberRequired: true)
-            ))
+            subsets.append(
+                EndpointsManifest.Subset(
+                    addresses: endpointAddresses(subset[field: "addresses"], path: path.appending("addresses")),
+                    notReadyAddresses: endpointAddresses(
+                        subset[field: "notReadyAddresses"], path: path.appending("notReadyAddresses")),
+                    ports: endpointPorts(subset[field: "ports"], path: path.appending("ports"), numberRequired: true)
+                ))
         }
         return EndpointsManifest(meta: meta, subsets: subsets)
     }
@@ -661,16 +762,19 @@ struct ObjectDecoder {
                 continue
             }
             if let ip = address(ipNode, path: path.appending(index).appending("ip")) {
-                result.append(EndpointsManifest.Address(
-                    ip: ip, nodeName: item[field: "nodeName"]?.stringValue,
-                    targetName: item[field: "targetRef"]?[field: "name"]?.stringValue
-                ))
+                result.append(
+                    EndpointsManifest.Address(
+                        ip: ip, nodeName: item[field: "nodeName"]?.stringValue,
+                        targetName: item[field: "targetRef"]?[field: "name"]?.stringValue
+                    ))
             }
         }
         return result
     }
 
-    private mutating func endpointPorts(_ node: Value?, path: FieldPath, numberRequired: Bool) -> [EndpointSliceManifest.Port] {
+    private mutating func endpointPorts(_ node: Value?, path: FieldPath, numberRequired: Bool) -> [EndpointSliceManifest
+        .Port]
+    {
         var result: [EndpointSliceManifest.Port] = []
         for (index, item) in (node?.items ?? []).enumerated() where !item.isNull {
             var number: UInt16?
@@ -682,7 +786,9 @@ struct ObjectDecoder {
                 continue
             }
             let name = item[field: "name"]?.stringValue
-            result.append(EndpointSliceManifest.Port(name: name?.isEmpty == true ? nil : name, port: number, transport: transport(item)))
+            result.append(
+                EndpointSliceManifest.Port(
+                    name: name?.isEmpty == true ? nil : name, port: number, transport: transport(item)))
         }
         return result
     }
@@ -701,11 +807,14 @@ struct ObjectDecoder {
             let rulePath = specPath.appending("rules").appending(ruleIndex).appending("http").appending("paths")
             for (index, path) in (rule[field: "http"]?[field: "paths"]?.items ?? []).enumerated() where !path.isNull {
                 if path[field: "pathType"] == nil {
-                    error(path, "\(rulePath.appending(index)): pathType is missing",
-                          fix: "add \"pathType: Prefix\" (or Exact, ImplementationSpecific)")
+                    error(
+                        path, "\(rulePath.appending(index)): pathType is missing",
+                        fix: "add \"pathType: Prefix\" (or Exact, ImplementationSpecific)")
                 }
                 guard let backend = path[field: "backend"] else {
-                    error(path, "\(rulePath.appending(index)): the path has no backend", fix: "add backend.service with a name and a port")
+                    error(
+                        path, "\(rulePath.appending(index)): the path has no backend",
+                        fix: "add backend.service with a name and a port")
                     continue
                 }
                 backends += ingressBackend(backend, path: rulePath.appending(index).appending("backend"))
@@ -717,16 +826,19 @@ struct ObjectDecoder {
     private mutating func ingressBackend(_ backend: Value, path: FieldPath) -> [Located<String>] {
         guard let service = backend[field: "service"] else {
             if backend[field: "resource"] == nil {
-                error(backend, "\(path): the backend names neither a service nor a resource",
-                      fix: "add service: with name and port")
+                error(
+                    backend, "\(path): the backend names neither a service nor a resource",
+                    fix: "add service: with name and port")
             }
             return []
         }
         let port = service[field: "port"]
-        let hasName = port?[field: "name"] != nil, number = port?[field: "number"]
+        let hasName = port?[field: "name"] != nil
+        let number = port?[field: "number"]
         if hasName == (number != nil) {
-            error(port ?? service, "\(path).service.port: give exactly one of name and number",
-                  fix: "write port: {number: 80} or port: {name: http}")
+            error(
+                port ?? service, "\(path).service.port: give exactly one of name and number",
+                fix: "write port: {number: 80} or port: {name: http}")
         }
         if let number { _ = portNumber(number, path: path.appending("service").appending("port").appending("number")) }
         guard let nameNode = service[field: "name"], let name = nameNode.stringValue, !name.isEmpty else {
@@ -755,8 +867,10 @@ struct ObjectDecoder {
     private mutating func address(_ node: Value, path: @autoclosure () -> FieldPath) -> Located<IPAddress>? {
         guard let text = node.stringValue else { return nil }
         guard let ip = parseIP(text) else {
-            error(node, "\(path()): \"\(text)\" is not a valid IP address",
-                  fix: text.contains("/") ? "write a single address without a prefix length"
+            error(
+                node, "\(path()): \"\(text)\" is not a valid IP address",
+                fix: text.contains("/")
+                    ? "write a single address without a prefix length"
                     : "write an IPv4 address such as 10.0.0.10 or an IPv6 address such as fd00::10")
             return nil
         }
@@ -778,8 +892,9 @@ struct ObjectDecoder {
         {
             error(node, "\(path()): \"\(text)\" has host bits set", fix: "write the network address: \(network)")
         } else {
-            error(node, "\(path()): \"\(text)\" is not a valid CIDR range",
-                  fix: "write an address and a prefix length, such as 203.0.113.0/24")
+            error(
+                node, "\(path()): \"\(text)\" is not a valid CIDR range",
+                fix: "write an address and a prefix length, such as 203.0.113.0/24")
         }
         return nil
     }

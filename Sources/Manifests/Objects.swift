@@ -185,7 +185,11 @@ public struct PodTemplate: Hashable, Sendable {
 
 public struct PodManifest: Hashable, Sendable {
     public enum Phase: String, Hashable, Sendable {
-        case pending = "Pending", running = "Running", succeeded = "Succeeded", failed = "Failed", unknown = "Unknown"
+        case pending = "Pending"
+        case running = "Running"
+        case succeeded = "Succeeded"
+        case failed = "Failed"
+        case unknown = "Unknown"
     }
 
     public var meta: ObjectMeta
@@ -212,7 +216,10 @@ public struct PodManifest: Hashable, Sendable {
 public struct LabelSelector: Hashable, Sendable {
     public struct Requirement: Hashable, Sendable {
         public enum Operator: String, Hashable, Sendable {
-            case `in` = "In", notIn = "NotIn", exists = "Exists", doesNotExist = "DoesNotExist"
+            case `in` = "In"
+            case notIn = "NotIn"
+            case exists = "Exists"
+            case doesNotExist = "DoesNotExist"
         }
 
         public var key: String
@@ -250,7 +257,9 @@ public struct LabelSelector: Hashable, Sendable {
 
 public struct WorkloadManifest: Hashable, Sendable {
     public enum Kind: String, Hashable, Sendable {
-        case deployment = "Deployment", replicaSet = "ReplicaSet", statefulSet = "StatefulSet"
+        case deployment = "Deployment"
+        case replicaSet = "ReplicaSet"
+        case statefulSet = "StatefulSet"
     }
 
     public var kind: Kind
@@ -273,7 +282,9 @@ public struct WorkloadManifest: Hashable, Sendable {
 
 public struct EndpointSliceManifest: Hashable, Sendable {
     public enum AddressType: String, Hashable, Sendable {
-        case ipv4 = "IPv4", ipv6 = "IPv6", fqdn = "FQDN"
+        case ipv4 = "IPv4"
+        case ipv6 = "IPv6"
+        case fqdn = "FQDN"
     }
 
     public struct Port: Hashable, Sendable {

@@ -32,10 +32,11 @@ extension Schema {
         "labels": .stringMap, "annotations": .stringMap,
         "uid": .string, "resourceVersion": .string, "generation": .int,
         "creationTimestamp": .string, "deletionTimestamp": .string, "deletionGracePeriodSeconds": .int,
-        "ownerReferences": .array(.object([
-            "apiVersion": .string, "kind": .string, "name": .string, "uid": .string,
-            "controller": .bool, "blockOwnerDeletion": .bool,
-        ])),
+        "ownerReferences": .array(
+            .object([
+                "apiVersion": .string, "kind": .string, "name": .string, "uid": .string,
+                "controller": .bool, "blockOwnerDeletion": .bool,
+            ])),
         "finalizers": .stringList, "managedFields": .array(.any), "selfLink": .string,
     ])
 
@@ -46,9 +47,10 @@ extension Schema {
 
     static let labelSelector = Schema.object([
         "matchLabels": .stringMap,
-        "matchExpressions": .array(.object([
-            "key": .string, "operator": .oneOf(["In", "NotIn", "Exists", "DoesNotExist"]), "values": .stringList,
-        ])),
+        "matchExpressions": .array(
+            .object([
+                "key": .string, "operator": .oneOf(["In", "NotIn", "Exists", "DoesNotExist"]), "values": .stringList,
+            ])),
     ])
 
     /// The common top: apiVersion, kind, metadata, plus the kind's own top-level fields.
@@ -83,14 +85,16 @@ extension Schema {
         "trafficDistribution": .string,
     ])
 
-    static let serviceStatus = Schema.object([
-        "loadBalancer": .object([
-            "ingress": .array(.object([
-                "ip": .string, "hostname": .string, "ipMode": .oneOf(["VIP", "Proxy"]), "ports": .array(.any),
-            ])),
-        ]),
-        "conditions": .array(.any),
-    ], open: true)
+    static let serviceStatus = Schema.object(
+        [
+            "loadBalancer": .object([
+                "ingress": .array(
+                    .object([
+                        "ip": .string, "hostname": .string, "ipMode": .oneOf(["VIP", "Proxy"]), "ports": .array(.any),
+                    ]))
+            ]),
+            "conditions": .array(.any),
+        ], open: true)
 
     static let service = topLevel(["spec": serviceSpec, "status": serviceStatus])
 
@@ -139,16 +143,18 @@ extension Schema {
         "resourceClaims": .array(.any), "resources": .any,
     ])
 
-    static let podStatus = Schema.object([
-        "phase": .oneOf(["Pending", "Running", "Succeeded", "Failed", "Unknown"]),
-        "conditions": .array(.object([
-            "type": .string, "status": .oneOf(["True", "False", "Unknown"]),
-            "lastProbeTime": .string, "lastTransitionTime": .string, "reason": .string, "message": .string,
-            "observedGeneration": .int,
-        ])),
-        "podIP": .string,
-        "podIPs": .array(.object(["ip": .string])),
-    ], open: true)
+    static let podStatus = Schema.object(
+        [
+            "phase": .oneOf(["Pending", "Running", "Succeeded", "Failed", "Unknown"]),
+            "conditions": .array(
+                .object([
+                    "type": .string, "status": .oneOf(["True", "False", "Unknown"]),
+                    "lastProbeTime": .string, "lastTransitionTime": .string, "reason": .string, "message": .string,
+                    "observedGeneration": .int,
+                ])),
+            "podIP": .string,
+            "podIPs": .array(.object(["ip": .string])),
+        ], open: true)
 
     static let pod = topLevel(["spec": podSpec, "status": podStatus])
 
@@ -190,12 +196,13 @@ extension Schema {
 
     static let endpointSlice = topLevel([
         "addressType": .oneOf(["IPv4", "IPv6", "FQDN"]),
-        "endpoints": .array(.object([
-            "addresses": .stringList,
-            "conditions": .object(["ready": .bool, "serving": .bool, "terminating": .bool]),
-            "hostname": .string, "targetRef": objectReference, "nodeName": .string, "zone": .string,
-            "hints": .any, "deprecatedTopology": .stringMap,
-        ])),
+        "endpoints": .array(
+            .object([
+                "addresses": .stringList,
+                "conditions": .object(["ready": .bool, "serving": .bool, "terminating": .bool]),
+                "hostname": .string, "targetRef": objectReference, "nodeName": .string, "zone": .string,
+                "hints": .any, "deprecatedTopology": .stringMap,
+            ])),
         "ports": .array(endpointPort),
     ])
 
@@ -204,11 +211,12 @@ extension Schema {
     ])
 
     static let endpoints = topLevel([
-        "subsets": .array(.object([
-            "addresses": .array(endpointAddress),
-            "notReadyAddresses": .array(endpointAddress),
-            "ports": .array(endpointPort),
-        ])),
+        "subsets": .array(
+            .object([
+                "addresses": .array(endpointAddress),
+                "notReadyAddresses": .array(endpointAddress),
+                "ports": .array(endpointPort),
+            ]))
     ])
 
     // MARK: Ingress (networking.k8s.io/v1)
@@ -223,16 +231,18 @@ extension Schema {
             "ingressClassName": .string,
             "defaultBackend": ingressBackend,
             "tls": .array(.object(["hosts": .stringList, "secretName": .string])),
-            "rules": .array(.object([
-                "host": .string,
-                "http": .object([
-                    "paths": .array(.object([
-                        "path": .string,
-                        "pathType": .oneOf(["Exact", "Prefix", "ImplementationSpecific"]),
-                        "backend": ingressBackend,
-                    ])),
-                ]),
-            ])),
+            "rules": .array(
+                .object([
+                    "host": .string,
+                    "http": .object([
+                        "paths": .array(
+                            .object([
+                                "path": .string,
+                                "pathType": .oneOf(["Exact", "Prefix", "ImplementationSpecific"]),
+                                "backend": ingressBackend,
+                            ]))
+                    ]),
+                ])),
         ]),
         "status": .any,
     ])
@@ -240,7 +250,9 @@ extension Schema {
     /// `kind: List`, as `kubectl get … -o yaml` prints it; each item is checked against its own kind.
     static let list = Schema.object([
         "apiVersion": .string, "kind": .string, "items": .array(.any),
-        "metadata": .object(["resourceVersion": .string, "continue": .string, "remainingItemCount": .int, "selfLink": .string]),
+        "metadata": .object([
+            "resourceVersion": .string, "continue": .string, "remainingItemCount": .int, "selfLink": .string,
+        ]),
     ])
 }
 
@@ -285,8 +297,13 @@ struct SchemaFields: ExpressibleByDictionaryLiteral, Sendable {
         var slot = Int(truncatingIfNeeded: Self.hash(key)) & mask
         while slots[slot] != 0 {
             let index = slots[slot] - 1
-            let start = offsets[index], length = offsets[index + 1] - start
-            if length == key.count, bytes.withUnsafeBufferPointer({ key.count == 0 || memcmp($0.baseAddress! + start, key.baseAddress!, length) == 0 }) {
+            let start = offsets[index]
+            let length = offsets[index + 1] - start
+            if length == key.count,
+                bytes.withUnsafeBufferPointer({
+                    key.count == 0 || memcmp($0.baseAddress! + start, key.baseAddress!, length) == 0
+                })
+            {
                 return schemas[index]
             }
             slot = (slot + 1) & mask

@@ -25,16 +25,18 @@ struct SchemaValidator {
 
     /// The error for a lone `-` in a list, also reported for the items of a `kind: List` read one at a time.
     static func emptyListItem(at location: SourceLocation, path: FieldPath) -> Diagnostic {
-        .error(at: location, "\(path): empty list item", fix: "remove the lone \"-\", or write the item's fields after it")
+        .error(
+            at: location, "\(path): empty list item", fix: "remove the lone \"-\", or write the item's fields after it")
     }
 
     private var path: FieldPath {
-        FieldPath(segments: steps.map { step in
-            switch step {
-            case .key(let key): .key(key.scalarText ?? "")
-            case .index(let index): .index(index)
-            }
-        })
+        FieldPath(
+            segments: steps.map { step in
+                switch step {
+                case .key(let key): .key(key.scalarText ?? "")
+                case .index(let index): .index(index)
+                }
+            })
     }
 
     private mutating func check(_ value: Value, _ schema: Schema) {
@@ -88,19 +90,21 @@ struct SchemaValidator {
         case .oneOf(let allowed):
             guard expect(.string, value, found), let text = value.scalarText, !allowed.contains(text) else { return }
             let guess = Suggestions.closest(to: text, among: allowed)
-            diagnostics.append(.error(
-                at: file.location(of: value),
-                "\(path): \"\(text)\" is not a valid value",
-                fix: guess.map { "did you mean \"\($0)\"? (values are case-sensitive)" }
-                    ?? "use one of: \(allowed.joined(separator: ", "))"
-            ))
+            diagnostics.append(
+                .error(
+                    at: file.location(of: value),
+                    "\(path): \"\(text)\" is not a valid value",
+                    fix: guess.map { "did you mean \"\($0)\"? (values are case-sensitive)" }
+                        ?? "use one of: \(allowed.joined(separator: ", "))"
+                ))
         case .int:
             guard expect(.integer, value, found) else { return }
             if value.integerValue == nil {
-                diagnostics.append(.error(
-                    at: file.location(of: value), "\(path): \(value.scalarText ?? "") is not a usable whole number",
-                    fix: "write a plain decimal number"
-                ))
+                diagnostics.append(
+                    .error(
+                        at: file.location(of: value), "\(path): \(value.scalarText ?? "") is not a usable whole number",
+                        fix: "write a plain decimal number"
+                    ))
             }
         case .bool:
             expect(.boolean, value, found)
@@ -130,7 +134,8 @@ struct SchemaValidator {
         let name = path.lastKey ?? "the value"
         let fix: String
         switch (expected, found) {
-        case (ValueKind.string.article, .integer), (ValueKind.string.article, .float), (ValueKind.string.article, .boolean):
+        case (ValueKind.string.article, .integer), (ValueKind.string.article, .float),
+            (ValueKind.string.article, .boolean):
             fix = "quote the value so it stays text: \(name): \"\(text ?? "")\""
         case (ValueKind.integer.article, .string) where Int(text ?? "") != nil:
             fix = "remove the quotes: \(name): \(text ?? "")"
@@ -144,17 +149,20 @@ struct SchemaValidator {
             fix = "write \(expected) here"
         }
         let subject = path.segments.isEmpty ? "the document" : "\(path)"
-        diagnostics.append(.error(
-            at: file.location(of: value), "\(subject): expected \(expected), found \(found.article)\(shown)", fix: fix
-        ))
+        diagnostics.append(
+            .error(
+                at: file.location(of: value), "\(subject): expected \(expected), found \(found.article)\(shown)",
+                fix: fix
+            ))
     }
 
     /// YAML allows lists and mappings as keys; a Kubernetes field name is plain text.
     private mutating func reportCollectionKey(_ key: Value) {
-        diagnostics.append(.error(
-            at: file.location(of: key), "\(path): a field name must be plain text, not \(key.kind.article)",
-            fix: "write the field name as a word followed by a colon"
-        ))
+        diagnostics.append(
+            .error(
+                at: file.location(of: key), "\(path): a field name must be plain text, not \(key.kind.article)",
+                fix: "write the field name as a word followed by a colon"
+            ))
     }
 
     private mutating func reportUnknownField(_ key: Value, known: [String]) {

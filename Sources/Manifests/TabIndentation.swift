@@ -87,7 +87,8 @@ enum TabIndentation {
             var end = line.count  // where a comment starts
             while index < line.count {
                 let character = line[index]
-                let atTokenStart = index == start || [" ", "\t"].contains(line[index - 1])
+                let atTokenStart =
+                    index == start || [" ", "\t"].contains(line[index - 1])
                     || (flowDepth > 0 && ["[", "{", ",", ":"].contains(line[index - 1]))
                 if let open = quote {
                     if open == "\"", character == "\\" {
@@ -142,8 +143,11 @@ enum TabIndentation {
                 parentIndent = column
             } else if before == "-" {
                 // The innermost of the leading "- " entries (`- - |`); the header's own `-` does not count.
-                var column = 0, lastDash = 0
-                while column + 1 < content.count, content[column] == "-", content[column + 1] == " " || content[column + 1] == "\t" {
+                var column = 0
+                var lastDash = 0
+                while column + 1 < content.count, content[column] == "-",
+                    content[column + 1] == " " || content[column + 1] == "\t"
+                {
                     lastDash = column
                     column += 2
                     while column < content.count, content[column] == " " || content[column] == "\t" { column += 1 }

@@ -10,10 +10,17 @@ enum YAMLInput {
     static func decode(_ text: String, source: SourceFile) -> (ManifestSet, [Diagnostic]) {
         guard text.utf8.count <= InputLimits.yamlBytes else {
             let mebibytes = text.utf8.count >> 20
-            return (ManifestSet(), [.error(
-                at: source.location(line: 1, column: 1),
-                "\(mebibytes) MiB of YAML; nfcompile reads YAML files up to \(InputLimits.yamlBytes >> 20) MiB",
-                fix: "split the file, or give it as JSON (kubectl get -o json), which is read as a stream at any size")])
+            return (
+                ManifestSet(),
+                [
+                    .error(
+                        at: source.location(line: 1, column: 1),
+                        "\(mebibytes) MiB of YAML; nfcompile reads YAML files up to \(InputLimits.yamlBytes >> 20) MiB",
+                        fix:
+                            "split the file, or give it as JSON (kubectl get -o json), which is read as a stream at any size"
+                    )
+                ]
+            )
         }
         if let tab = TabIndentation.firstTabIndentedLine(in: text) {
             return (ManifestSet(), [tabDiagnostic(source, line: tab.line, column: tab.column)])
@@ -55,11 +62,12 @@ enum YAMLInput {
             document.removeAll()
             var budget = valueBudget
             if append(node, to: &document, budget: &budget, withoutItems: withoutItems) { return true }
-            diagnostics.append(.error(
-                at: decoder.file.location(line: node.mark?.line ?? 1, column: node.mark?.column ?? 1),
-                "this document expands to more than \(valueBudget) values (through YAML aliases?); it is not checked",
-                fix: "write the object out without `*alias` references"
-            ))
+            diagnostics.append(
+                .error(
+                    at: decoder.file.location(line: node.mark?.line ?? 1, column: node.mark?.column ?? 1),
+                    "this document expands to more than \(valueBudget) values (through YAML aliases?); it is not checked",
+                    fix: "write the object out without `*alias` references"
+                ))
             return false
         }
         guard convert(root, withoutItems: listItems != nil) else { return }
@@ -88,10 +96,13 @@ enum YAMLInput {
 
     /// Appends `node` and everything below it; false when that is more than `budget` values. With
     /// `withoutItems`, the mapping's `items` stand as an empty list.
-    private static func append(_ node: Node, to document: inout Document, budget: inout Int, withoutItems: Bool = false) -> Bool {
+    private static func append(_ node: Node, to document: inout Document, budget: inout Int, withoutItems: Bool = false)
+        -> Bool
+    {
         budget -= 1
         guard budget >= 0 else { return false }
-        let line = UInt32(clamping: node.mark?.line ?? 1), column = UInt32(clamping: node.mark?.column ?? 1)
+        let line = UInt32(clamping: node.mark?.line ?? 1)
+        let column = UInt32(clamping: node.mark?.column ?? 1)
         switch node {
         case .mapping(let mapping):
             let index = document.beginCollection(.mapping, line: line, column: column)
@@ -99,7 +110,8 @@ enum YAMLInput {
                 guard append(key, to: &document, budget: &budget) else { return false }
                 if withoutItems, key.string == "items", case .sequence = value {
                     let items = document.beginCollection(
-                        .sequence, line: UInt32(clamping: value.mark?.line ?? 1), column: UInt32(clamping: value.mark?.column ?? 1))
+                        .sequence, line: UInt32(clamping: value.mark?.line ?? 1),
+                        column: UInt32(clamping: value.mark?.column ?? 1))
                     document.endCollection(items, count: 0)
                 } else if !append(value, to: &document, budget: &budget) {
                     return false
@@ -124,41 +136,48 @@ enum YAMLInput {
 
     private static func tabDiagnostic(_ source: SourceFile, line: Int, column: Int) -> Diagnostic {
         let example = source.name == "<stdin>" ? "FILE" : source.name
-        return .error(at: source.location(line: line, column: column),
-                      "tab character in indentation; YAML allows only spaces",
-                      fix: "indent with spaces (for example: expand -t 2 \(example) > FIXED)")
+        return .error(
+            at: source.location(line: line, column: column),
+            "tab character in indentation; YAML allows only spaces",
+            fix: "indent with spaces (for example: expand -t 2 \(example) > FIXED)")
     }
 
     /// A Yams error as a diagnostic at its line and column, blaming tab indentation when that is the cause.
     private static func syntaxDiagnostic(_ error: any Error, text: String, source: SourceFile) -> Diagnostic {
-        let generalFix = "check the indentation (spaces only, the same amount for siblings) and quote values that contain \": \" or start with a special character"
+        let generalFix =
+            "check the indentation (spaces only, the same amount for siblings) and quote values that contain \": \" or start with a special character"
         guard let yamlError = error as? YamlError else {
-            return .error(at: source.location(line: 1, column: 1), "cannot parse the file as YAML: \(error)", fix: generalFix)
+            return .error(
+                at: source.location(line: 1, column: 1), "cannot parse the file as YAML: \(error)", fix: generalFix)
         }
         switch yamlError {
         case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
             if let tab = TabIndentation.tabIndentedLine(near: mark.line, in: text) {
                 return tabDiagnostic(source, line: tab.line, column: tab.column)
             }
             let during = context.map { " (\($0.text))" } ?? ""
-            return .error(at: source.location(line: mark.line, column: mark.column),
-                          "YAML syntax error: \(problem)\(during)", fix: generalFix)
+            return .error(
+                at: source.location(line: mark.line, column: mark.column),
+                "YAML syntax error: \(problem)\(during)", fix: generalFix)
         case .duplicatedKeysInMapping(let duplicates, let context):
             let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
-            return .error(at: source.location(line: context.mark.line, column: context.mark.column),
-                          "key \(keys) appears more than once in the same mapping",
-                          fix: "keep one of them: YAML mapping keys must be unique")
+            return .error(
+                at: source.location(line: context.mark.line, column: context.mark.column),
+                "key \(keys) appears more than once in the same mapping",
+                fix: "keep one of them: YAML mapping keys must be unique")
         case .reader(let problem, let offset, _, _):
             let prefix = offset.map { text.prefix($0) } ?? ""
             let line = prefix.count(where: { $0 == "\n" }) + 1
             let column = prefix.unicodeScalars.reversed().prefix { $0 != "\n" }.count + 1
-            return .error(at: source.location(line: line, column: column),
-                          "the file is not valid YAML text: \(problem)", fix: "save the file as UTF-8 text")
+            return .error(
+                at: source.location(line: line, column: column),
+                "the file is not valid YAML text: \(problem)", fix: "save the file as UTF-8 text")
         default:
-            return .error(at: source.location(line: 1, column: 1), "cannot parse the file as YAML: \(yamlError)",
-                          fix: generalFix)
+            return .error(
+                at: source.location(line: 1, column: 1), "cannot parse the file as YAML: \(yamlError)",
+                fix: generalFix)
         }
     }
 }

@@ -41,15 +41,17 @@ public enum NetlinkError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case let .system(action, .notPermitted), let .system(action, .permissionDenied):
-            return "cannot \(action): permission denied; nfcompile needs root (CAP_NET_ADMIN) to change the ruleset (try --dry-run to print it instead)"
-        case let .system(action, .protocolNotSupported), let .system(action, .addressFamilyNotSupported):
+        case .system(let action, .notPermitted), .system(let action, .permissionDenied):
+            return
+                "cannot \(action): permission denied; nfcompile needs root (CAP_NET_ADMIN) to change the ruleset (try --dry-run to print it instead)"
+        case .system(let action, .protocolNotSupported), .system(let action, .addressFamilyNotSupported):
             return "cannot \(action): this kernel has no nf_tables support (load the nf_tables module)"
-        case let .system(action, code):
+        case .system(let action, let code):
             return "cannot \(action): \(code)"
         case .refused(let refusals):
             if refusals.contains(where: { $0.error == .notPermitted }) {
-                return "the kernel refused the transaction: permission denied; nfcompile needs root (CAP_NET_ADMIN) to change the ruleset (try --dry-run to print it instead); nothing was applied"
+                return
+                    "the kernel refused the transaction: permission denied; nfcompile needs root (CAP_NET_ADMIN) to change the ruleset (try --dry-run to print it instead); nothing was applied"
             }
             let lines = refusals.map { "  \($0)" }.joined(separator: "\n")
             return "the kernel refused the transaction; nothing was applied:\n\(lines)"

@@ -19,7 +19,8 @@ extension CompiledInput {
         compilerOptions: CompilerOptions = CompilerOptions()
     ) throws(InputError) {
         let build = try ServiceGraph.load(paths: paths, options: graphOptions)
-        self.init(graph: build.graph, ruleset: build.graph.compile(options: compilerOptions),
+        self.init(
+            graph: build.graph, ruleset: build.graph.compile(options: compilerOptions),
             diagnostics: build.diagnostics)
     }
 }

@@ -34,7 +34,8 @@ public final class Reconciler {
 
         public var description: String {
             switch self {
-            case .foreignObjects(let what): "replaced the table whole: it held something nfcompile did not write (\(what))"
+            case .foreignObjects(let what):
+                "replaced the table whole: it held something nfcompile did not write (\(what))"
             case .drift: "repaired a change someone else made to the table"
             }
         }

@@ -36,7 +36,8 @@ public final class KernelRulesetStore: RulesetStore {
     public func deleteStaleFlows(_ flows: [StaleFlow]) throws -> Int {
         try connection.deleteConntrackEntries(
             matching: flows.map {
-                ConntrackFilter(destination: $0.frontend, port: $0.port, transportProtocol: 17, replySource: $0.endpoint)
+                ConntrackFilter(
+                    destination: $0.frontend, port: $0.port, transportProtocol: 17, replySource: $0.endpoint)
             })
     }
 

@@ -5,7 +5,8 @@ extension Ruleset {
     /// order: tables, sets and chains by name, set elements by key. Rule order is kept: it
     /// matters. Two rulesets that the kernel cannot tell apart have equal canonical forms.
     public var canonical: Ruleset {
-        Ruleset(tables: tables.map(\.canonical).sorted { ($0.family.rawValue, $0.name) < ($1.family.rawValue, $1.name) })
+        Ruleset(
+            tables: tables.map(\.canonical).sorted { ($0.family.rawValue, $0.name) < ($1.family.rawValue, $1.name) })
     }
 }
 
@@ -94,7 +95,9 @@ public struct PackedKey: Hashable, Comparable, Sendable {
     }
 
     public static func < (lhs: PackedKey, rhs: PackedKey) -> Bool {
-        if !lhs.overflow.isEmpty || !rhs.overflow.isEmpty { return lhs.overflow.lexicographicallyPrecedes(rhs.overflow) }
+        if !lhs.overflow.isEmpty || !rhs.overflow.isEmpty {
+            return lhs.overflow.lexicographicallyPrecedes(rhs.overflow)
+        }
         return lhs.words < rhs.words
     }
 

@@ -71,7 +71,9 @@ public func diff(current: Table, desired: Table) -> Transaction {
     for set in current.sets where !desiredSetNames.contains(set.name) {
         // Its elements go explicitly first: a transaction says what it removes (stale UDP flows
         // are read from it), and they are few, belonging to services that changed.
-        if !set.elements.isEmpty { operations.insert(.deleteElements(id, set: set.name, set.elements), at: elementDeletes) }
+        if !set.elements.isEmpty {
+            operations.insert(.deleteElements(id, set: set.name, set.elements), at: elementDeletes)
+        }
         operations.append(.deleteSet(id, name: set.name))
     }
     return Transaction(operations)

@@ -87,11 +87,11 @@ extension Value: Comparable {
     /// different kinds, which no key mixes, by kind.
     public static func < (lhs: Value, rhs: Value) -> Bool {
         switch (lhs, rhs) {
-        case let (.address(a), .address(b)): a < b
-        case let (.network(a), .network(b)): a < b
-        case let (.transportProtocol(a), .transportProtocol(b)): a < b
-        case let (.port(a), .port(b)): a < b
-        case let (.integer(a), .integer(b)): a < b
+        case (.address(let a), .address(let b)): a < b
+        case (.network(let a), .network(let b)): a < b
+        case (.transportProtocol(let a), .transportProtocol(let b)): a < b
+        case (.port(let a), .port(let b)): a < b
+        case (.integer(let a), .integer(let b)): a < b
         default: lhs.kind < rhs.kind
         }
     }

@@ -91,10 +91,10 @@ extension Rule {
 extension Statement {
     public var nftText: String {
         switch self {
-        case let .match(field, comparison, value):
+        case .match(let field, let comparison, let value):
             let op = comparison == .equal ? "" : "!= "
             return "\(field.nftText) \(op)\(value.nftText)"
-        case let .matchMasked(field, mask, comparison, value):
+        case .matchMasked(let field, let mask, let comparison, let value):
             return "\(field.nftText) & \(hex(mask)) \(comparison.rawValue) \(hex(value))"
         case .destinationIsLocal:
             return "fib daddr type local"
@@ -102,17 +102,17 @@ extension Statement {
             return "ct state " + states.sorted().map(\.rawValue).joined(separator: ",")
         case .connectionDestinationTranslated:
             return "ct status dnat"
-        case let .lookup(fields, set):
+        case .lookup(let fields, let set):
             return fields.map(\.nftText).joined(separator: " . ") + " @\(set)"
-        case let .notInSet(fields, set):
+        case .notInSet(let fields, let set):
             return fields.map(\.nftText).joined(separator: " . ") + " != @\(set)"
-        case let .verdictMap(fields, map):
+        case .verdictMap(let fields, let map):
             return fields.map(\.nftText).joined(separator: " . ") + " vmap @\(map)"
         case .setMarkBits(let bits):
             return "meta mark set meta mark | \(hex(bits))"
         case .toggleMarkBits(let bits):
             return "meta mark set meta mark ^ \(hex(bits))"
-        case let .destinationNATMap(family, fields, map):
+        case .destinationNATMap(let family, let fields, let map):
             let keyword = TableFamily(family).rawValue
             return "dnat \(keyword) to " + fields.map(\.nftText).joined(separator: " . ") + " map @\(map)"
         case .masquerade(let fullyRandom):
@@ -189,18 +189,19 @@ extension Operation {
         switch self {
         case .addTable(let table): return "add table \(table)"
         case .deleteTable(let table): return "delete table \(table)"
-        case let .addChain(table, chain):
+        case .addChain(let table, let chain):
             guard let hook = chain.hook else { return "add chain \(table) \(chain.name)" }
-            return "add chain \(table) \(chain.name) { type \(hook.type.rawValue) hook \(hook.point.rawValue) priority \(hook.priority); policy accept; }"
-        case let .deleteChain(table, name): return "delete chain \(table) \(name)"
-        case let .flushChain(table, name): return "flush chain \(table) \(name)"
-        case let .addRule(table, chain, rule): return "add rule \(table) \(chain) \(rule.nftText)"
-        case let .addSet(table, set):
+            return
+                "add chain \(table) \(chain.name) { type \(hook.type.rawValue) hook \(hook.point.rawValue) priority \(hook.priority); policy accept; }"
+        case .deleteChain(let table, let name): return "delete chain \(table) \(name)"
+        case .flushChain(let table, let name): return "flush chain \(table) \(name)"
+        case .addRule(let table, let chain, let rule): return "add rule \(table) \(chain) \(rule.nftText)"
+        case .addSet(let table, let set):
             return "add \(set.isMap ? "map" : "set") \(table) \(set.name) { \(set.typeDeclaration); }"
-        case let .deleteSet(table, name): return "delete set \(table) \(name)"
-        case let .addElements(table, set, elements):
+        case .deleteSet(let table, let name): return "delete set \(table) \(name)"
+        case .addElements(let table, let set, let elements):
             return "add element \(table) \(set) { " + elements.map(\.nftText).joined(separator: ", ") + " }"
-        case let .deleteElements(table, set, elements):
+        case .deleteElements(let table, let set, let elements):
             return "delete element \(table) \(set) { "
                 + elements.map { $0.key.map(\.nftText).joined(separator: " . ") }.joined(separator: ", ") + " }"
         }

@@ -19,7 +19,9 @@ extension Ruleset {
     }
 
     private mutating func apply(_ operation: Operation) throws(TransactionRefused) {
-        func refuse(_ reason: String) -> TransactionRefused { TransactionRefused(operation: operation.summary, reason: reason) }
+        func refuse(_ reason: String) -> TransactionRefused {
+            TransactionRefused(operation: operation.summary, reason: reason)
+        }
         func tableIndex(_ id: TableID) throws(TransactionRefused) -> Int {
             guard let index = tables.firstIndex(where: { $0.id == id }) else { throw refuse("no such table") }
             return index
@@ -29,23 +31,25 @@ extension Ruleset {
             if !tables.contains(where: { $0.id == id }) { tables.append(Table(family: id.family, name: id.name)) }
         case .deleteTable(let id):
             tables.remove(at: try tableIndex(id))
-        case let .addChain(id, chain):
+        case .addChain(let id, let chain):
             let t = try tableIndex(id)
             if !tables[t].chains.contains(where: { $0.name == chain.name }) {
                 tables[t].chains.append(Chain(name: chain.name, hook: chain.hook))
             }
-        case let .deleteChain(id, name):
+        case .deleteChain(let id, let name):
             let t = try tableIndex(id)
             guard let c = tables[t].chains.firstIndex(where: { $0.name == name }) else { throw refuse("no such chain") }
             guard tables[t].chains[c].rules.isEmpty, !tables[t].references(chain: name) else { throw refuse("busy") }
             tables[t].chains.remove(at: c)
-        case let .flushChain(id, name):
+        case .flushChain(let id, let name):
             let t = try tableIndex(id)
             guard let c = tables[t].chains.firstIndex(where: { $0.name == name }) else { throw refuse("no such chain") }
             tables[t].chains[c].rules = []
-        case let .addRule(id, chain, rule):
+        case .addRule(let id, let chain, let rule):
             let t = try tableIndex(id)
-            guard let c = tables[t].chains.firstIndex(where: { $0.name == chain }) else { throw refuse("no such chain") }
+            guard let c = tables[t].chains.firstIndex(where: { $0.name == chain }) else {
+                throw refuse("no such chain")
+            }
             for target in rule.referencedChains where !tables[t].chains.contains(where: { $0.name == target }) {
                 throw refuse("jump to missing chain \(target)")
             }
@@ -53,30 +57,32 @@ extension Ruleset {
                 throw refuse("lookup in missing set \(set)")
             }
             tables[t].chains[c].rules.append(rule)
-        case let .addSet(id, set):
+        case .addSet(let id, let set):
             let t = try tableIndex(id)
             if !tables[t].sets.contains(where: { $0.name == set.name }) {
                 tables[t].sets.append(NamedSet(name: set.name, key: set.key, data: set.data))
             }
-        case let .deleteSet(id, name):
+        case .deleteSet(let id, let name):
             let t = try tableIndex(id)
             guard let s = tables[t].sets.firstIndex(where: { $0.name == name }) else { throw refuse("no such set") }
             guard !tables[t].chains.contains(where: { $0.rules.contains { $0.referencedSets.contains(name) } }) else {
                 throw refuse("busy")
             }
             tables[t].sets.remove(at: s)
-        case let .addElements(id, name, elements):
+        case .addElements(let id, let name, let elements):
             let t = try tableIndex(id)
             guard let s = tables[t].sets.firstIndex(where: { $0.name == name }) else { throw refuse("no such set") }
             var keys = Set(tables[t].sets[s].elements.map(\.key))
             for element in elements {
                 guard keys.insert(element.key).inserted else { throw refuse("element exists") }
-                if case .verdict(.goto(let target))? = element.data, !tables[t].chains.contains(where: { $0.name == target }) {
+                if case .verdict(.goto(let target))? = element.data,
+                    !tables[t].chains.contains(where: { $0.name == target })
+                {
                     throw refuse("goto missing chain \(target)")
                 }
             }
             tables[t].sets[s].elements += elements
-        case let .deleteElements(id, name, elements):
+        case .deleteElements(let id, let name, let elements):
             let t = try tableIndex(id)
             guard let s = tables[t].sets.firstIndex(where: { $0.name == name }) else { throw refuse("no such set") }
             let doomed = Set(elements.map(\.key))

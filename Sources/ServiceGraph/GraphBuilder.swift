@@ -259,11 +259,15 @@ public struct GraphBuilder {
     }
 
     private mutating func noteService(_ id: ServiceID) {
-        if servicesBefore.index(forKey: id) == nil { servicesBefore.updateValue(serviceDefinitions.winner(id), forKey: id) }
+        if servicesBefore.index(forKey: id) == nil {
+            servicesBefore.updateValue(serviceDefinitions.winner(id), forKey: id)
+        }
     }
 
     private mutating func noteSlice(_ name: ObjectName) {
-        if slicesBefore.index(forKey: name) == nil { slicesBefore.updateValue(sliceDefinitions.winner(name), forKey: name) }
+        if slicesBefore.index(forKey: name) == nil {
+            slicesBefore.updateValue(sliceDefinitions.winner(name), forKey: name)
+        }
     }
 
     // MARK: Commit
@@ -360,7 +364,9 @@ public struct GraphBuilder {
                 dirtyServices.formUnion(explicitClusterIPOwners[address] ?? [])
                 if explicitClusterIPOwners[address]?.isEmpty == true {
                     explicitClusterIPOwners[address] = nil
-                    if let slot = options.serviceCIDR.slot(of: address) { dirtyServices.formUnion(clusterIPPool.unreserve(slot)) }
+                    if let slot = options.serviceCIDR.slot(of: address) {
+                        dirtyServices.formUnion(clusterIPPool.unreserve(slot))
+                    }
                 }
             }
             for address in Set(new).subtracting(old) {
@@ -387,7 +393,9 @@ public struct GraphBuilder {
             dirtyServices.formUnion(explicitNodePortOwners[port] ?? [])
             if explicitNodePortOwners[port]?.isEmpty == true {
                 explicitNodePortOwners[port] = nil
-                if let slot = nodePortSlot(port) { dirtyServices.formUnion(nodePortPool.unreserve(slot).map(\.service)) }
+                if let slot = nodePortSlot(port) {
+                    dirtyServices.formUnion(nodePortPool.unreserve(slot).map(\.service))
+                }
             }
         }
         for port in new.subtracting(old) {
@@ -477,7 +485,8 @@ public struct GraphBuilder {
             claims += new.count { $0.explicitAddresses.isEmpty }
             plans.append((owner, new, diagnostics))
         }
-        let limit = min(Int(Double(min(options.podCIDR.size, 1 << 40)) * GraphOptions.podRangeShare), InputLimits.allocatedPods)
+        let limit = min(
+            Int(Double(min(options.podCIDR.size, 1 << 40)) * GraphOptions.podRangeShare), InputLimits.allocatedPods)
         guard claims <= limit else {
             podRangeDiagnostic = podRangeError(pods: claims, limit: limit)
             return
@@ -524,12 +533,15 @@ public struct GraphBuilder {
     private mutating func instances(of owner: PodOwner, diagnostics: inout [Diagnostic]) -> [PodInstance] {
         switch owner.kind {
         case .pod:
-            guard let pod = podDefinitions.winner(owner), pod.phase != .succeeded, pod.phase != .failed else { return [] }
+            guard let pod = podDefinitions.winner(owner), pod.phase != .succeeded, pod.phase != .failed else {
+                return []
+            }
             for address in pod.podIPs {
                 if let special = address.value.specialPurpose {
                     diagnostics.append(
                         .error(
-                            at: address.location, "pod IP \(address.value) of Pod \"\(owner.namespace)/\(owner.name)\" is \(special)",
+                            at: address.location,
+                            "pod IP \(address.value) of Pod \"\(owner.namespace)/\(owner.name)\" is \(special)",
                             fix: "use the pod's address on the pod network"))
                 }
             }
@@ -647,7 +659,9 @@ public struct GraphBuilder {
                 "Service \"\(id)\": selector \(text) matches no Pod or workload in namespace \"\(id.namespace)\"; it gets no endpoints",
                 fix: "check the selector against the pods' labels")
         }
-        for (field, addresses) in [("externalIPs", manifest.externalIPs), ("status.loadBalancer.ingress", manifest.loadBalancerIngress)] {
+        for (field, addresses) in [
+            ("externalIPs", manifest.externalIPs), ("status.loadBalancer.ingress", manifest.loadBalancerIngress),
+        ] {
             for address in addresses {
                 guard let special = address.value.specialPurpose else { continue }
                 assembly.fail(
@@ -677,7 +691,8 @@ public struct GraphBuilder {
         guard !assembly.manifest.clusterIPs.isEmpty else {
             guard let address = clusterIPPool.slot(of: id).flatMap(options.serviceCIDR.address(atSlot:)) else {
                 assembly.fail(
-                    at: assembly.manifest.meta.location, "no free clusterIP left in --service-cidr \(options.serviceCIDR)",
+                    at: assembly.manifest.meta.location,
+                    "no free clusterIP left in --service-cidr \(options.serviceCIDR)",
                     fix: "pass a larger --service-cidr")
                 return []
             }
@@ -686,7 +701,8 @@ public struct GraphBuilder {
         var result: [IPAddress] = []
         for address in assembly.manifest.clusterIPs {
             if let owner = explicitClusterIPOwners[address.value]?.min(), owner != id {
-                let location = serviceDefinitions.winner(owner)?.clusterIPs.first { $0.value == address.value }?.location
+                let location = serviceDefinitions.winner(owner)?.clusterIPs.first { $0.value == address.value }?
+                    .location
                 assembly.fail(
                     at: address.location,
                     "clusterIP \(address.value) of Service \"\(id)\" is already the clusterIP of Service \"\(owner)\"\(location.map { " (\($0))" } ?? "")",
@@ -724,7 +740,8 @@ public struct GraphBuilder {
             guard let claim = nodePortClaims[id]?.first(where: { $0.index == index }) else { return nil }
             guard let slot = nodePortPool.slot(of: claim) else {
                 assembly.fail(
-                    at: port.location, "no free node port left in \(options.nodePortRange)", fix: "set nodePort explicitly")
+                    at: port.location, "no free node port left in \(options.nodePortRange)",
+                    fix: "set nodePort explicitly")
                 return nil
             }
             return options.nodePortRange.lowerBound + UInt16(slot)
@@ -745,8 +762,10 @@ public struct GraphBuilder {
         }
         // One Service may use one node port for several protocols; two Services may not share it.
         if let owner = explicitNodePortOwners[nodePort.value]?.min(), owner != id {
-            let location = serviceDefinitions.winner(owner)?.ports.compactMap(\.nodePort).first { $0.value == nodePort.value }?
-                .location
+            let location = serviceDefinitions.winner(owner)?.ports.compactMap(\.nodePort).first {
+                $0.value == nodePort.value
+            }?
+            .location
             assembly.fail(
                 at: nodePort.location,
                 "nodePort \(nodePort.value) of Service \"\(id)\" is already used by Service \"\(owner)\"\(location.map { " (\($0))" } ?? "")",
@@ -825,14 +844,20 @@ public struct GraphBuilder {
     private func sizeErrors(endpoints: Int) -> [Diagnostic] {
         var errors: [Diagnostic] = []
         if services.count > InputLimits.services {
-            errors.append(.error(
-                at: nil, "the input has \(services.count) Services; nfcompile serves at most \(InputLimits.services) on one node",
-                fix: "split the cluster, or leave some Services to another proxy (label service.kubernetes.io/service-proxy-name)"))
+            errors.append(
+                .error(
+                    at: nil,
+                    "the input has \(services.count) Services; nfcompile serves at most \(InputLimits.services) on one node",
+                    fix:
+                        "split the cluster, or leave some Services to another proxy (label service.kubernetes.io/service-proxy-name)"
+                ))
         }
         if endpoints > InputLimits.endpoints {
-            errors.append(.error(
-                at: nil, "the Services' ports have \(endpoints) endpoints together; nfcompile serves at most \(InputLimits.endpoints) on one node",
-                fix: "lower the replicas of the largest workloads, or split the cluster"))
+            errors.append(
+                .error(
+                    at: nil,
+                    "the Services' ports have \(endpoints) endpoints together; nfcompile serves at most \(InputLimits.endpoints) on one node",
+                    fix: "lower the replicas of the largest workloads, or split the cluster"))
         }
         return errors
     }

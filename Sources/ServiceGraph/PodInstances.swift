@@ -86,7 +86,9 @@ struct SelectorIndex {
     private var byPair: [String: [String: Set<ServiceID>]] = [:]  // namespace → "key=value" → services
 
     mutating func insert(_ id: ServiceID, selector: [String: String]) {
-        for (key, value) in selector { byPair[id.namespace, default: [:]][PodIndex.pair(key, value), default: []].insert(id) }
+        for (key, value) in selector {
+            byPair[id.namespace, default: [:]][PodIndex.pair(key, value), default: []].insert(id)
+        }
     }
 
     mutating func remove(_ id: ServiceID, selector: [String: String]) {

@@ -40,7 +40,7 @@ struct ServiceAssembly {
     mutating func endpoints(from slice: EndpointSliceManifest, port: ServiceManifest.Port, family: IPFamily)
         -> [Endpoint]
     {
-        for endpoint in slice.endpoints { endpoint.addresses.forEach { checkEndpoint($0) } }
+        for endpoint in slice.endpoints { for address in endpoint.addresses { checkEndpoint(address) } }
         guard
             let slicePort = slice.ports.first(where: {
                 ($0.name ?? "") == (port.name ?? "") && $0.transport == port.transport
@@ -51,14 +51,16 @@ struct ServiceAssembly {
         return slice.endpoints.compactMap { endpoint in
             guard let address = endpoint.addresses.first, address.value.family == family else { return nil }
             return Endpoint(
-                address: address.value, port: number, isReady: endpoint.ready ?? true, isServing: endpoint.serving ?? true,
+                address: address.value, port: number, isReady: endpoint.ready ?? true,
+                isServing: endpoint.serving ?? true,
                 isTerminating: endpoint.terminating ?? false, nodeName: endpoint.nodeName, zone: endpoint.zone,
                 targetName: endpoint.targetName)
         }
     }
 
     /// The endpoints of one Service port in a v1 Endpoints object.
-    mutating func endpoints(from legacy: EndpointsManifest, port: ServiceManifest.Port, family: IPFamily) -> [Endpoint] {
+    mutating func endpoints(from legacy: EndpointsManifest, port: ServiceManifest.Port, family: IPFamily) -> [Endpoint]
+    {
         for subset in legacy.subsets {
             for address in subset.addresses + subset.notReadyAddresses { checkEndpoint(address.ip) }
         }

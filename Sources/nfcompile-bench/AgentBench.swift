@@ -39,7 +39,8 @@ enum AgentBench {
     static func slice(_ index: Int, endpoints: Int, variant: Int = 0) -> String {
         let items = (0..<endpoints).map { slot in
             let address = SyntheticCluster.podAddress(index * endpoints + slot).description
-            let moved = slot == endpoints - 1 && variant % 2 == 1 ? "10.255.\(index / 250 % 250).\(index % 250 + 1)" : address
+            let moved =
+                slot == endpoints - 1 && variant % 2 == 1 ? "10.255.\(index / 250 % 250).\(index % 250 + 1)" : address
             return """
                 {"addresses": ["\(moved)"], "conditions": {"ready": true, "serving": true, "terminating": false},
                  "nodeName": "node-\(slot % 3)", "targetRef": {"kind": "Pod", "namespace": "bench", "name": "pod-\(index)-\(slot)"}}
@@ -87,7 +88,9 @@ enum AgentBench {
         result.updates = latencies.count
         result.updateP50Seconds = Measure.percentile(latencies, 0.5)
         result.updateP99Seconds = Measure.percentile(latencies, 0.99)
-        log("agent on the API server, \(services) × \(endpoints): first sync \(Report.ms(result.firstSyncSeconds)), resident \(Int(result.residentMiB)) MiB, update p50 \(Report.ms(result.updateP50Seconds)), p99 \(Report.ms(result.updateP99Seconds))")
+        log(
+            "agent on the API server, \(services) × \(endpoints): first sync \(Report.ms(result.firstSyncSeconds)), resident \(Int(result.residentMiB)) MiB, update p50 \(Report.ms(result.updateP50Seconds)), p99 \(Report.ms(result.updateP99Seconds))"
+        )
         return result
     }
 
@@ -97,7 +100,8 @@ enum AgentBench {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         func write(_ index: Int, variant: Int) throws {
-            let text = "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\(service(index)), \(slice(index, endpoints: endpoints, variant: variant))]}\n"
+            let text =
+                "{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [\(service(index)), \(slice(index, endpoints: endpoints, variant: variant))]}\n"
             // Written beside and renamed, as editors and kubectl do: the watcher sees one complete file.
             let path = folder.appendingPathComponent("svc-\(index).json").path
             try text.write(toFile: path + ".tmp", atomically: false, encoding: .utf8)
@@ -107,7 +111,8 @@ enum AgentBench {
         let lab = try NetworkLab()
         defer { lab.tearDown() }
         var result = Result(input: "folder", services: services, endpoints: endpoints)
-        let agent = try BenchAgent(lab: lab, arguments: ["--manifests", folder.path, "--cluster-cidr", "10.244.0.0/14"])
+        let agent = try BenchAgent(
+            lab: lab, arguments: ["--manifests", folder.path, "--cluster-cidr", "10.244.0.0/14"])
         result.firstSyncSeconds = try agent.firstSync()
         result.residentMiB = agent.residentMiB
         let latencies = try measureUpdates(updates, lab: lab) { round in
@@ -116,7 +121,9 @@ enum AgentBench {
         result.updates = latencies.count
         result.updateP50Seconds = Measure.percentile(latencies, 0.5)
         result.updateP99Seconds = Measure.percentile(latencies, 0.99)
-        log("agent on \(services) files × \(endpoints): first sync \(Report.ms(result.firstSyncSeconds)), resident \(Int(result.residentMiB)) MiB, update p50 \(Report.ms(result.updateP50Seconds)), p99 \(Report.ms(result.updateP99Seconds))")
+        log(
+            "agent on \(services) files × \(endpoints): first sync \(Report.ms(result.firstSyncSeconds)), resident \(Int(result.residentMiB)) MiB, update p50 \(Report.ms(result.updateP50Seconds)), p99 \(Report.ms(result.updateP99Seconds))"
+        )
         return result
     }
 
@@ -148,8 +155,11 @@ private final class BenchAgent {
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
-            ["ip", "netns", "exec", lab.nodeNamespace, InputPathBench.nfcompileBinary, "agent", "--min-sync-period", "1ms",
-             "--sync-period", "1h", "--healthz-bind-address", "", "--metrics-bind-address", ""] + arguments
+            [
+                "ip", "netns", "exec", lab.nodeNamespace, InputPathBench.nfcompileBinary, "agent", "--min-sync-period",
+                "1ms",
+                "--sync-period", "1h", "--healthz-bind-address", "", "--metrics-bind-address", "",
+            ] + arguments
         process.standardOutput = try FileHandle(forWritingTo: logFile)
         process.standardError = try FileHandle(forWritingTo: logFile)
         process.standardInput = FileHandle.nullDevice

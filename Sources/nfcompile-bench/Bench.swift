@@ -10,7 +10,10 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "nfcompile-bench",
         abstract: "nfcompile at scale, side by side with kube-proxy's nftables rulesets, in one run.",
-        subcommands: [Run.self, CompileOnce.self, ChildPeak.self, PrintKubectlList.self, PrintKubectlPods.self, LoadOnce.self, AgentState.self], defaultSubcommand: Run.self)
+        subcommands: [
+            Run.self, CompileOnce.self, ChildPeak.self, PrintKubectlList.self, PrintKubectlPods.self, LoadOnce.self,
+            AgentState.self,
+        ], defaultSubcommand: Run.self)
 }
 
 /// Compiles one synthetic cluster in a process of its own, so its peak memory is its own.
@@ -25,7 +28,9 @@ struct CompileOnce: ParsableCommand {
         let before = Measure.peakMemoryMiB
         let (ruleset, seconds) = Measure.seconds { graph.compile(options: SyntheticCluster.options) }
         let elements = ruleset.tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
-        print("{\"seconds\": \(seconds), \"graphMiB\": \(before), \"peakMiB\": \(Measure.peakMemoryMiB), \"elements\": \(elements)}")
+        print(
+            "{\"seconds\": \(seconds), \"graphMiB\": \(before), \"peakMiB\": \(Measure.peakMemoryMiB), \"elements\": \(elements)}"
+        )
     }
 }
 
@@ -35,7 +40,10 @@ struct Run: ParsableCommand {
     @Option(help: "Cluster sizes as SERVICESxENDPOINTS, comma-separated.")
     var sizes = "1000x10,10000x10,30000x10,5000x50"
 
-    @Option(help: "Largest cluster (services × endpoints) for the kube-proxy baselines: the <=1.35 shape needs minutes at 100,000.")
+    @Option(
+        help:
+            "Largest cluster (services × endpoints) for the kube-proxy baselines: the <=1.35 shape needs minutes at 100,000."
+    )
     var baselineLimit = 100_000
 
     @Option(help: "Connections per data-plane latency measurement.")
@@ -79,25 +87,30 @@ struct Run: ParsableCommand {
             if !skipInputPath {
                 // The List is the plain synthetic cluster, without the variety `Syncs.prepare` adds.
                 let plain = SyntheticCluster.graph(services: size.services, endpoints: size.endpoints)
-                report.inputPath.append(try InputPathBench.measure(
-                    services: size.services, endpoints: size.endpoints,
-                    expected: plain.compile(options: SyntheticCluster.options), log: log))
+                report.inputPath.append(
+                    try InputPathBench.measure(
+                        services: size.services, endpoints: size.endpoints,
+                        expected: plain.compile(options: SyntheticCluster.options), log: log))
             }
             print(report.inputPathTable() + "\n\n" + report.sizeTable())
         }
         log("== incremental syncs at 100 services (the reference for the 1.5× target)")
         var small = Report.SizeResult(services: 100, endpoints: 10)
         let smallGraph = Syncs.prepare(SyntheticCluster.graph(services: 100, endpoints: 10))
-        try measureApplyAndSyncs(graph: smallGraph, ruleset: smallGraph.compile(options: SyntheticCluster.options), into: &small)
+        try measureApplyAndSyncs(
+            graph: smallGraph, ruleset: smallGraph.compile(options: SyntheticCluster.options), into: &small)
         report.reference = small
         if !skipAgent {
             // The agent from its inputs, beside the same at 100 services (the 2× target's reference).
-            let sizes = [(100, 10)] + (try parseSizes()).filter { $0.services <= 10_000 }.map { ($0.services, $0.endpoints) }
+            let sizes =
+                [(100, 10)] + (try parseSizes()).filter { $0.services <= 10_000 }.map { ($0.services, $0.endpoints) }
             for (services, endpoints) in sizes {
                 log("== the agent at \(services) services × \(endpoints) endpoints")
-                report.agent.append(try runBlocking {
-                    try await AgentBench.api(services: services, endpoints: endpoints, updates: agentUpdates, log: log)
-                })
+                report.agent.append(
+                    try runBlocking {
+                        try await AgentBench.api(
+                            services: services, endpoints: endpoints, updates: agentUpdates, log: log)
+                    })
                 report.agent.append(
                     try AgentBench.folder(services: services, endpoints: endpoints, updates: agentUpdates, log: log))
             }
@@ -133,11 +146,15 @@ struct Run: ParsableCommand {
     private func measureApplyAndSyncs(graph: ServiceGraph, ruleset: Ruleset, into row: inout Report.SizeResult) throws {
         let namespace = try ScratchNamespace()
         var kernel = try NetfilterConnection(networkNamespace: namespace.name)
-        let (_, applySeconds) = try Measure.seconds { try kernel.commit(.replacingTables(named: "nfcompile", with: ruleset)) }
+        let (_, applySeconds) = try Measure.seconds {
+            try kernel.commit(.replacingTables(named: "nfcompile", with: ruleset))
+        }
         row.applySeconds = applySeconds
         row.applyKernelSeconds = kernel.lastCommit?.kernel.seconds ?? 0
         row.applyMessages = kernel.lastCommit?.messages ?? 0
-        log("apply over netlink: \(Report.ms(applySeconds)) (kernel \(Report.ms(row.applyKernelSeconds)), \(row.applyMessages) messages)")
+        log(
+            "apply over netlink: \(Report.ms(applySeconds)) (kernel \(Report.ms(row.applyKernelSeconds)), \(row.applyMessages) messages)"
+        )
 
         let (syncs, final) = try Syncs.measure(
             graph: graph, endpoints: row.endpoints, kernel: &kernel, rounds: syncRounds, log: log)
@@ -148,7 +165,9 @@ struct Run: ParsableCommand {
         if held.canonical != expected.canonical {
             // A dump taken while the kernel still resizes a big set's hash table (deferred work the
             // real-time syncs held back) can miss elements; what the kernel holds shows once it is done.
-            log("the first read back differs (\(diff(current: held, desired: expected).operations.prefix(2).map(\.summary))); reading again")
+            log(
+                "the first read back differs (\(diff(current: held, desired: expected).operations.prefix(2).map(\.summary))); reading again"
+            )
             sleep(2)
             held = try check.readRuleset(tableName: "nfcompile")
         }

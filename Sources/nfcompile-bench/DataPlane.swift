@@ -55,7 +55,9 @@ enum DataPlane {
         ]
         let lab = try NetworkLab()
         defer { lab.tearDown() }
-        _ = try lab.addPods([NetworkLab.Pod(name: "pod-0", address: SyntheticCluster.podAddress(0).description, tcpPorts: [8080])])
+        _ = try lab.addPods([
+            NetworkLab.Pod(name: "pod-0", address: SyntheticCluster.podAddress(0).description, tcpPorts: [8080])
+        ])
         let client = try lab.addHost("client", address: "198.18.0.10")
         let rulesets = setups.map { $0.graph.compile(options: SyntheticCluster.options) }
         var latencies = [[Double]](repeating: [], count: setups.count)
@@ -73,13 +75,17 @@ enum DataPlane {
                 label: setup.label, services: setup.services, bucketCounts: setup.bucketCounts,
                 p50Microseconds: Measure.percentile(latencies, 0.5) * 1e6,
                 p99Microseconds: Measure.percentile(latencies, 0.99) * 1e6, connections: latencies.count)
-            log("data plane, \(setup.label): p50 \(String(format: "%.1f", result.p50Microseconds)) µs, p99 \(String(format: "%.1f", result.p99Microseconds)) µs")
+            log(
+                "data plane, \(setup.label): p50 \(String(format: "%.1f", result.p50Microseconds)) µs, p99 \(String(format: "%.1f", result.p99Microseconds)) µs"
+            )
             return result
         }
     }
 
     /// Seconds each TCP handshake took (connect() only; sockets are made before the clock starts).
-    private static func connectLatencies(from client: String, to address: String, port: Int, count: Int) throws -> [Double] {
+    private static func connectLatencies(from client: String, to address: String, port: Int, count: Int) throws
+        -> [Double]
+    {
         let namespace = NetNamespace(name: client)
         var destination = sockaddr_in()
         destination.sin_family = sa_family_t(AF_INET)
@@ -92,10 +98,14 @@ enum DataPlane {
             defer { close(socket) }
             let start = clock.now
             let status = withUnsafePointer(to: &destination) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             let elapsed = (clock.now - start).seconds
-            guard status == 0 else { throw BenchError("connect to \(address):\(port) failed: \(String(cString: strerror(errno)))") }
+            guard status == 0 else {
+                throw BenchError("connect to \(address):\(port) failed: \(String(cString: strerror(errno)))")
+            }
             if round >= 50 { latencies.append(elapsed) }  // the first 50 after each new table warm caches up
         }
         return latencies

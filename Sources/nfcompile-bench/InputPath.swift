@@ -31,7 +31,8 @@ enum InputPathBench {
     /// Measures one size; `expected` is the ruleset the List must compile to.
     static func measure(services: Int, endpoints: Int, expected: Ruleset, log: (String) -> Void) throws -> Result {
         var result = Result(services: services, endpoints: endpoints)
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nfcbench-input-\(getpid())-\(UUID().uuidString.prefix(8))")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "nfcbench-input-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("cluster.json").path
@@ -43,18 +44,26 @@ enum InputPathBench {
         let cluster = SyntheticCluster.options.clusterCIDRs.flatMap { ["--cluster-cidr", $0.description] }
         let printed = try Measure.run([nfcompile, "--dry-run"] + cluster + [file])
         guard printed == expected.nftText() else {
-            let base = FileManager.default.temporaryDirectory.appendingPathComponent("nfcbench-mismatch-\(services)x\(endpoints)")
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "nfcbench-mismatch-\(services)x\(endpoints)")
             try? printed.write(toFile: base.path + ".printed.nft", atomically: true, encoding: .utf8)
             try? expected.nftText().write(toFile: base.path + ".expected.nft", atomically: true, encoding: .utf8)
-            throw BenchError("nfcompile --dry-run of the kubectl List does not print the synthetic cluster's ruleset (compare \(base.path).printed.nft and .expected.nft)")
+            throw BenchError(
+                "nfcompile --dry-run of the kubectl List does not print the synthetic cluster's ruleset (compare \(base.path).printed.nft and .expected.nft)"
+            )
         }
 
-        result.dryRun = try ChildRun.median(runs: runs) { try ChildRun.measure([nfcompile, "--dry-run"] + cluster + [file]) }
-        log("input \(String(format: "%.1f", result.fileMiB)) MiB: dry-run \(Report.ms(result.dryRun.seconds)), peak \(Int(result.dryRun.peakMiB)) MiB")
+        result.dryRun = try ChildRun.median(runs: runs) {
+            try ChildRun.measure([nfcompile, "--dry-run"] + cluster + [file])
+        }
+        log(
+            "input \(String(format: "%.1f", result.fileMiB)) MiB: dry-run \(Report.ms(result.dryRun.seconds)), peak \(Int(result.dryRun.peakMiB)) MiB"
+        )
 
         result.apply = try ChildRun.median(runs: runs) {
             let namespace = try ScratchNamespace()
-            let run = try ChildRun.measure(["ip", "netns", "exec", namespace.name, nfcompile, "apply"] + cluster + [file])
+            let run = try ChildRun.measure(
+                ["ip", "netns", "exec", namespace.name, nfcompile, "apply"] + cluster + [file])
             var kernel = try NetfilterConnection(networkNamespace: namespace.name)
             guard try kernel.readRuleset(tableName: "nfcompile").canonical == expected.canonical else {
                 throw BenchError("after nfcompile apply, the kernel does not hold the synthetic cluster's ruleset")
@@ -64,13 +73,16 @@ enum InputPathBench {
         log("apply: \(Report.ms(result.apply.seconds)), peak \(Int(result.apply.peakMiB)) MiB")
 
         try measureAgent(folder: folder.path, cluster: cluster, into: &result)
-        log("agent: first sync after \(Report.ms(result.agentFirstSyncSeconds)) (sync \(Report.ms(result.agentSyncSeconds))), resident \(Int(result.agentResidentMiB)) MiB, peak \(Int(result.agentPeakMiB)) MiB")
+        log(
+            "agent: first sync after \(Report.ms(result.agentFirstSyncSeconds)) (sync \(Report.ms(result.agentSyncSeconds))), resident \(Int(result.agentResidentMiB)) MiB, peak \(Int(result.agentPeakMiB)) MiB"
+        )
         return result
     }
 
     /// The release `nfcompile` beside this benchmark's binary (scripts/bench builds both).
     static var nfcompileBinary: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nfcompile").path
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nfcompile")
+            .path
     }
 
     private static func measureAgent(folder: String, cluster: [String], into result: inout Result) throws {
@@ -82,7 +94,8 @@ enum InputPathBench {
         let agent = Process()
         agent.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         // `ip netns exec` execs the agent in its own process, so the pid is the agent's.
-        agent.arguments = ["ip", "netns", "exec", namespace.name, nfcompileBinary, "agent", "--manifests", folder] + cluster
+        agent.arguments =
+            ["ip", "netns", "exec", namespace.name, nfcompileBinary, "agent", "--manifests", folder] + cluster
         agent.standardOutput = try FileHandle(forWritingTo: logFile)
         agent.standardError = try FileHandle(forWritingTo: logFile)
         agent.standardInput = FileHandle.nullDevice
@@ -96,7 +109,9 @@ enum InputPathBench {
         var syncLine: Substring?
         while syncLine == nil {
             guard agent.isRunning else {
-                throw BenchError("the agent stopped before its first sync: \((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")")
+                throw BenchError(
+                    "the agent stopped before its first sync: \((try? String(contentsOf: logFile, encoding: .utf8)) ?? "")"
+                )
             }
             guard clock.now - start < .seconds(300) else { throw BenchError("the agent made no sync in 300 s") }
             let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
@@ -105,7 +120,8 @@ enum InputPathBench {
         }
         result.agentFirstSyncSeconds = (clock.now - start).seconds
         if let line = syncLine, let range = line.range(of: "durationMs=") {
-            result.agentSyncSeconds = (Double(line[range.upperBound...].prefix { $0.isNumber || $0 == "." }) ?? 0) / 1000
+            result.agentSyncSeconds =
+                (Double(line[range.upperBound...].prefix { $0.isNumber || $0 == "." }) ?? 0) / 1000
         }
         let status = try String(contentsOfFile: "/proc/\(agent.processIdentifier)/status", encoding: .utf8)
         func mebibytes(_ field: String) -> Double {
@@ -158,7 +174,7 @@ struct ChildPeak: ParsableCommand {
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         // strdup'd copies: posix_spawn wants mutable C strings that outlive the call.
         let arguments: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
-        defer { arguments.forEach { free($0) } }
+        defer { for argument in arguments { free(argument) } }
         let floor = Measure.peakMemoryMiB
         let clock = ContinuousClock()
         let start = clock.now
@@ -188,7 +204,8 @@ extension Report {
         for row in inputPath {
             let baseline = sizes.first { $0.services == row.services && $0.endpoints == row.endpoints }?
                 .baselines[KubeProxyRuleset.Shape.inlineDNATMaps.rawValue]
-            let ratio = baseline.map { "\(Self.ms($0)) (\(String(format: "%.0f", $0 / row.apply.seconds))× ours)" } ?? "—"
+            let ratio =
+                baseline.map { "\(Self.ms($0)) (\(String(format: "%.0f", $0 / row.apply.seconds))× ours)" } ?? "—"
             lines.append(
                 "| \(row.services) × \(row.endpoints) | \(String(format: "%.1f", row.fileMiB)) MiB | \(Self.ms(row.dryRun.seconds)), \(Int(row.dryRun.peakMiB)) MiB peak | \(Self.ms(row.apply.seconds)), \(Int(row.apply.peakMiB)) MiB peak | \(ratio) | \(Self.ms(row.agentFirstSyncSeconds)) (sync \(Self.ms(row.agentSyncSeconds))) | \(Int(row.agentResidentMiB)) MiB (peak \(Int(row.agentPeakMiB)) MiB) |"
             )
@@ -236,7 +253,9 @@ struct LoadOnce: ParsableCommand {
         let decodePeak = Measure.peakMemoryMiB
         let (build, buildSeconds) = try Measure.seconds { try ServiceGraph.build(from: manifests) }
         let (_, compileSeconds) = Measure.seconds { build.graph.compile(options: SyntheticCluster.options) }
-        print("{\"startMiB\": \(start), \"decodeSeconds\": \(decodeSeconds), \"decodePeakMiB\": \(decodePeak), \"buildSeconds\": \(buildSeconds), \"compileSeconds\": \(compileSeconds), \"peakMiB\": \(Measure.peakMemoryMiB), \"services\": \(build.graph.services.count)}")
+        print(
+            "{\"startMiB\": \(start), \"decodeSeconds\": \(decodeSeconds), \"decodePeakMiB\": \(decodePeak), \"buildSeconds\": \(buildSeconds), \"compileSeconds\": \(compileSeconds), \"peakMiB\": \(Measure.peakMemoryMiB), \"services\": \(build.graph.services.count)}"
+        )
     }
 }
 

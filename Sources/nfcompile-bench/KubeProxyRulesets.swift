@@ -42,24 +42,32 @@ enum KubeProxyRuleset {
                 let chain = "service-\(service.id.namespace)/\(service.id.name)/\(proto)/\(port.name ?? "")"
                 elements.append("\(address) . \(proto) . \(port.port) : goto \(chain)")
                 out += "\tchain \(chain) {\n"
-                out += "\t\tip daddr \(address) \(proto) dport \(port.port) ip saddr != \(clusterCIDR) jump mark-for-masquerade\n"
+                out +=
+                    "\t\tip daddr \(address) \(proto) dport \(port.port) ip saddr != \(clusterCIDR) jump mark-for-masquerade\n"
                 switch shape {
                 case .perEndpointChains:
-                    let targets = port.endpoints.enumerated().map { "\($0.offset) : goto \(chain)/endpoint-\($0.offset)" }
-                    out += "\t\tnumgen random mod \(port.endpoints.count) vmap { \(targets.joined(separator: ", ")) }\n\t}\n"
+                    let targets = port.endpoints.enumerated().map {
+                        "\($0.offset) : goto \(chain)/endpoint-\($0.offset)"
+                    }
+                    out +=
+                        "\t\tnumgen random mod \(port.endpoints.count) vmap { \(targets.joined(separator: ", ")) }\n\t}\n"
                     for (index, endpoint) in port.endpoints.enumerated() {
                         out += "\tchain \(chain)/endpoint-\(index) {\n"
                         out += "\t\tip saddr \(endpoint.address) jump mark-for-masquerade\n"
                         out += "\t\tmeta l4proto \(proto) dnat to \(endpoint.address):\(endpoint.port)\n\t}\n"
                     }
                 case .inlineDNATMaps:
-                    let targets = port.endpoints.enumerated().map { "\($0.offset) : \($0.element.address) . \($0.element.port)" }
-                    out += "\t\tmeta l4proto \(proto) dnat ip to numgen random mod \(port.endpoints.count) map { \(targets.joined(separator: ", ")) }\n\t}\n"
+                    let targets = port.endpoints.enumerated().map {
+                        "\($0.offset) : \($0.element.address) . \($0.element.port)"
+                    }
+                    out +=
+                        "\t\tmeta l4proto \(proto) dnat ip to numgen random mod \(port.endpoints.count) map { \(targets.joined(separator: ", ")) }\n\t}\n"
                 }
             }
         }
         // The map first: nft resolves @service-ips when it reads the rule that uses it.
-        var map = "table ip kube-proxy {\n\tmap service-ips {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict\n"
+        var map =
+            "table ip kube-proxy {\n\tmap service-ips {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict\n"
         if !elements.isEmpty { map += "\t\telements = { " + elements.joined(separator: ",\n\t\t\t") + " }\n" }
         map += "\t}\n"
         return map + out + "}\n"

@@ -51,7 +51,9 @@ enum KubectlList {
                             json.object("selector") { json.field("app", "svc-\(index)") }
                         }
                     }
-                    for pod in 0..<podsPerService { self.pod(service: index, pod: pod, number: index * podsPerService + pod, into: json) }
+                    for pod in 0..<podsPerService {
+                        self.pod(service: index, pod: pod, number: index * podsPerService + pod, into: json)
+                    }
                 }
             }
             json.field("kind", "List")
@@ -127,7 +129,9 @@ enum KubectlList {
                         json.object("f:ports") {
                             json.object(".") {}
                             json.object(#"k:{"port":80,"protocol":"TCP"}"#) {
-                                for field in [".", "f:name", "f:port", "f:protocol", "f:targetPort"] { json.object(field) {} }
+                                for field in [".", "f:name", "f:port", "f:protocol", "f:targetPort"] {
+                                    json.object(field) {}
+                                }
                             }
                         }
                         json.object("f:selector") {}
@@ -170,7 +174,9 @@ enum KubectlList {
             json.array("endpoints") {
                 for slot in 0..<endpoints {
                     json.object {
-                        json.array("addresses") { json.item(SyntheticCluster.podAddress(index * endpoints + slot).description) }
+                        json.array("addresses") {
+                            json.item(SyntheticCluster.podAddress(index * endpoints + slot).description)
+                        }
                         json.object("conditions") {
                             json.field("ready", true)
                             json.field("serving", true)
@@ -189,7 +195,9 @@ enum KubectlList {
             }
             json.field("kind", "EndpointSlice")
             json.object("metadata") {
-                json.object("annotations") { json.field("endpoints.kubernetes.io/last-change-trigger-time", timestamp(index)) }
+                json.object("annotations") {
+                    json.field("endpoints.kubernetes.io/last-change-trigger-time", timestamp(index))
+                }
                 json.field("creationTimestamp", timestamp(index))
                 json.field("generateName", "\(service)-")
                 json.field("generation", 1)
@@ -199,7 +207,9 @@ enum KubectlList {
                     json.field("kubernetes.io/service-name", service)
                     json.field("team", "bench")
                 }
-                managedFields(apiVersion: "discovery.k8s.io/v1", manager: "kube-controller-manager", index: index, into: json) {
+                managedFields(
+                    apiVersion: "discovery.k8s.io/v1", manager: "kube-controller-manager", index: index, into: json
+                ) {
                     json.object("f:addressType") {}
                     json.object("f:endpoints") {}
                     json.object("f:metadata") {
@@ -209,7 +219,10 @@ enum KubectlList {
                         }
                         json.object("f:generateName") {}
                         json.object("f:labels") {
-                            for field in [".", "f:app", "f:endpointslice.kubernetes.io/managed-by", "f:kubernetes.io/service-name", "f:team"] {
+                            for field in [
+                                ".", "f:app", "f:endpointslice.kubernetes.io/managed-by",
+                                "f:kubernetes.io/service-name", "f:team",
+                            ] {
                                 json.object(field) {}
                             }
                         }
@@ -246,7 +259,9 @@ enum KubectlList {
     }
 
     /// `metadata.managedFields` with one entry, by `manager`; `fields` writes its fieldsV1.
-    private static func managedFields(apiVersion: String, manager: String, index: Int, into json: PrettyJSON, _ fields: () -> Void) {
+    private static func managedFields(
+        apiVersion: String, manager: String, index: Int, into json: PrettyJSON, _ fields: () -> Void
+    ) {
         guard withManagedFields else { return }
         json.array("managedFields") {
             json.object {
@@ -279,10 +294,11 @@ enum KubectlList {
     private static func suffix(_ index: Int) -> String {
         let letters = Array("bcdfghjklmnpqrstvwxz2456789")
         var value = index &* 2_654_435_761 & 0x7FFF_FFFF
-        return String((0..<5).map { _ in
-            defer { value /= letters.count }
-            return letters[value % letters.count]
-        })
+        return String(
+            (0..<5).map { _ in
+                defer { value /= letters.count }
+                return letters[value % letters.count]
+            })
     }
 }
 
@@ -339,7 +355,10 @@ final class PrettyJSON {
     }
 
     private func quoted(_ value: String) -> String {
-        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return "\"" + value + "\"" }
-        return "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+            return "\"" + value + "\""
+        }
+        return "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            + "\""
     }
 }

@@ -40,9 +40,11 @@ struct Report: Codable {
         var nft = (try? Measure.run(["nft", "--version"]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? "?"
         var cores = ProcessInfo.processInfo.activeProcessorCount
         var memoryGiB = Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824
-        var cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+        var cpu =
+            (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("model name") }
-            .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) } ?? "?"
+            .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) }
+            ?? "?"
         var date = ISO8601DateFormatter().string(from: Date())
     }
 
@@ -71,7 +73,8 @@ struct Report: Codable {
     }
 
     func text() -> String {
-        var text = "nfcompile benchmark — \(machine.cpu), \(machine.cores) cores, \(String(format: "%.0f", machine.memoryGiB)) GiB, kernel \(machine.kernel), \(machine.nft)\n\n"
+        var text =
+            "nfcompile benchmark — \(machine.cpu), \(machine.cores) cores, \(String(format: "%.0f", machine.memoryGiB)) GiB, kernel \(machine.kernel), \(machine.nft)\n\n"
         text += inputPathTable() + "\n\n" + sizeTable() + "\n\n"
         text += "Ratios are to our full apply over netlink.\n\n"
         text += syncTable() + "\n\n"
@@ -91,7 +94,8 @@ struct Report: Codable {
         for result in agent {
             let input = result.input == "api" ? "API server (test)" : "folder, a file per Service"
             lines.append(
-                "| \(input) | \(result.services) × \(result.endpoints) | \(Self.ms(result.firstSyncSeconds)) | \(Int(result.residentMiB)) MiB | \(Self.ms(result.updateP50Seconds)) | \(Self.ms(result.updateP99Seconds)) |")
+                "| \(input) | \(result.services) × \(result.endpoints) | \(Self.ms(result.firstSyncSeconds)) | \(Int(result.residentMiB)) MiB | \(Self.ms(result.updateP50Seconds)) | \(Self.ms(result.updateP99Seconds)) |"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -106,25 +110,32 @@ struct Report: Codable {
         ]
         for (index, sync) in (reference ?? largest).syncs.enumerated() {
             let cells = rows.map { row in
-                row.syncs.count > index ? "\(Self.ms(row.syncs[index].seconds)) (\(Self.ms(row.syncs[index].kernelSeconds)))" : "—"
+                row.syncs.count > index
+                    ? "\(Self.ms(row.syncs[index].seconds)) (\(Self.ms(row.syncs[index].kernelSeconds)))" : "—"
             }
             var ratios = "— | —"
             if let reference, largest.syncs.count > index, reference.syncs.count > index {
                 let big = largest.syncs[index]
                 let small = reference.syncs[index]
-                ratios = String(format: "%.2f× | %.2f×", big.seconds / small.seconds, big.kernelSeconds / small.kernelSeconds)
+                ratios = String(
+                    format: "%.2f× | %.2f×", big.seconds / small.seconds, big.kernelSeconds / small.kernelSeconds)
             }
-            lines.append("| \(sync.change), \(sync.operations) ops | " + cells.joined(separator: " | ") + " | \(ratios) |")
+            lines.append(
+                "| \(sync.change), \(sync.operations) ops | " + cells.joined(separator: " | ") + " | \(ratios) |")
         }
         return lines.joined(separator: "\n")
     }
 
     func dataPlaneTable() -> String {
         guard !dataPlane.isEmpty else { return "" }
-        var lines = ["| connection setup through a ClusterIP | services | bucket counts | p50 | p99 | connections |", "|---|---|---|---|---|---|"]
+        var lines = [
+            "| connection setup through a ClusterIP | services | bucket counts | p50 | p99 | connections |",
+            "|---|---|---|---|---|---|",
+        ]
         for result in dataPlane {
             lines.append(
-                "| \(result.label) | \(result.services) | \(result.bucketCounts) | \(String(format: "%.1f", result.p50Microseconds)) µs | \(String(format: "%.1f", result.p99Microseconds)) µs | \(result.connections) |")
+                "| \(result.label) | \(result.services) | \(result.bucketCounts) | \(String(format: "%.1f", result.p50Microseconds)) µs | \(String(format: "%.1f", result.p99Microseconds)) µs | \(result.connections) |"
+            )
         }
         return lines.joined(separator: "\n")
     }

@@ -1,5 +1,5 @@
-import Foundation
 import Compiler
+import Foundation
 import Netlink
 import Ruleset
 import ServiceGraph
@@ -35,14 +35,16 @@ enum Syncs {
     static func pairs(services count: Int, endpoints: Int) -> [Pair] {
         let middle = count / 2
         let extra = Endpoint(address: SyntheticCluster.podAddress(1_000_000), port: 8080, targetName: "extra")
-        let replacement = Endpoint(address: SyntheticCluster.podAddress(1_000_001), port: 8080, targetName: "replacement")
+        let replacement = Endpoint(
+            address: SyntheticCluster.podAddress(1_000_001), port: 8080, targetName: "replacement")
         // Through ServicePort's initialiser, which keeps endpoints sorted as the graph has them.
         func endpointsOf(_ index: Int, _ services: inout [Service], _ body: (inout [Endpoint]) -> Void) {
             let port = services[index].ports[0]
             var endpoints = port.endpoints
             body(&endpoints)
             services[index].ports[0] = ServicePort(
-                name: port.name, transport: port.transport, port: port.port, nodePort: port.nodePort, endpoints: endpoints)
+                name: port.name, transport: port.transport, port: port.port, nodePort: port.nodePort,
+                endpoints: endpoints)
         }
         var original: Endpoint?
         var lastOne: Endpoint?
@@ -96,13 +98,15 @@ enum Syncs {
         var incremental = IncrementalCompiler(options: SyntheticCluster.options)
         incremental.reset(to: graph)
         var services = graph.services
-        var samples: [String: [(seconds: Double, kernel: Double, operations: Int, compile: Double, encoding: Double)]] = [:]
+        var samples: [String: [(seconds: Double, kernel: Double, operations: Int, compile: Double, encoding: Double)]] =
+            [:]
         var order: [String] = []
 
         // Only the touched services are compared: the change itself is the agent's to find
         // (a watch event names it), not the benchmark's.
         func sync(_ name: String, touching indices: [Int], _ change: (inout [Service]) -> Void) throws {
-            let old = Dictionary(indices.filter { $0 < services.count }.map { ($0, services[$0]) }, uniquingKeysWith: { a, _ in a })
+            let old = Dictionary(
+                indices.filter { $0 < services.count }.map { ($0, services[$0]) }, uniquingKeysWith: { a, _ in a })
             change(&services)
             let changed = indices.filter { $0 < services.count && old[$0] != services[$0] }.map { services[$0] }
             let removed = indices.compactMap { index in index >= services.count ? old[index]?.id : nil }
@@ -118,8 +122,11 @@ enum Syncs {
                 try kernel.commit(transaction)
             }
             if samples[name] == nil { order.append(name) }
-            samples[name, default: []].append((seconds, kernel.lastCommit?.kernel.seconds ?? 0, operations, compileSeconds,
-                                               kernel.lastCommit?.encoding.seconds ?? 0))
+            samples[name, default: []].append(
+                (
+                    seconds, kernel.lastCommit?.kernel.seconds ?? 0, operations, compileSeconds,
+                    kernel.lastCommit?.encoding.seconds ?? 0
+                ))
         }
 
         let pairs = pairs(services: services.count, endpoints: endpoints)

@@ -13,7 +13,9 @@ enum SyntheticCluster {
                 ServicePort(
                     name: "http", transport: .tcp, port: 80, nodePort: nil,
                     endpoints: (0..<endpoints).map { slot in
-                        Endpoint(address: podAddress(index * endpoints + slot), port: 8080, targetName: "pod-\(index)-\(slot)")
+                        Endpoint(
+                            address: podAddress(index * endpoints + slot), port: 8080,
+                            targetName: "pod-\(index)-\(slot)")
                     })
             ],
             clusterIPs: [clusterIP(index)])

@@ -1,7 +1,7 @@
 import Agent
+import ArgumentParser
 import Foundation
 import KubernetesAPI
-import ArgumentParser
 import Logging
 import Netlink
 import Pipeline
@@ -35,7 +35,8 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Minimum interval between syncs; bursts of changes are coalesced (kube-proxy's --min-sync-period).")
     var minSyncPeriod = DurationArgument(.seconds(1))
 
-    @Option(help: "Interval of full verifications against the kernel, repairing any drift (kube-proxy's --sync-period).")
+    @Option(
+        help: "Interval of full verifications against the kernel, repairing any drift (kube-proxy's --sync-period).")
     var syncPeriod = DurationArgument(.seconds(30))
 
     @Option(help: "host:port for /healthz and /livez; empty to disable.")
@@ -49,13 +50,18 @@ struct AgentCommand: AsyncParsableCommand {
 
     func validate() throws {
         if manifests != nil, kubeconfig != nil || master != nil {
-            throw ValidationError("--manifests reads a folder instead of the API server: leave out --kubeconfig and --master")
+            throw ValidationError(
+                "--manifests reads a folder instead of the API server: leave out --kubeconfig and --master")
         }
-        for (name, value) in [("--healthz-bind-address", healthzBindAddress), ("--metrics-bind-address", metricsBindAddress)]
+        for (name, value) in [
+            ("--healthz-bind-address", healthzBindAddress), ("--metrics-bind-address", metricsBindAddress),
+        ]
         where !value.isEmpty && BindAddress(value) == nil {
             throw ValidationError("\(name) '\(value)' is not host:port")
         }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level '\(logLevel)' is not a level") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level '\(logLevel)' is not a level")
+        }
     }
 
     func run() async throws {
@@ -76,7 +82,8 @@ struct AgentCommand: AsyncParsableCommand {
             compilerOptions.nodeName = compilerOptions.nodeName ?? ProcessInfo.processInfo.hostName.lowercased()
             if cluster.clusterCIDR.isEmpty {
                 compilerOptions.clusterCIDRs = []
-                logger.warning("no --cluster-cidr: service traffic from outside the cluster is not masqueraded by its source")
+                logger.warning(
+                    "no --cluster-cidr: service traffic from outside the cluster is not masqueraded by its source")
             }
             do {
                 let server = try APIServerConfiguration.resolve(kubeconfig: kubeconfig, master: master)
@@ -103,7 +110,9 @@ struct AgentCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: ([agent] + agent.statusServices).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                services: ([agent] + agent.statusServices).map {
+                    ServiceGroupConfiguration.ServiceConfiguration(service: $0)
+                },
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
@@ -117,7 +126,10 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
 
     init?(argument: String) {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        guard let (suffix, scale) = units.first(where: { argument.hasSuffix($0.0) && Double(argument.dropLast($0.0.count)) != nil }),
+        guard
+            let (suffix, scale) = units.first(where: {
+                argument.hasSuffix($0.0) && Double(argument.dropLast($0.0.count)) != nil
+            }),
             let value = Double(argument.dropLast(suffix.count)), value > 0
         else { return nil }
         duration = .milliseconds(Int64(value * scale * 1000))

@@ -1,8 +1,8 @@
-import Pipeline
 import ArgumentParser
 import Compiler
 import Foundation
 import Manifests
+import Pipeline
 import Ruleset
 
 struct Compile: ParsableCommand {
@@ -28,7 +28,8 @@ struct Compile: ParsableCommand {
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compile manifests and bring our table in the kernel to it in one atomic transaction (by difference).")
+        abstract: "Compile manifests and bring our table in the kernel to it in one atomic transaction (by difference)."
+    )
 
     @OptionGroup var input: InputOptions
 
@@ -42,7 +43,9 @@ struct Apply: ParsableCommand {
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what apply would change in the kernel now, as nft commands.",
-        discussion: "Exit status: 0 when nothing would change, 1 when something would, 2 on errors (like diff and kubectl diff).")
+        discussion:
+            "Exit status: 0 when nothing would change, 1 when something would, 2 on errors (like diff and kubectl diff)."
+    )
 
     @OptionGroup var input: InputOptions
 
@@ -50,7 +53,9 @@ struct Diff: ParsableCommand {
         let compiled = try compileReportingDiagnostics(input, failure: 2)
         let plan = try withReconciler(table: input.table, failure: 2) { try $0.plan(compiled.ruleset) }
         if let foreign = plan.foreignObjects {
-            printToStandardError("nfcompile: table \(input.table) holds something nfcompile did not write (\(foreign)); apply would replace it whole")
+            printToStandardError(
+                "nfcompile: table \(input.table) holds something nfcompile did not write (\(foreign)); apply would replace it whole"
+            )
         }
         print(plan.transaction.nftText(), terminator: "")
         if !plan.transaction.isEmpty { throw ExitCode(1) }
@@ -102,7 +107,8 @@ func compileReportingDiagnostics(_ input: InputOptions, failure: Int32 = 1) thro
     } catch {
         printToStandardError(error.diagnostics)
         let count = error.errors.count
-        printToStandardError("nfcompile: \(count) error\(count == 1 ? "" : "s") in the input; nothing was compiled or applied")
+        printToStandardError(
+            "nfcompile: \(count) error\(count == 1 ? "" : "s") in the input; nothing was compiled or applied")
         throw ExitCode(failure)
     }
 }
@@ -117,12 +123,14 @@ func applyReportingErrors(_ compiled: CompiledInput, table: String, safety: Appl
     let refusingToEmpty = compiled.graph.services.isEmpty && !safety.allowNoServices
     let applied: Reconciler.Outcome
     do {
-        applied = try withReconciler(table: table, reporting: { !($0 is Reconciler.EmptyingRefused) }) {
+        let reportable: (any Error) -> Bool = { !($0 is Reconciler.EmptyingRefused) }
+        applied = try withReconciler(table: table, reporting: reportable) {
             try $0.apply(compiled.ruleset, refusingToEmpty: refusingToEmpty)
         }
     } catch let refused as Reconciler.EmptyingRefused {
         printToStandardError("nfcompile: \(refused)")
-        printToStandardError("  fix: check the input; to remove every Service, pass --allow-no-services or run nfcompile flush")
+        printToStandardError(
+            "  fix: check the input; to remove every Service, pass --allow-no-services or run nfcompile flush")
         throw ExitCode(1)
     }
     if let repair = applied.repair { printToStandardError("nfcompile: \(repair)") }
@@ -152,7 +160,7 @@ func withKernel<T>(
 ) throws -> T {
     do {
         return try body(try KernelRulesetStore())
-    } catch where reporting(error) {
+    } catch  where reporting(error) {
         printToStandardError("nfcompile: \(error)")
         throw ExitCode(failure)
     }

@@ -1,7 +1,7 @@
 import Addressing
 import ArgumentParser
-import Foundation
 import Compiler
+import Foundation
 import ServiceGraph
 
 /// The manifests and the cluster facts every compiling command needs.
@@ -24,7 +24,9 @@ struct ClusterOptions: ParsableArguments {
             valueName: "cidr[,cidr]"))
     var serviceCIDR: [NetworkList] = [NetworkList([IPNetwork("10.96.0.0/12")!])]
 
-    @Option(help: ArgumentHelp("Ports NodePorts may use (kube-apiserver's flag of the same name).", valueName: "first-last"))
+    @Option(
+        help: ArgumentHelp("Ports NodePorts may use (kube-apiserver's flag of the same name).", valueName: "first-last")
+    )
     var serviceNodePortRange = PortRange(30000...32767)
 
     @Option(help: "Range pod IPs are allocated from when a Pod has none (manifests from a tutorial).")

@@ -25,10 +25,14 @@ import Testing
 
         init(pods count: Int = 6, start: Bool = true) async throws {
             lab = try NetworkLab()
-            server = try TestAPIServer(users: .init(tokens: [AgentAPITests.token: AgentAPITests.user], authorized: [AgentAPITests.user]))
+            server = try TestAPIServer(
+                users: .init(tokens: [AgentAPITests.token: AgentAPITests.user], authorized: [AgentAPITests.user]))
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             pods = Dictionary(uniqueKeysWithValues: (0..<count).map { ("web-\($0)", "10.244.1.\(10 + $0)") })
-            _ = try lab.addPods(pods.sorted { $0.key < $1.key }.map { NetworkLab.Pod(name: $0.key, address: $0.value, tcpPorts: [8080]) })
+            _ = try lab.addPods(
+                pods.sorted { $0.key < $1.key }.map {
+                    NetworkLab.Pod(name: $0.key, address: $0.value, tcpPorts: [8080])
+                })
             client = try lab.addHost("client", address: "198.18.0.10")
             // A fixed port, so that the server can go down and come back where the node expects it.
             try await server.start(port: start ? nil : Int.random(in: 40000...49999))
@@ -41,7 +45,9 @@ import Testing
             try? FileManager.default.removeItem(at: folder)
         }
 
-        func kubeconfig(token: String = AgentAPITests.token, tokenFile: String? = nil, ca: String? = nil) throws -> String {
+        func kubeconfig(token: String = AgentAPITests.token, tokenFile: String? = nil, ca: String? = nil) throws
+            -> String
+        {
             let path = folder.appendingPathComponent("kubeconfig-\(UUID().uuidString.prefix(6))").path
             let user = tokenFile.map { "tokenFile: \($0)" } ?? "token: \(token)"
             try """
@@ -67,10 +73,13 @@ import Testing
         func agent(kubeconfig: String, arguments: [String] = []) throws -> AgentProcess {
             try AgentProcess(
                 lab: lab, manifests: nil,
-                arguments: ["--kubeconfig", kubeconfig, "--node-name", "node-a", "--cluster-cidr", "10.244.0.0/16"] + arguments)
+                arguments: ["--kubeconfig", kubeconfig, "--node-name", "node-a", "--cluster-cidr", "10.244.0.0/16"]
+                    + arguments)
         }
 
-        func service(_ name: String = "web", clusterIP: String = AgentAPITests.clusterIP, nodePort: Int? = 31080) -> String {
+        func service(_ name: String = "web", clusterIP: String = AgentAPITests.clusterIP, nodePort: Int? = 31080)
+            -> String
+        {
             """
             {"apiVersion": "v1", "kind": "Service",
              "metadata": {"name": "\(name)", "namespace": "default", "uid": "u-\(name)", "creationTimestamp": "2026-12-01T10:00:00Z"},
@@ -104,11 +113,15 @@ import Testing
         func endpointsInKernel() throws -> Set<String> {
             let addresses = Dictionary(uniqueKeysWithValues: pods.map { ($0.value, $0.key) })
             return Set(
-                try lab.kernelRuleset().tables.flatMap(\.sets).filter { $0.name.hasPrefix("endpoints-") }.flatMap(\.elements)
-                    .compactMap { element -> String? in
-                        guard case .values(let values)? = element.data, case .address(let address)? = values.first else { return nil }
-                        return addresses[address.description]
-                    })
+                try lab.kernelRuleset().tables.flatMap(\.sets).filter { $0.name.hasPrefix("endpoints-") }.flatMap(
+                    \.elements
+                )
+                .compactMap { element -> String? in
+                    guard case .values(let values)? = element.data, case .address(let address)? = values.first else {
+                        return nil
+                    }
+                    return addresses[address.description]
+                })
         }
 
         /// Waits until the kernel's endpoints for the Service are `expected`.
@@ -118,7 +131,10 @@ import Testing
 
         /// The pods new connections to the ClusterIP reach, over a few connections.
         func reached(connections: Int = 12) throws -> Set<String> {
-            Set(try (0..<connections).map { _ in try lab.connectTCP(from: client, to: AgentAPITests.clusterIP, port: 80).pod })
+            Set(
+                try (0..<connections).map { _ in
+                    try lab.connectTCP(from: client, to: AgentAPITests.clusterIP, port: 80).pod
+                })
         }
     }
 
@@ -142,9 +158,12 @@ import Testing
         #expect(try setup.converged(agent, to: ["web-0", "web-1"]), "\(agent.log)")
 
         try setup.server.delete(.services, namespace: "default", name: "web")
-        #expect(agent.wait(seconds: 15) { (try? setup.lab.kernelRuleset().tables.flatMap(\.sets).contains { set in
-            set.elements.contains { $0.key.first == .address(IPAddressText(AgentAPITests.clusterIP).address) }
-        }) == false }, "\(agent.log)")
+        #expect(
+            agent.wait(seconds: 15) {
+                (try? setup.lab.kernelRuleset().tables.flatMap(\.sets).contains { set in
+                    set.elements.contains { $0.key.first == .address(IPAddressText(AgentAPITests.clusterIP).address) }
+                }) == false
+            }, "\(agent.log)")
         let health = try setup.lab.httpGet("/healthz", port: 10256)
         #expect(health.hasPrefix("HTTP/1.1 200"), "\(health)")
         let metrics = try setup.lab.httpGet("/metrics", port: 10249)
@@ -168,21 +187,31 @@ import Testing
         }
         try #require(longLived.greeting.pod == "web-0")
 
-        let traffic = Traffic(lab: setup.lab, client: setup.client, targets: [(AgentAPITests.clusterIP, 80), (setup.lab.nodeIP, 31080)])
+        let traffic = Traffic(
+            lab: setup.lab, client: setup.client, targets: [(AgentAPITests.clusterIP, 80), (setup.lab.nodeIP, 31080)])
         traffic.start()
         let steps: [(change: () throws -> Void, endpoints: Set<String>)] = [
-            ({ try setup.server.apply(setup.slice("web-1", pods: ["web-0", "web-1", "web-2", "web-3", "web-4"])) },
-             ["web-0", "web-1", "web-2", "web-3", "web-4"]),
-            ({ try setup.server.apply(setup.slice("web-canary", pods: ["web-5"])) },
-             ["web-0", "web-1", "web-2", "web-3", "web-4", "web-5"]),
+            (
+                { try setup.server.apply(setup.slice("web-1", pods: ["web-0", "web-1", "web-2", "web-3", "web-4"])) },
+                ["web-0", "web-1", "web-2", "web-3", "web-4"]
+            ),
+            (
+                { try setup.server.apply(setup.slice("web-canary", pods: ["web-5"])) },
+                ["web-0", "web-1", "web-2", "web-3", "web-4", "web-5"]
+            ),
             ({ try setup.server.apply(setup.slice("web-1", pods: ["web-0", "web-1"])) }, ["web-0", "web-1", "web-5"]),
-            ({ try setup.server.delete(.endpointslices, namespace: "default", name: "web-canary") }, ["web-0", "web-1"]),
+            (
+                { try setup.server.delete(.endpointslices, namespace: "default", name: "web-canary") },
+                ["web-0", "web-1"]
+            ),
         ]
         for step in steps {
             try step.change()
             #expect(try setup.converged(agent, to: step.endpoints), "\(agent.log)")
             let reached = try setup.reached(connections: 20)
-            #expect(reached.isSubset(of: step.endpoints), "\(reached.subtracting(step.endpoints)) are not endpoints any more")
+            #expect(
+                reached.isSubset(of: step.endpoints),
+                "\(reached.subtracting(step.endpoints)) are not endpoints any more")
         }
         let (attempts, failures) = traffic.stop()
         #expect(attempts > 50)
@@ -213,14 +242,18 @@ import Testing
         setup.server.compact()
         try await setup.server.start()
         #expect(try setup.converged(agent, to: ["web-2"]), "\(agent.log)")
-        #expect(agent.wait(seconds: 15) { (try? setup.lab.listRuleset().contains("10.96.0.51")) == false }, "\(agent.log)")
+        #expect(
+            agent.wait(seconds: 15) { (try? setup.lab.listRuleset().contains("10.96.0.51")) == false }, "\(agent.log)")
         #expect(lists() > listsBefore, "a relist after 410 Gone")
     }
 
     @Test func theServerDownAtStartKeepsTheKernelAndHealthIsUnhealthyUntilItComes() async throws {
         let setup = try await Setup(start: false)
         let agent = try setup.agent(kubeconfig: try setup.kubeconfig())
-        #expect(agent.wait { agent.log.contains("watching services failed") || agent.log.contains("watching endpointslices failed") }, "\(agent.log)")
+        #expect(
+            agent.wait {
+                agent.log.contains("watching services failed") || agent.log.contains("watching endpointslices failed")
+            }, "\(agent.log)")
         #expect(try setup.lab.kernelRuleset().tables.isEmpty, "nothing synced before the lists")
         #expect(try setup.lab.httpGet("/healthz", port: 10256).hasPrefix("HTTP/1.1 503"))
         #expect(agent.isRunning)
@@ -248,7 +281,9 @@ import Testing
         agent.stop()
 
         let wrongToken = try setup.agent(kubeconfig: try setup.kubeconfig(token: "not-a-token"))
-        #expect(wrongToken.wait { wrongToken.log.contains("401") || wrongToken.log.contains("Unauthorized") }, "\(wrongToken.log)")
+        #expect(
+            wrongToken.wait { wrongToken.log.contains("401") || wrongToken.log.contains("Unauthorized") },
+            "\(wrongToken.log)")
         usleep(1_500_000)
         #expect(wrongToken.isRunning, "no crash")
         let lines = wrongToken.log.split(separator: "\n").filter { $0.contains("watching services failed") }

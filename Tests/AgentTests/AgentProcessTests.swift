@@ -1,7 +1,7 @@
-import Pipeline
 import Compiler
 import Foundation
 import Lab
+import Pipeline
 import Ruleset
 import Synchronization
 import Testing
@@ -85,7 +85,10 @@ import Testing
                     }
                 }
             }
-            _ = try lab.addPods(pods.sorted { $0.key < $1.key }.map { NetworkLab.Pod(name: $0.key, address: $0.value, tcpPorts: [8080]) })
+            _ = try lab.addPods(
+                pods.sorted { $0.key < $1.key }.map {
+                    NetworkLab.Pod(name: $0.key, address: $0.value, tcpPorts: [8080])
+                })
             client = try lab.addHost("client", address: AgentProcessTests.outside)
             try Self.write(states[0], to: folder)
         }
@@ -97,7 +100,8 @@ import Testing
 
         /// Makes the folder hold exactly `files` (name → text), as `kubectl apply -f .` users edit it.
         static func write(_ files: [String: String], to folder: URL) throws {
-            for existing in try FileManager.default.contentsOfDirectory(atPath: folder.path) where files[existing] == nil {
+            for existing in try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            where files[existing] == nil {
                 try FileManager.default.removeItem(at: folder.appendingPathComponent(existing))
             }
             for (name, text) in files {
@@ -124,14 +128,15 @@ import Testing
         #expect(try setup.converged(agent), "\(agent.log)")
         let connection = try setup.lab.openTCP(from: setup.client, to: setup.clusterIP(), port: 80)
         let before = try setup.lab.listRuleset()
-        let generation = try setup.lab.node("nft", "list", "ruleset") // same text, for the log below
+        let generation = try setup.lab.node("nft", "list", "ruleset")  // same text, for the log below
 
         agent.stop(signal: SIGKILL)
         agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)
         #expect(agent.wait { agent.syncLines.count >= 1 }, "\(agent.log)")
         #expect(agent.syncLines.first?.contains("operations=0") == true, "a restart commits nothing: \(agent.log)")
         #expect(try setup.lab.listRuleset() == before)
-        #expect(try connection.ask().pod == connection.greeting.pod, "the connection opened before the restart still works")
+        #expect(
+            try connection.ask().pod == connection.greeting.pod, "the connection opened before the restart still works")
         _ = generation
         #expect(agent.stop(signal: SIGTERM) == 0, "\(agent.log)")
         #expect(try setup.lab.listRuleset() == before, "SIGTERM leaves the rules in place")
@@ -146,7 +151,9 @@ import Testing
         try setup.lab.node("nft", "delete", "table", "ip", "nfcompile")
         #expect(try setup.converged(agent), "the deleted table comes back: \(agent.log)")
         let element = try #require(setup.desired().tables[0].sets.first { $0.name == "service-ips" }?.elements.first)
-        try setup.lab.node("nft", "delete", "element", "ip", "nfcompile", "service-ips", "{ \(element.key.map(\.nftText).joined(separator: " . ")) }")
+        try setup.lab.node(
+            "nft", "delete", "element", "ip", "nfcompile", "service-ips",
+            "{ \(element.key.map(\.nftText).joined(separator: " . ")) }")
         #expect(try setup.converged(agent), "the deleted element comes back: \(agent.log)")
 
         #expect(agent.log.components(separatedBy: "repaired a change someone else made").count - 1 >= 2, "\(agent.log)")
@@ -157,7 +164,9 @@ import Testing
         #expect(metrics.contains("kubeproxy_sync_full_proxy_rules_duration_seconds_count"))
         #expect(metrics.contains("kubeproxy_sync_partial_proxy_rules_duration_seconds_count"))
         let health = try setup.lab.httpGet("/healthz", port: 10256)
-        #expect(health.hasPrefix("HTTP/1.1 200") && health.contains("\"lastUpdated\"") && health.contains("\"currentTime\""), "\(health)")
+        #expect(
+            health.hasPrefix("HTTP/1.1 200") && health.contains("\"lastUpdated\"")
+                && health.contains("\"currentTime\""), "\(health)")
         #expect(try setup.lab.httpGet("/livez", port: 10256).hasPrefix("HTTP/1.1 200"))
     }
 
@@ -174,12 +183,15 @@ import Testing
         try setup.lab.node("nft", "insert", "rule", "ip", "nfcompile", "services", "drop")
         #expect(try setup.converged(agent), "\(agent.log)")
         #expect(agent.log.contains("repaired a change someone else made"), "\(agent.log)")
-        #expect(try setup.lab.connectTCP(from: setup.client, to: clusterIP, port: 80).pod.hasPrefix("web-"), "traffic flows again")
+        #expect(
+            try setup.lab.connectTCP(from: setup.client, to: clusterIP, port: 80).pod.hasPrefix("web-"),
+            "traffic flows again")
 
         try setup.lab.node("nft", "add", "element", "ip", "nfcompile", "service-ips", "{ 192.0.2.80 . tcp . 80 }")
         #expect(try setup.converged(agent), "the foreign element goes: \(agent.log)")
         // A rule nfcompile cannot even read (an anonymous set) makes it write the table whole.
-        try setup.lab.node("nft", "add", "rule", "ip", "nfcompile", "services", "ip daddr { 192.0.2.1, 192.0.2.2 } drop")
+        try setup.lab.node(
+            "nft", "add", "rule", "ip", "nfcompile", "services", "ip daddr { 192.0.2.1, 192.0.2.2 } drop")
         #expect(agent.wait { agent.log.contains("it held something nfcompile did not write") }, "\(agent.log)")
         #expect(try setup.converged(agent), "\(agent.log)")
         let metrics = try setup.lab.httpGet("/metrics", port: 10249)
@@ -233,7 +245,9 @@ import Testing
 
     /// `rm -rf` of the folder keeps the rules; the folder made again is watched again.
     @Test func theFolderDeletedKeepsTheRulesAndItsReturnIsFollowed() throws {
-        let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)], ["web.yaml": Self.manifests(replicas: 3)]])
+        let setup = try Setup(states: [
+            ["web.yaml": Self.manifests(replicas: 2)], ["web.yaml": Self.manifests(replicas: 3)],
+        ])
         try Setup.write(["web.yaml": Self.manifests(replicas: 2)], to: setup.folder)
         let agent = try AgentProcess(lab: setup.lab, manifests: setup.folder)
         #expect(try setup.converged(agent))
@@ -251,7 +265,8 @@ import Testing
     /// syncing; /healthz is unhealthy until the first sync has committed.
     @Test func aLinkLoopInTheFolderIsSkippedAndHealthWaitsForTheFirstSync() throws {
         let setup = try Setup(states: [["web.yaml": Self.manifests(replicas: 2)]])
-        try FileManager.default.createDirectory(at: setup.folder.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: setup.folder.appendingPathComponent("sub"), withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(
             atPath: setup.folder.appendingPathComponent("sub/back").path, withDestinationPath: setup.folder.path)
         let broken = setup.folder.appendingPathComponent("broken.yaml")
@@ -288,13 +303,16 @@ import Testing
         }
         try #require(longLived.greeting.pod == "web-0")
 
-        let traffic = Traffic(lab: setup.lab, client: setup.client, targets: [(clusterIP, 80), (setup.lab.nodeIP, 31080)])
+        let traffic = Traffic(
+            lab: setup.lab, client: setup.client, targets: [(clusterIP, 80), (setup.lab.nodeIP, 31080)])
         traffic.start()
         for state in states.dropFirst() {
             try Setup.write(state, to: setup.folder)
             #expect(try setup.converged(agent), "the kernel equals the compiled manifests: \(agent.log)")
             // After the sync, new connections reach only the current endpoints.
-            let live = Set(try CompiledInput(paths: [setup.folder.path]).graph.services[0].ports[0].endpoints.compactMap(\.targetName))
+            let live = Set(
+                try CompiledInput(paths: [setup.folder.path]).graph.services[0].ports[0].endpoints.compactMap(
+                    \.targetName))
             for _ in 0..<20 {
                 let reply = try setup.lab.connectTCP(from: setup.client, to: clusterIP, port: 80)
                 #expect(live.contains(reply.pod), "\(reply.pod) is not an endpoint any more")
@@ -355,7 +373,8 @@ extension AgentProcessTests {
         try Self.udpService(replicas: 2).write(to: manifest, atomically: true, encoding: .utf8)
         let compiled = try CompiledInput(paths: [folder.path])
         let endpoints = compiled.graph.services[0].ports[0].endpoints
-        _ = try lab.addPods(endpoints.map { NetworkLab.Pod(name: $0.targetName!, address: $0.address.description, udpPorts: [5353]) })
+        _ = try lab.addPods(
+            endpoints.map { NetworkLab.Pod(name: $0.targetName!, address: $0.address.description, udpPorts: [5353]) })
         let client = try lab.addHost("client", address: Self.outside)
         let agent = try AgentProcess(lab: lab, manifests: folder)
         let want = compiled.ruleset.canonical

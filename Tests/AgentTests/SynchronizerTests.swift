@@ -1,9 +1,9 @@
-import Pipeline
 import Agent
 import Compiler
 import Foundation
 import Lab
 import Netlink
+import Pipeline
 import Ruleset
 import TestSupport
 import Testing
@@ -16,7 +16,8 @@ import Testing
 
         init(scenario: String = "three-replicas") throws {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-            for file in try FileManager.default.contentsOfDirectory(at: Repository.rules.appendingPathComponent(scenario), includingPropertiesForKeys: nil)
+            for file in try FileManager.default.contentsOfDirectory(
+                at: Repository.rules.appendingPathComponent(scenario), includingPropertiesForKeys: nil)
             where file.pathExtension == "yaml" {
                 try FileManager.default.copyItem(at: file, to: url.appendingPathComponent(file.lastPathComponent))
             }
@@ -155,11 +156,13 @@ import Testing
         let synchronizer = Synchronizer(configuration: AgentConfiguration(manifests: folder.url.path), store: store)
         _ = try synchronizer.sync(.full)
         let good = try store.read(tableName: "nfcompile")
-        let service = try folder.write("deployment-3-replicas-and-service.yaml", "apiVersion: v1\nkind: Service\n\tbroken")
+        let service = try folder.write(
+            "deployment-3-replicas-and-service.yaml", "apiVersion: v1\nkind: Service\n\tbroken")
         let extra = try folder.write("extra.yaml", Self.extraPod)
         let report = try synchronizer.sync(Synchronizer.Work(paths: [service, extra]))
         #expect(report.inputErrors.isEmpty)
-        #expect(report.warnings.contains { $0.message.contains("last good objects stay") && $0.location?.file == service })
+        #expect(
+            report.warnings.contains { $0.message.contains("last good objects stay") && $0.location?.file == service })
         #expect(report.operations > 0, "the new pod went in")
         #expect(try store.read(tableName: "nfcompile") != good)
         #expect(try store.read(tableName: "nfcompile").canonical.nftText().contains("petclinic-extra"))

@@ -1,8 +1,8 @@
-import Pipeline
 import Compiler
 import Foundation
 import Lab
 import Manifests
+import Pipeline
 import Ruleset
 import Testing
 
@@ -24,7 +24,9 @@ import Testing
             try text.write(to: golden, atomically: true, encoding: .utf8)
         }
         let expected = try String(contentsOf: golden, encoding: .utf8)
-        #expect(text == expected, "rules/\(name)/ruleset.nft is out of date: review, then re-record with NFCOMPILE_RECORD=1")
+        #expect(
+            text == expected, "rules/\(name)/ruleset.nft is out of date: review, then re-record with NFCOMPILE_RECORD=1"
+        )
         try NftCheck.validate(expected)
     }
 
@@ -44,8 +46,9 @@ import Testing
     func publishedSampleApplicationsCompile(_ path: String) throws {
         let compiled = try CompiledInput(paths: [try Repository.fixture(path).path])
         #expect(compiled.graph.services.count >= 4)
-        #expect(compiled.graph.services.allSatisfy { $0.ports.allSatisfy { !$0.endpoints.isEmpty } },
-                "every Service of the sample selects a Deployment")
+        #expect(
+            compiled.graph.services.allSatisfy { $0.ports.allSatisfy { !$0.endpoints.isEmpty } },
+            "every Service of the sample selects a Deployment")
         try NftCheck.validate(compiled.ruleset.nftText())
     }
 }

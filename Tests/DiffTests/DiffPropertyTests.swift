@@ -14,23 +14,28 @@ enum RandomGraph {
     static let genome = Gen.int(in: 0...40).array(of: 0...12)
 
     static func graph(_ genes: [Int]) -> ServiceGraph {
-        ServiceGraph(services: genes.enumerated().compactMap { index, gene in
-            guard gene > 0 else { return nil }
-            let endpointCount = gene % 5  // 0…4: a service may have none
-            let transport: TransportProtocol = gene % 3 == 0 ? .udp : .tcp
-            let endpoints = (0..<endpointCount).map { slot in
-                Endpoint(
-                    address: IPAddress(ipv4: 0x0AF4_0000 + UInt32(index * 16 + slot + gene % 2) + 2),
-                    port: UInt16(8000 + gene % 4), weight: gene % 7 == 0 && slot == 0 ? 3 : 1,
-                    targetName: "pod-\(index)-\(slot)")
-            }
-            return Service(
-                id: ServiceID(namespace: "default", name: "svc-\(index)"),
-                ports: [ServicePort(name: "p", transport: transport, port: 80, nodePort: gene % 4 == 0 ? UInt16(30000 + index) : nil,
-                                    endpoints: endpoints)],
-                clusterIPs: [IPAddress(ipv4: 0x0A60_0000 + UInt32(index) + 2)],
-                externalIPs: gene % 11 == 0 ? [IPAddress(ipv4: 0xC633_6400 + UInt32(index))] : [])
-        })
+        ServiceGraph(
+            services: genes.enumerated().compactMap { index, gene in
+                guard gene > 0 else { return nil }
+                let endpointCount = gene % 5  // 0…4: a service may have none
+                let transport: TransportProtocol = gene % 3 == 0 ? .udp : .tcp
+                let endpoints = (0..<endpointCount).map { slot in
+                    Endpoint(
+                        address: IPAddress(ipv4: 0x0AF4_0000 + UInt32(index * 16 + slot + gene % 2) + 2),
+                        port: UInt16(8000 + gene % 4), weight: gene % 7 == 0 && slot == 0 ? 3 : 1,
+                        targetName: "pod-\(index)-\(slot)")
+                }
+                return Service(
+                    id: ServiceID(namespace: "default", name: "svc-\(index)"),
+                    ports: [
+                        ServicePort(
+                            name: "p", transport: transport, port: 80,
+                            nodePort: gene % 4 == 0 ? UInt16(30000 + index) : nil,
+                            endpoints: endpoints)
+                    ],
+                    clusterIPs: [IPAddress(ipv4: 0x0A60_0000 + UInt32(index) + 2)],
+                    externalIPs: gene % 11 == 0 ? [IPAddress(ipv4: 0xC633_6400 + UInt32(index))] : [])
+            })
     }
 }
 
@@ -56,7 +61,9 @@ enum RandomGraph {
 
     @Test func fromNothingAndBackToNothing() throws {
         let desired = RandomGraph.graph([5, 9, 12, 0, 33]).compile()
-        #expect(try Ruleset(tables: []).applying(diff(current: Ruleset(tables: []), desired: desired)).canonical == desired.canonical)
+        #expect(
+            try Ruleset(tables: []).applying(diff(current: Ruleset(tables: []), desired: desired)).canonical
+                == desired.canonical)
         #expect(try desired.applying(diff(current: desired, desired: Ruleset(tables: []))).tables.isEmpty)
     }
 
@@ -67,16 +74,21 @@ enum RandomGraph {
     }
 
     static func clusterGraph(services: Int, extraEndpointFor changed: Int? = nil) -> ServiceGraph {
-        ServiceGraph(services: (0..<services).map { index in
-            let count = (index % 10 == 0 ? 3 : 2) + (index == changed ? 1 : 0)
-            return Service(
-                id: ServiceID(namespace: "default", name: "svc-\(index)"),
-                ports: [ServicePort(name: "http", transport: .tcp, port: 80, nodePort: nil,
-                                    endpoints: (0..<count).map { slot in
-                                        Endpoint(address: IPAddress(ipv4: 0x0AF4_0000 + UInt32(index * 8 + slot) + 2), port: 8080)
-                                    })],
-                clusterIPs: [IPAddress(ipv4: 0x0A60_0000 + UInt32(index) + 2)])
-        })
+        ServiceGraph(
+            services: (0..<services).map { index in
+                let count = (index % 10 == 0 ? 3 : 2) + (index == changed ? 1 : 0)
+                return Service(
+                    id: ServiceID(namespace: "default", name: "svc-\(index)"),
+                    ports: [
+                        ServicePort(
+                            name: "http", transport: .tcp, port: 80, nodePort: nil,
+                            endpoints: (0..<count).map { slot in
+                                Endpoint(
+                                    address: IPAddress(ipv4: 0x0AF4_0000 + UInt32(index * 8 + slot) + 2), port: 8080)
+                            })
+                    ],
+                    clusterIPs: [IPAddress(ipv4: 0x0A60_0000 + UInt32(index) + 2)])
+            })
     }
 
     /// A one-endpoint change is a handful of element operations, the same at 100 and 10,000 services.
@@ -96,7 +108,10 @@ enum RandomGraph {
                 default: operation.summary
                 }
             }
-            #expect(shape == ["delete 2 from endpoints-2", "add 1 to hairpin", "add 1 to bucket-bit-1", "add 3 to endpoints-3"])
+            #expect(
+                shape == [
+                    "delete 2 from endpoints-2", "add 1 to hairpin", "add 1 to bucket-bit-1", "add 3 to endpoints-3",
+                ])
             #expect(try current.applying(transaction).canonical == desired.canonical)
             shapes.append(shape)
         }
@@ -169,8 +184,11 @@ enum RandomGraph {
             for operation in transaction.operations {
                 switch operation {
                 case .addElements(_, _, let elements), .deleteElements(_, _, let elements):
-                    #expect(!elements.contains { if case .verdict? = $0.data { true } else { false } }, "\(operation.summary)")
-                case .addChain(_, let chain): #expect(countsChanged && chain.hook == nil && chain.name.contains("lb"), "\(operation.summary)")
+                    #expect(
+                        !elements.contains { if case .verdict? = $0.data { true } else { false } },
+                        "\(operation.summary)")
+                case .addChain(_, let chain):
+                    #expect(countsChanged && chain.hook == nil && chain.name.contains("lb"), "\(operation.summary)")
                 case .addRule(_, let chain, _), .flushChain(_, let chain), .deleteChain(_, let chain):
                     #expect(countsChanged && chain.contains("lb"), "\(operation.summary)")
                 case .addSet(_, let set): #expect(countsChanged && set.data != .verdict, "\(operation.summary)")
@@ -192,12 +210,13 @@ enum RandomGraph {
         let after = DiffPropertyTests.clusterGraph(services: 10_000, extraEndpointFor: 1)
         let update = incremental.update(to: after)
         let transaction = try #require(update)
-        #expect(transaction.operations.map(\.summary) == [
-            "delete element 10.96.0.3 . tcp . 80 . 0 and 1 more from endpoints-2",
-            "add element 10.96.0.3 . tcp . 80 to bucket-bit-1",
-            "add element 10.96.0.3 . tcp . 80 . 0 and 2 more to endpoints-3",
-            "add element 10.244.0.12 . 10.244.0.12 to hairpin",
-        ])
+        #expect(
+            transaction.operations.map(\.summary) == [
+                "delete element 10.96.0.3 . tcp . 80 . 0 and 1 more from endpoints-2",
+                "add element 10.96.0.3 . tcp . 80 to bucket-bit-1",
+                "add element 10.96.0.3 . tcp . 80 . 0 and 2 more to endpoints-3",
+                "add element 10.244.0.12 . 10.244.0.12 to hairpin",
+            ])
         #expect(try before.compile().applying(transaction).canonical == after.compile().canonical)
     }
 }

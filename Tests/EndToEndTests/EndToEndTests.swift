@@ -45,13 +45,15 @@ import Testing
     @Test func dryRunPrintsTheGoldenRuleset() throws {
         let outcome = try run(["--dry-run", "rules/three-replicas"])
         #expect(outcome.status == 0, "\(outcome.errors)")
-        let golden = try String(contentsOf: Repository.rules.appendingPathComponent("three-replicas/ruleset.nft"), encoding: .utf8)
+        let golden = try String(
+            contentsOf: Repository.rules.appendingPathComponent("three-replicas/ruleset.nft"), encoding: .utf8)
         #expect(outcome.output == golden)
     }
 
     @Test func readsStandardInput() throws {
         let manifest = try String(
-            contentsOf: Repository.rules.appendingPathComponent("three-replicas/deployment-3-replicas-and-service.yaml"),
+            contentsOf: Repository.rules.appendingPathComponent(
+                "three-replicas/deployment-3-replicas-and-service.yaml"),
             encoding: .utf8)
         let outcome = try run(["--dry-run", "-"], input: manifest)
         #expect(outcome.status == 0, "\(outcome.errors)")
@@ -77,22 +79,26 @@ import Testing
         #expect(outcome.status == 1)
         #expect(outcome.output.isEmpty, "no ruleset for bad input")
         #expect(outcome.errors.contains("\(file):"), "names the file: \(outcome.errors)")
-        #expect(outcome.errors.range(of: #":\d+:\d+: error:"#, options: .regularExpression) != nil, "line and column: \(outcome.errors)")
+        #expect(
+            outcome.errors.range(of: #":\d+:\d+: error:"#, options: .regularExpression) != nil,
+            "line and column: \(outcome.errors)")
         #expect(outcome.errors.contains("fix:"), "says what to do: \(outcome.errors)")
     }
 
     @Test func unknownFieldGetsADidYouMean() throws {
-        let outcome = try run(["--dry-run", "-"], input: """
-            apiVersion: v1
-            kind: Service
-            metadata:
-              name: mysql
-            spec:
-              seletor:
-                app: mysql
-              ports:
-                - port: 3306
-            """)
+        let outcome = try run(
+            ["--dry-run", "-"],
+            input: """
+                apiVersion: v1
+                kind: Service
+                metadata:
+                  name: mysql
+                spec:
+                  seletor:
+                    app: mysql
+                  ports:
+                    - port: 3306
+                """)
         #expect(outcome.status == 1)
         #expect(outcome.errors.contains("<stdin>:6:3"), "\(outcome.errors)")
         #expect(outcome.errors.contains("spec.seletor") && outcome.errors.contains("selector"), "\(outcome.errors)")
@@ -128,7 +134,8 @@ import Testing
             Self.binary.path, "apply", "rules/petclinic-mysql",
         ])
         #expect(outcome.status == 1)
-        #expect(outcome.errors.contains("permission denied") && outcome.errors.contains("--dry-run"), "\(outcome.errors)")
+        #expect(
+            outcome.errors.contains("permission denied") && outcome.errors.contains("--dry-run"), "\(outcome.errors)")
     }
 
     @Test func badInputAppliesNothing() throws {
@@ -229,8 +236,10 @@ import Testing
         try FileManager.default.copyItem(
             at: Repository.rules.appendingPathComponent("three-replicas/deployment-3-replicas-and-service.yaml"),
             to: folder.appendingPathComponent("app.yaml"))
-        try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("gone.yaml").path, withDestinationPath: "/nonexistent.yaml")
-        try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("loop").path, withDestinationPath: ".")
+        try FileManager.default.createSymbolicLink(
+            atPath: folder.appendingPathComponent("gone.yaml").path, withDestinationPath: "/nonexistent.yaml")
+        try FileManager.default.createSymbolicLink(
+            atPath: folder.appendingPathComponent("loop").path, withDestinationPath: ".")
         let outcome = try run(["--dry-run", folder.path])
         #expect(outcome.status == 0, "\(outcome.errors)")
         #expect(outcome.errors.contains("gone.yaml") && outcome.errors.contains("does not exist"), "\(outcome.errors)")

@@ -18,8 +18,10 @@ public final class AgentProcess: @unchecked Sendable {
         process.arguments =
             ["ip", "netns", "exec", lab.nodeNamespace, Repository.binary.path, "agent"]
             + (manifests.map { ["--manifests", $0.path] } ?? [])
-            + ["--min-sync-period", "100ms", "--sync-period", "2s", "--healthz-bind-address", "127.0.0.1:10256",
-             "--metrics-bind-address", "127.0.0.1:10249"] + arguments
+            + [
+                "--min-sync-period", "100ms", "--sync-period", "2s", "--healthz-bind-address", "127.0.0.1:10256",
+                "--metrics-bind-address", "127.0.0.1:10249",
+            ] + arguments
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
@@ -67,7 +69,10 @@ extension NetworkLab {
         let seconds = Int(2 * NetworkLab.slowdown)
         return try Shell.run(
             // -t: how long socat waits for the answer once its input has ended (0.5 s by default).
-            ["ip", "netns", "exec", nodeNamespace, "socat", "-T", "\(seconds)", "-t", "\(seconds)", "-", "TCP:127.0.0.1:\(port)"],
+            [
+                "ip", "netns", "exec", nodeNamespace, "socat", "-T", "\(seconds)", "-t", "\(seconds)", "-",
+                "TCP:127.0.0.1:\(port)",
+            ],
             input: "GET \(path) HTTP/1.0\r\n\r\n")
     }
 }

@@ -69,7 +69,8 @@ public struct NetNamespace: Sendable {
             }
             defer { close(handle) }
             guard Self.setns(handle, Self.cloneNewNet) == 0 else {
-                result.set(.failure(LabError("cannot enter network namespace \(path): \(String(cString: strerror(errno)))")))
+                result.set(
+                    .failure(LabError("cannot enter network namespace \(path): \(String(cString: strerror(errno)))")))
                 return
             }
             let socket = Glibc.socket(AF_INET, type | Int32(SOCK_CLOEXEC.rawValue), 0)

@@ -1,5 +1,5 @@
-import Foundation
 import Compiler
+import Foundation
 import Netlink
 import Pipeline
 import Ruleset
@@ -70,7 +70,8 @@ public final class NetworkLab: @unchecked Sendable {
         prefix = "nfc\(getpid())-\(UInt32.random(in: 0..<UInt32.max) % 1_000_000)"
         do {
             try addNamespaces([nodeNamespace])
-            try node("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
+            try node(
+                "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
                 // Every veth added later inherits `default`: no sysctl per veth.
                 "net.ipv4.conf.default.rp_filter=0")
             // Somewhere to route service addresses that no rule translated, so that the
@@ -109,7 +110,8 @@ public final class NetworkLab: @unchecked Sendable {
     public func addHosts(_ hosts: [(name: String, address: String)]) throws -> [String] {
         guard !hosts.isEmpty else { return [] }
         let names = hosts.map { "\(prefix)-\($0.name)" }
-        guard Set(names).count == names.count, !names.contains(where: { name in namespaces.contains { $0.name == name } })
+        guard Set(names).count == names.count,
+            !names.contains(where: { name in namespaces.contains { $0.name == name } })
         else {
             throw LabError("host names must be unique in a lab: \(hosts.map(\.name))")
         }
@@ -169,7 +171,8 @@ public final class NetworkLab: @unchecked Sendable {
                 started.append((process, identity, port))
             }
             for port in pod.udpPorts {
-                responders.append(try UDPResponder(namespace: NetNamespace(name: namespace), name: pod.name, port: port))
+                responders.append(
+                    try UDPResponder(namespace: NetNamespace(name: namespace), name: pod.name, port: port))
             }
         }
         for listener in started {
@@ -184,7 +187,8 @@ public final class NetworkLab: @unchecked Sendable {
         let identity = try NetNamespace(name: nodeNamespace).identity()
         let answer = "echo \(name) $SOCAT_PEERADDR"
         let process = try startListener(
-            in: nodeNamespace, "TCP-LISTEN:\(port),fork,reuseaddr", "SYSTEM:\(answer); while read -r line; do \(answer); done")
+            in: nodeNamespace, "TCP-LISTEN:\(port),fork,reuseaddr",
+            "SYSTEM:\(answer); while read -r line; do \(answer); done")
         try waitUntilListening(process, in: identity, port: port)
     }
 
@@ -251,7 +255,7 @@ public final class NetworkLab: @unchecked Sendable {
                 // instead of waiting for a DNS server that no lab namespace can reach.
                 try "hosts: files\n".write(toFile: "\(directory)/nsswitch.conf", atomically: true, encoding: .utf8)
                 return
-            } catch where attempt < 5 {
+            } catch  where attempt < 5 {
                 continue
             }
         }
@@ -299,7 +303,8 @@ public final class NetworkLab: @unchecked Sendable {
     /// Opens a TCP connection from `client` to `address:port`, returns the pod's greeting
     /// (`pod-name peer-address`) and closes it; throws `SocketError` when the connection fails.
     public func connectTCP(from client: String, to address: String, port: Int) throws -> Reply {
-        let connection = try TCPConnection(namespace: NetNamespace(name: client), address: address, port: port, timeout: timeout)
+        let connection = try TCPConnection(
+            namespace: NetNamespace(name: client), address: address, port: port, timeout: timeout)
         defer { connection.close() }
         return connection.greeting
     }
@@ -307,7 +312,8 @@ public final class NetworkLab: @unchecked Sendable {
     /// Opens a TCP connection and keeps it open until `close()` or the lab's tearDown; its
     /// `greeting` is the first answer, `ask()` gets another one on the same connection.
     public func openTCP(from client: String, to address: String, port: Int) throws -> TCPConnection {
-        let connection = try TCPConnection(namespace: NetNamespace(name: client), address: address, port: port, timeout: timeout)
+        let connection = try TCPConnection(
+            namespace: NetNamespace(name: client), address: address, port: port, timeout: timeout)
         connections.append(connection)
         return connection
     }
@@ -317,7 +323,8 @@ public final class NetworkLab: @unchecked Sendable {
     public func connectTCP(from client: String, toName name: String, port: Int) throws -> Reply {
         let seconds = String(Int(timeout))
         // -t: how long socat waits for the greeting once its (empty) input has ended; 0.5 s by default.
-        return try Reply(exec(client, "socat", "-T", seconds, "-t", seconds, "-", "TCP:\(name):\(port),connect-timeout=\(seconds)"))
+        return try Reply(
+            exec(client, "socat", "-T", seconds, "-t", seconds, "-", "TCP:\(name):\(port),connect-timeout=\(seconds)"))
     }
 
     /// Sends one UDP datagram from `client` and returns the answer; throws `SocketError`

@@ -102,7 +102,9 @@ public final class TCPConnection: @unchecked Sendable {
             }
             if count < 0 { throw SocketError(operation: "receive", code: errno, flow: flow) }
             if count == 0 {
-                throw LabError("\(flow): the connection was closed before a whole answer came (got \"\(String(decoding: buffer, as: UTF8.self))\")")
+                throw LabError(
+                    "\(flow): the connection was closed before a whole answer came (got \"\(String(decoding: buffer, as: UTF8.self))\")"
+                )
             }
             buffer += chunk[..<count]
         }
@@ -155,7 +157,8 @@ public final class UDPFlow: @unchecked Sendable {
 enum Sockets {
     /// Sends one UDP datagram from `namespace` and returns the answer. On a connected UDP socket
     /// an ICMP port unreachable comes back as ECONNREFUSED on the next receive.
-    static func exchangeUDP(namespace: NetNamespace, address: String, port: Int, timeout: TimeInterval) throws -> Reply {
+    static func exchangeUDP(namespace: NetNamespace, address: String, port: Int, timeout: TimeInterval) throws -> Reply
+    {
         let flow = "udp \(address):\(port) from \(namespace.name)"
         let socket = try namespace.makeSocket(type: Int32(SOCK_DGRAM.rawValue))
         defer { close(socket) }
@@ -168,10 +171,13 @@ enum Sockets {
         }
         guard status == 0 else { throw SocketError(operation: "connect", code: errno, flow: flow) }
         let datagram = Array("ping\n".utf8)
-        let sent = datagram.withUnsafeBytes { bytes in retryingEINTR { send(socket, bytes.baseAddress, bytes.count, 0) } }
+        let sent = datagram.withUnsafeBytes { bytes in retryingEINTR { send(socket, bytes.baseAddress, bytes.count, 0) }
+        }
         guard sent == datagram.count else { throw SocketError(operation: "send", code: errno, flow: flow) }
         var answer = [UInt8](repeating: 0, count: 512)
-        let count = answer.withUnsafeMutableBytes { bytes in retryingEINTR { recv(socket, bytes.baseAddress, bytes.count, 0) } }
+        let count = answer.withUnsafeMutableBytes { bytes in
+            retryingEINTR { recv(socket, bytes.baseAddress, bytes.count, 0) }
+        }
         guard count >= 0 else { throw SocketError(operation: "receive", code: errno, flow: flow) }
         return try Reply(String(decoding: answer[..<count], as: UTF8.self))
     }
@@ -235,7 +241,9 @@ enum Sockets {
         result.sin_family = sa_family_t(AF_INET)
         result.sin_port = in_port_t(UInt16(port).bigEndian)
         guard inet_pton(AF_INET, text, &result.sin_addr) == 1 else {
-            throw LabError("\"\(text)\" is not an IPv4 address (the lab's sockets take addresses; use connectTCP(from:toName:) for names)")
+            throw LabError(
+                "\"\(text)\" is not an IPv4 address (the lab's sockets take addresses; use connectTCP(from:toName:) for names)"
+            )
         }
         return result
     }
@@ -264,7 +272,9 @@ final class UDPResponder: @unchecked Sendable {
         local.sin_family = sa_family_t(AF_INET)
         local.sin_port = in_port_t(UInt16(port).bigEndian)
         let status = withUnsafePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard status == 0 else {
             let error = SocketError(operation: "bind", code: errno, flow: "udp *:\(port) in \(namespace.name)")

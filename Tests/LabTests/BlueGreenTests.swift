@@ -1,6 +1,6 @@
-import Pipeline
 import Compiler
 import Lab
+import Pipeline
 import Testing
 
 /// Switching the petclinic Service from v1.0.0 to v1.0.1 (the seed's blue-green scenario):
@@ -53,7 +53,9 @@ import Testing
         let lab = cluster.lab
         let client = try cluster.addClient("client", address: ClusterLab.outsideAddress)
         let clusterIP = try cluster.clusterIP("petclinic")
-        #expect(try cluster.clusterIP("petclinic") == green.graph.services.first { $0.id.name == "petclinic" }?.clusterIPs.first?.description)
+        #expect(
+            try cluster.clusterIP("petclinic")
+                == green.graph.services.first { $0.id.name == "petclinic" }?.clusterIPs.first?.description)
         let nodePort = try #require(cluster.port("petclinic", named: "http").nodePort.map(Int.init))
 
         let viaClusterIP = try lab.openTCP(from: client, to: clusterIP, port: 8080)
@@ -70,7 +72,9 @@ import Testing
         #expect(fresh == ["petclinic-v1.0.1": 40], "every new connection goes to green: \(fresh)")
 
         let blueAgain = try viaClusterIP.ask()
-        #expect(blueAgain == Reply(pod: "petclinic-v1.0.0", peer: lab.nodeIP), "the established ClusterIP connection stays on blue")
+        #expect(
+            blueAgain == Reply(pod: "petclinic-v1.0.0", peer: lab.nodeIP),
+            "the established ClusterIP connection stays on blue")
         #expect(try viaNodePort.ask().pod == "petclinic-v1.0.0", "the established NodePort connection stays on blue")
     }
 }

@@ -1,8 +1,8 @@
-import Pipeline
 import Compiler
 import Foundation
 import Lab
 import Manifests
+import Pipeline
 import Ruleset
 import ServiceGraph
 import Testing
@@ -20,7 +20,8 @@ import Testing
         for service in compiled.graph.services {
             for port in service.ports {
                 for endpoint in port.endpoints where started.insert(endpoint.address.description).inserted {
-                    try lab.addPod(endpoint.targetName ?? "pod", address: endpoint.address.description, port: Int(endpoint.port))
+                    try lab.addPod(
+                        endpoint.targetName ?? "pod", address: endpoint.address.description, port: Int(endpoint.port))
                 }
             }
         }
@@ -71,16 +72,16 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try """
-            apiVersion: v1
-            kind: Service
-            metadata:
-              name: nobody
-            spec:
-              selector:
-                app: nobody
-              ports:
-                - port: 80
-            """.write(to: directory.appendingPathComponent("svc.yaml"), atomically: true, encoding: .utf8)
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: nobody
+        spec:
+          selector:
+            app: nobody
+          ports:
+            - port: 80
+        """.write(to: directory.appendingPathComponent("svc.yaml"), atomically: true, encoding: .utf8)
         let compiled = try CompiledInput(paths: [directory.path])
         let lab = try NetworkLab()
         defer { lab.tearDown() }
@@ -89,6 +90,8 @@ import Testing
         let clusterIP = try service("nobody", in: compiled).clusterIPs[0].description
 
         let failure = #expect(throws: SocketError.self) { try lab.connectTCP(from: client, to: clusterIP, port: 80) }
-        #expect(failure?.isRefused == true, "refused at once (TCP reset), not left to time out: \(String(describing: failure))")
+        #expect(
+            failure?.isRefused == true,
+            "refused at once (TCP reset), not left to time out: \(String(describing: failure))")
     }
 }

@@ -22,7 +22,9 @@ import Testing
             ("UDP NodePort", try lab.sendUDP(from: client, to: lab.nodeIP, port: dnsNodePort)),
         ]
         for (path, reply) in replies {
-            #expect(reply.peer == lab.nodeIP, "\(path): \(ClusterLab.outsideAddress) is outside 10.244.0.0/16, got \(reply)")
+            #expect(
+                reply.peer == lab.nodeIP, "\(path): \(ClusterLab.outsideAddress) is outside 10.244.0.0/16, got \(reply)"
+            )
         }
     }
 

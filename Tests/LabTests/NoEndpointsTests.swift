@@ -11,7 +11,9 @@ import Testing
         let clusterIP = try cluster.clusterIP("nobody")
         #expect(try cluster.port("nobody", named: "http").endpoints.isEmpty)
 
-        let error = #expect(throws: SocketError.self) { try cluster.lab.connectTCP(from: client, to: clusterIP, port: 80) }
+        let error = #expect(throws: SocketError.self) {
+            try cluster.lab.connectTCP(from: client, to: clusterIP, port: 80)
+        }
         #expect(error?.isRefused == true, "refused (TCP reset), not timed out: \(String(describing: error))")
     }
 
@@ -22,7 +24,8 @@ import Testing
         let clusterIP = try cluster.clusterIP("nobody")
 
         let error = #expect(throws: SocketError.self) { try cluster.lab.sendUDP(from: client, to: clusterIP, port: 53) }
-        #expect(error?.isRefused == true, "ICMP port unreachable (ECONNREFUSED on receive): \(String(describing: error))")
+        #expect(
+            error?.isRefused == true, "ICMP port unreachable (ECONNREFUSED on receive): \(String(describing: error))")
         #expect(error?.operation == "receive", "the refusal comes back on the read after the send")
     }
 

@@ -34,6 +34,8 @@ import Testing
         try FileManager.default.removeItem(at: b)
         let third = try ManifestLoader.load(paths: [folder.path], cache: cache)
         #expect(third.pods.map(\.meta.name) == ["a2"])
-        #expect(cache.entries.keys.map { URL(fileURLWithPath: $0).lastPathComponent } == ["a.yaml"], "a deleted file is forgotten")
+        #expect(
+            cache.entries.keys.map { URL(fileURLWithPath: $0).lastPathComponent } == ["a.yaml"],
+            "a deleted file is forgotten")
     }
 }

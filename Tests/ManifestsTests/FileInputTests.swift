@@ -54,7 +54,8 @@ import Testing
 
     @Test("an object that is not a List but has items is read again from the file")
     func itemsOfAnotherKind() throws {
-        let text = #"{"apiVersion": "v1", "items": [{"a": 1}, {"b": 2}], "kind": "Service", "metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}"#
+        let text =
+            #"{"apiVersion": "v1", "items": [{"a": 1}, {"b": 2}], "kind": "Service", "metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}"#
         let (_, diagnostics) = try decode(text, step: 3)
         #expect(diagnostics.map(\.message) == ["unknown field \"items\""])
     }

@@ -26,7 +26,8 @@ func jsonService(name: String = "web", _ specLines: String) -> String {
 struct JSONTests {
     @Test("an unknown field in JSON: full path, did-you-mean, at the key's line and column")
     func unknownFieldWithSuggestion() throws {
-        let text = jsonService("""
+        let text = jsonService(
+            """
             "ports": [
                 {
                     "port": 80,
@@ -42,20 +43,22 @@ struct JSONTests {
 
     @Test("a value of the wrong type in JSON is an error at the value, with a fix")
     func wrongTypes() {
-        let text = jsonService("""
+        let text = jsonService(
+            """
             "ports": [{"port": "80", "name": 8080}],
             "publishNotReadyAddresses": "true",
             "selector": {"version": 1.0},
             "externalIPs": "192.0.2.1"
             """)
         let found = errors(text, file: "svc.json")
-        #expect(found.map(\.message) == [
-            "spec.ports[0].port: expected a whole number, found a string (\"80\")",
-            "spec.ports[0].name: expected a string, found a whole number (8080)",
-            "spec.publishNotReadyAddresses: expected a boolean, found a string (\"true\")",
-            "spec.selector.version: expected a string, found a decimal number (1.0)",
-            "spec.externalIPs: expected a list, found a string (\"192.0.2.1\")",
-        ])
+        #expect(
+            found.map(\.message) == [
+                "spec.ports[0].port: expected a whole number, found a string (\"80\")",
+                "spec.ports[0].name: expected a string, found a whole number (8080)",
+                "spec.publishNotReadyAddresses: expected a boolean, found a string (\"true\")",
+                "spec.selector.version: expected a string, found a decimal number (1.0)",
+                "spec.externalIPs: expected a list, found a string (\"192.0.2.1\")",
+            ])
         #expect(found.map(\.location?.line) == [10, 10, 11, 12, 13])
         #expect(found.map(\.location?.column) == [28, 42, 37, 33, 24])
         #expect(found.first?.fix == "remove the quotes: port: 80")
@@ -64,28 +67,32 @@ struct JSONTests {
 
     @Test("bad addresses in JSON are errors at the value's line and column")
     func badAddresses() {
-        let text = jsonService("""
+        let text = jsonService(
+            """
             "clusterIP": "10.0.0.300",
             "externalIPs": ["192.0.2.1", "not-an-ip"],
             "loadBalancerSourceRanges": ["10.1.2.3/8"],
             "ports": [{"port": 80}]
             """)
         let found = errors(text, file: "svc.json")
-        #expect(found.map(\.message) == [
-            "spec.clusterIP: \"10.0.0.300\" is not a valid IP address",
-            "spec.externalIPs[1]: \"not-an-ip\" is not a valid IP address",
-            "spec.loadBalancerSourceRanges[0]: \"10.1.2.3/8\" has host bits set",
-        ])
-        #expect(found.map(\.location) == [
-            SourceLocation(file: "svc.json", line: 10, column: 22),
-            SourceLocation(file: "svc.json", line: 11, column: 38),
-            SourceLocation(file: "svc.json", line: 12, column: 38),
-        ])
+        #expect(
+            found.map(\.message) == [
+                "spec.clusterIP: \"10.0.0.300\" is not a valid IP address",
+                "spec.externalIPs[1]: \"not-an-ip\" is not a valid IP address",
+                "spec.loadBalancerSourceRanges[0]: \"10.1.2.3/8\" has host bits set",
+            ])
+        #expect(
+            found.map(\.location) == [
+                SourceLocation(file: "svc.json", line: 10, column: 22),
+                SourceLocation(file: "svc.json", line: 11, column: 38),
+                SourceLocation(file: "svc.json", line: 12, column: 38),
+            ])
     }
 
     @Test("columns count characters, not bytes, after non-ASCII text")
     func columnsCountCharacters() throws {
-        let text = #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "annotations": {"note": "café ☕︎ 🍰"}}, "spec": {"prots": []}}"#
+        let text =
+            #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "annotations": {"note": "café ☕︎ 🍰"}}, "spec": {"prots": []}}"#
         let error = try #require(errors(text, file: "svc.json").first { $0.message.hasPrefix("unknown field") })
         #expect(error.message == "unknown field \"spec.prots\"")
         let prefix = text[..<text.range(of: "\"prots\"")!.lowerBound]
@@ -102,8 +109,10 @@ struct JSONTests {
     @Test("strings are unescaped: quotes, backslashes, \\u escapes and surrogate pairs")
     func escapes() throws {
         let value = "say \"hi\"\\ \u{1}\t\n é 😀 /"
-        let encoded = String(decoding: try JSONSerialization.data(withJSONObject: [value]), as: UTF8.self).dropFirst().dropLast()
-        let text = #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "annotations": {"note": "# + encoded
+        let encoded = String(decoding: try JSONSerialization.data(withJSONObject: [value]), as: UTF8.self).dropFirst()
+            .dropLast()
+        let text =
+            #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "annotations": {"note": "# + encoded
             + #", "escaped": "\u00e9\ud83d\ude00\/"}}, "spec": {"ports": [{"port": 80}]}}"#
         let service = try #require(decoded(text, file: "svc.json")?.services.first)
         #expect(service.meta.annotations["note"] == value)
@@ -113,7 +122,10 @@ struct JSONTests {
     @Test("syntax errors name the place and what is wrong")
     func syntaxErrors() throws {
         let cases: [(text: String, message: String, line: Int, column: Int)] = [
-            ("{\n  \"kind\": \"Service\"\n  \"apiVersion\": \"v1\"\n}", "expected \",\" or \"}\" after the value of \"kind\", found a string", 3, 3),
+            (
+                "{\n  \"kind\": \"Service\"\n  \"apiVersion\": \"v1\"\n}",
+                "expected \",\" or \"}\" after the value of \"kind\", found a string", 3, 3
+            ),
             ("{\"kind\": \"Service\",}", "a comma after the last field of an object", 1, 20),
             ("{\"items\": [1, 2,]}", "a comma after the last item of a list", 1, 17),
             ("{\"kind\": \"Serv", "a string is not closed: the file ends inside it", 1, 15),
@@ -122,7 +134,10 @@ struct JSONTests {
             ("{\"port\": 080}", "a JSON number does not start with 0", 1, 11),
             ("{\"port\": 80", "expected \",\" or \"}\" after the value of \"port\", found the end of the file", 1, 12),
             ("{\"a\": \"\\x\"}", "\\x is not a JSON escape", 1, 8),
-            ("{\"a\": True}", "expected a value (a string, number, true, false, null, object or list), found \"T\"", 1, 7),
+            (
+                "{\"a\": True}", "expected a value (a string, number, true, false, null, object or list), found \"T\"",
+                1, 7
+            ),
             ("{} {}", "unexpected text after the end of the JSON value", 1, 4),
         ]
         for (text, message, line, column) in cases {
@@ -138,20 +153,27 @@ struct JSONTests {
         #expect(decoded(flow, file: "svc.yaml")?.services.map(\.meta.name) == ["web"])
         #expect(decoded(flow, file: "<stdin>")?.services.map(\.meta.name) == ["web"])
         #expect(errors(flow, file: "svc.json").first?.message.hasPrefix("JSON syntax error") == true)
-        let two = #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}, "spec": {"ports": [{"port": 80}]}}"#
-            + "\n---\n" + #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}, "spec": {"ports": [{"port": 80}]}}"#
+        let two =
+            #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"}, "spec": {"ports": [{"port": 80}]}}"#
+            + "\n---\n"
+            + #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}, "spec": {"ports": [{"port": 80}]}}"#
         #expect(decoded(two, file: "two.yaml")?.services.map(\.meta.name) == ["a", "b"])
     }
 
     @Test("a key given twice in one object is an error at the second")
     func duplicateKeys() throws {
-        let text = "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Service\",\n  \"kind\": \"Pod\",\n  \"metadata\": {\"name\": \"web\"}, \"spec\": {\"ports\": [{\"port\": 80}]}\n}"
+        let text =
+            "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Service\",\n  \"kind\": \"Pod\",\n  \"metadata\": {\"name\": \"web\"}, \"spec\": {\"ports\": [{\"port\": 80}]}\n}"
         let error = try #require(errors(text, file: "dup.json").first)
         #expect(error.message == "key \"kind\" appears more than once in the same mapping")
         #expect(error.location == SourceLocation(file: "dup.json", line: 4, column: 3))
         let many = (0..<40).map { "\"k\($0)\": \"v\"" }.joined(separator: ", ")
-        let labels = #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "labels": {"# + many + #", "k7": "w"}}, "spec": {"ports": [{"port": 80}]}}"#
-        #expect(errors(labels, file: "dup.json").map(\.message) == ["key \"k7\" appears more than once in the same mapping"])
+        let labels =
+            #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "labels": {"# + many
+            + #", "k7": "w"}}, "spec": {"ports": [{"port": 80}]}}"#
+        #expect(
+            errors(labels, file: "dup.json").map(\.message) == ["key \"k7\" appears more than once in the same mapping"]
+        )
     }
 
     @Test("a List's items are read one at a time, each checked at its own lines")
@@ -170,12 +192,13 @@ struct JSONTests {
             }
             """
         let found = errors(list, file: "list.json")
-        #expect(found.map(\.message) == [
-            "items[1]: empty list item",
-            "spec.ports[0]: the port number is missing",
-            "unknown field \"spec.ports[0].prot\"",
-            "unknown field \"metadata.continu\"",
-        ])
+        #expect(
+            found.map(\.message) == [
+                "items[1]: empty list item",
+                "spec.ports[0]: the port number is missing",
+                "unknown field \"spec.ports[0].prot\"",
+                "unknown field \"metadata.continu\"",
+            ])
         #expect(found.map(\.location?.line) == [5, 6, 6, 10])
         let fixed = list.replacingOccurrences(of: "null,\n", with: "").replacingOccurrences(of: "prot", with: "port")
             .replacingOccurrences(of: "continu\"", with: "continue\"")
@@ -190,27 +213,37 @@ struct JSONTests {
         let found = errors(text, file: "svc.json")
         #expect(found.map(\.message) == ["unknown field \"items\""])
         #expect(found.first?.location?.column == 22)
-        let notAList = text.replacingOccurrences(of: "\"kind\": \"Service\", \"metadata\": {\"name\": \"web\"}", with: "\"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"web\"}")
+        let notAList = text.replacingOccurrences(
+            of: "\"kind\": \"Service\", \"metadata\": {\"name\": \"web\"}",
+            with: "\"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"web\"}")
         #expect(decoded(notAList, file: "cm.json")?.services.isEmpty == true)
     }
 
     @Test("JSON numbers are numbers: an exponent or a fraction is not a port")
     func numbers() {
-        let found = errors(jsonService(#""ports": [{"port": 8e1}, {"port": -0, "name": "b"}, {"port": 99999999999999999999, "name": "c"}]"#), file: "svc.json")
-        #expect(found.map(\.message).sorted() == [
-            "spec.ports[0].port: expected a whole number, found a decimal number (8e1)",
-            "spec.ports[2].port: 99999999999999999999 is not a usable whole number",
-            "spec.ports[0]: a Service with more than one port must name every port",
-            "spec.ports[1].port: port 0 is out of range",
-        ].sorted())
+        let found = errors(
+            jsonService(
+                #""ports": [{"port": 8e1}, {"port": -0, "name": "b"}, {"port": 99999999999999999999, "name": "c"}]"#),
+            file: "svc.json")
+        #expect(
+            found.map(\.message).sorted()
+                == [
+                    "spec.ports[0].port: expected a whole number, found a decimal number (8e1)",
+                    "spec.ports[2].port: 99999999999999999999 is not a usable whole number",
+                    "spec.ports[0]: a Service with more than one port must name every port",
+                    "spec.ports[1].port: port 0 is out of range",
+                ].sorted())
     }
 
     @Test("hostile input is an error, never a crash: deep nesting, bytes that are not UTF-8")
     func hostileInput() throws {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
-        #expect(errors("{\"a\": \(deep)}", file: "deep.json").first?.message
-            == "JSON syntax error: objects and lists are nested more than 256 levels deep")
-        let bytes = Array(#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "w"#.utf8) + [0xC3, 0x28] + Array(#""}}"#.utf8)
+        #expect(
+            errors("{\"a\": \(deep)}", file: "deep.json").first?.message
+                == "JSON syntax error: objects and lists are nested more than 256 levels deep")
+        let bytes =
+            Array(#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "w"#.utf8) + [0xC3, 0x28]
+            + Array(#""}}"#.utf8)
         let error = try #require(throws: InputError.self) { try ManifestLoader.decode(json: bytes, source: "event") }
         #expect(error.errors.map(\.message) == ["JSON syntax error: the file is not valid UTF-8 text"])
         #expect(error.errors.first?.location == SourceLocation(file: "event", line: 1, column: 64))
@@ -218,16 +251,22 @@ struct JSONTests {
 
     @Test("one object given as bytes (a watch event's object) decodes with the caller's source name")
     func objectFromBytes() throws {
-        let object = Data(#"{"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1","metadata":{"name":"web-x1","namespace":"shop","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","endpoints":[{"addresses":["10.244.1.5"],"conditions":{"ready":true}}],"ports":[{"port":8080}]}"#.utf8)
+        let object = Data(
+            #"{"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1","metadata":{"name":"web-x1","namespace":"shop","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","endpoints":[{"addresses":["10.244.1.5"],"conditions":{"ready":true}}],"ports":[{"port":8080}]}"#
+                .utf8)
         let set = try ManifestLoader.decode(json: object, source: "watch endpointslices shop/web-x1")
         let slice = try #require(set.endpointSlices.first)
         #expect(slice.serviceName == "web")
-        #expect(slice.endpoints.first?.addresses.first?.location == SourceLocation(file: "watch endpointslices shop/web-x1", line: 1, column: 202))
-        let broken = Data(String(decoding: object, as: UTF8.self).replacingOccurrences(of: "10.244.1.5", with: "10.244.1").utf8)
+        #expect(
+            slice.endpoints.first?.addresses.first?.location
+                == SourceLocation(file: "watch endpointslices shop/web-x1", line: 1, column: 202))
+        let broken = Data(
+            String(decoding: object, as: UTF8.self).replacingOccurrences(of: "10.244.1.5", with: "10.244.1").utf8)
         let error = try #require(throws: InputError.self) { try ManifestLoader.decode(json: broken, source: "watch") }
-        #expect(error.errors.map(\.description) == [
-            "watch:1:202: error: endpoints[0].addresses[0]: \"10.244.1\" is not a valid IP address\n  fix: write an IPv4 address such as 10.0.0.10 or an IPv6 address such as fd00::10"
-        ])
+        #expect(
+            error.errors.map(\.description) == [
+                "watch:1:202: error: endpoints[0].addresses[0]: \"10.244.1\" is not a valid IP address\n  fix: write an IPv4 address such as 10.0.0.10 or an IPv6 address such as fd00::10"
+            ])
     }
 
     @Test("the same object in YAML and in JSON decodes to the same values")
@@ -278,7 +317,8 @@ struct JSONFileTests {
     static func bigList(services: Int) -> String {
         var items: [String] = []
         for index in 0..<services {
-            items.append("""
+            items.append(
+                """
                 {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc-\(index)", "namespace": "ns-\(index % 7)",
                  "annotations": {"note": "caf\\u00e9 \\ud83d\\ude00 \\"quoted\\" ☕ \(String(repeating: "x", count: index % 13))"},
                  "labels": {"app": "svc-\(index)"}}, "spec": {"clusterIP": "10.96.\(index / 250).\(index % 250 + 1)",
@@ -287,7 +327,8 @@ struct JSONFileTests {
                  "status": {"loadBalancer": {}, "conditions": null}}
                 """)
         }
-        return "{\"apiVersion\": \"v1\", \"items\": [\n" + items.joined(separator: ",\n") + "\n], \"kind\": \"List\", \"metadata\": {\"resourceVersion\": \"\"}}\n"
+        return "{\"apiVersion\": \"v1\", \"items\": [\n" + items.joined(separator: ",\n")
+            + "\n], \"kind\": \"List\", \"metadata\": {\"resourceVersion\": \"\"}}\n"
     }
 
     @Test("a file read in pieces decodes as the same text in memory does", arguments: [0, 1, 3, 7])
@@ -301,7 +342,9 @@ struct JSONFileTests {
         let fromMemory = try ManifestLoader.decode(text, file: file.path)
         #expect(fromFile.services.count == 9_000)
         #expect(fromFile == fromMemory)
-        #expect(fromFile.services.last?.meta.annotations["note"] == "café 😀 \"quoted\" ☕ " + String(repeating: "x", count: 8_999 % 13))
+        #expect(
+            fromFile.services.last?.meta.annotations["note"] == "café 😀 \"quoted\" ☕ "
+                + String(repeating: "x", count: 8_999 % 13))
     }
 
     @Test("an error in a file read in pieces is found at its line and column")
@@ -313,7 +356,10 @@ struct JSONFileTests {
         let error = try #require(throws: InputError.self) { try ManifestLoader.load(paths: [file.path]) }
         let memory = try #require(throws: InputError.self) { try ManifestLoader.decode(text, file: file.path) }
         #expect(error.diagnostics == memory.diagnostics)
-        #expect(error.diagnostics.map(\.message) == ["JSON syntax error: expected a field name in double quotes, found \",\""])
+        #expect(
+            error.diagnostics.map(\.message) == [
+                "JSON syntax error: expected a field name in double quotes, found \",\""
+            ])
         #expect(error.diagnostics.first?.location?.line == 5)
     }
 

@@ -62,7 +62,10 @@ struct LoaderTests {
         #expect(service.loadBalancerIngress.map(\.value.description) == ["203.0.113.7"])
         let broken = text.replacingOccurrences(of: "\"port\": 80", with: "\"prot\": 80")
         // Two findings, as kubectl would have: the typo, and the port it leaves missing.
-        #expect(errors(broken, file: "svc.json").map(\.message) == ["spec.ports[0]: the port number is missing", "unknown field \"spec.ports[0].prot\""])
+        #expect(
+            errors(broken, file: "svc.json").map(\.message) == [
+                "spec.ports[0]: the port number is missing", "unknown field \"spec.ports[0].prot\"",
+            ])
         let error = try #require(errors(broken, file: "svc.json").last)
         #expect(error.fix == "did you mean \"port\"?")
         #expect(error.location == SourceLocation(file: "svc.json", line: 10, column: 32))
@@ -70,7 +73,8 @@ struct LoaderTests {
 
     @Test("multi-document YAML: empty documents are skipped, objects keep input order")
     func multiDocument() throws {
-        let text = "---\n# nothing here\n---\n" + service(name: "a", "ports:\n- port: 80") + "---\n---\n"
+        let text =
+            "---\n# nothing here\n---\n" + service(name: "a", "ports:\n- port: 80") + "---\n---\n"
             + service(name: "b", "ports:\n- port: 81") + "...\n"
         let set = try #require(decoded(text))
         #expect(set.services.map(\.meta.name) == ["a", "b"])
@@ -80,8 +84,9 @@ struct LoaderTests {
 
     @Test("a document that is not an object is an error")
     func notAnObject() {
-        #expect(errors("- just\n- a list\n").map(\.message)
-            == ["expected a Kubernetes object (apiVersion, kind, metadata, …), found a list"])
+        #expect(
+            errors("- just\n- a list\n").map(\.message)
+                == ["expected a Kubernetes object (apiVersion, kind, metadata, …), found a list"])
     }
 
     @Test("YAML syntax errors carry the parser's line and column")
@@ -163,14 +168,18 @@ struct LoaderTests {
     func directoryRecursion() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("manifests-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("b/nested"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: root.appendingPathComponent(".hidden"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent("b/nested"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: root.appendingPathComponent(".hidden"), withIntermediateDirectories: true)
         func write(_ path: String, _ text: String) throws {
             try text.write(to: root.appendingPathComponent(path), atomically: true, encoding: .utf8)
         }
         try write("b/nested/c.yml", service(name: "c", "ports:\n- port: 80"))
         try write("a.yaml", service(name: "a", "ports:\n- port: 80"))
-        try write("b/b.json", #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}, "spec": {"ports": [{"port": 80}]}}"#)
+        try write(
+            "b/b.json",
+            #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}, "spec": {"ports": [{"port": 80}]}}"#)
         try write("b/notes.txt", "not: a manifest")
         try write(".hidden/x.yaml", "broken: [")
 
@@ -181,7 +190,9 @@ struct LoaderTests {
         try write("b/nested/d.yaml", service(name: "a", "ports:\n- port: 80"))
         let error = try #require(throws: InputError.self) { try ManifestLoader.load(paths: [root.path]) }
         #expect(error.errors.map(\.location?.file) == [root.path + "/b/nested/d.yaml"])
-        #expect(error.errors.first?.message.contains("defined twice; the first definition is at \(root.path)/a.yaml:1:1") == true)
+        #expect(
+            error.errors.first?.message.contains("defined twice; the first definition is at \(root.path)/a.yaml:1:1")
+                == true)
     }
 
     @Test("an empty directory and a missing path are errors naming them")
@@ -192,23 +203,29 @@ struct LoaderTests {
         let error = try #require(throws: InputError.self) {
             try ManifestLoader.load(paths: [empty.path, "/no/such/manifest.yaml"])
         }
-        #expect(error.errors.map(\.message) == [
-            "directory \(empty.path) holds no manifest files (*.yaml, *.yml, *.json)",
-            "no such file or directory: /no/such/manifest.yaml",
-        ])
+        #expect(
+            error.errors.map(\.message) == [
+                "directory \(empty.path) holds no manifest files (*.yaml, *.yml, *.json)",
+                "no such file or directory: /no/such/manifest.yaml",
+            ])
     }
 
     @Test("\"-\" reads standard input through the closure, reported as <stdin>")
     func standardInput() throws {
-        let set = try ManifestLoader.load(paths: ["-"], readStandardInput: { service(name: "piped", "ports:\n- port: 80") })
+        let set = try ManifestLoader.load(
+            paths: ["-"], readStandardInput: { service(name: "piped", "ports:\n- port: 80") })
         #expect(set.services.map(\.meta.name) == ["piped"])
         #expect(set.services.first?.meta.location.file == "<stdin>")
 
         let error = try #require(throws: InputError.self) {
-            try ManifestLoader.load(paths: ["-"], readStandardInput: { "kind: Service\napiVersion: v1\nmetadata: {name: x}\nspec: {port: 1}\n" })
+            try ManifestLoader.load(
+                paths: ["-"],
+                readStandardInput: { "kind: Service\napiVersion: v1\nmetadata: {name: x}\nspec: {port: 1}\n" })
         }
         #expect(error.errors.first?.location?.file == "<stdin>")
-        #expect(error.errors.contains { $0.message == "unknown field \"spec.port\"" && $0.fix == "did you mean \"ports\"?" })
+        #expect(
+            error.errors.contains { $0.message == "unknown field \"spec.port\"" && $0.fix == "did you mean \"ports\"?" }
+        )
         #expect(throws: InputError.self) { try ManifestLoader.load(paths: ["-"], readStandardInput: { nil }) }
     }
 
@@ -225,7 +242,8 @@ struct LoaderTests {
     @Test("a file with more objects than its bound is an error at the first object past it")
     func objectsPerFileBound() throws {
         let item = #"{"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"e"}},"#
-        let text = #"{"apiVersion":"v1","kind":"List","items":["# + String(repeating: item, count: InputLimits.objectsPerFile)
+        let text =
+            #"{"apiVersion":"v1","kind":"List","items":["# + String(repeating: item, count: InputLimits.objectsPerFile)
             + #"{"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"last"}}]}"#
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("nfcompile-big-\(UUID()).json")
         try text.write(to: file, atomically: false, encoding: .utf8)

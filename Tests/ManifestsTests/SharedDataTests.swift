@@ -6,7 +6,8 @@ import Testing
 struct SharedDataTests {
     func seedFiles() throws -> [URL] {
         let folder = try fixturesFolder().appendingPathComponent("seed")
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".yaml") }
+            .sorted()
         try #require(names.count == 14, "expected the 14 seed manifests in \(folder.path), found \(names.count)")
         return names.map { folder.appendingPathComponent($0) }
     }
@@ -88,10 +89,13 @@ struct SharedDataTests {
         #expect(set.pods.isEmpty && set.ingresses.isEmpty)
         for service in set.services {
             #expect(service.type == .clusterIP)
-            #expect(service.ports == [ServiceManifest.Port(
-                name: "http", transport: .tcp, port: 9080, targetPort: .number(9080), nodePort: nil,
-                location: service.ports[0].location
-            )])
+            #expect(
+                service.ports == [
+                    ServiceManifest.Port(
+                        name: "http", transport: .tcp, port: 9080, targetPort: .number(9080), nodePort: nil,
+                        location: service.ports[0].location
+                    )
+                ])
         }
         let reviews = set.workloads.filter { $0.selector.matchLabels["app"] == "reviews" }
         #expect(reviews.map(\.meta.name) == ["reviews-v1", "reviews-v2", "reviews-v3"])

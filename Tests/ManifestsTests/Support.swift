@@ -26,7 +26,9 @@ func errors(_ text: String, file: String = "test.yaml") -> [Diagnostic] {
 }
 
 /// Decodes text that must have no errors; records an issue with the diagnostics otherwise.
-func decoded(_ text: String, file: String = "test.yaml", sourceLocation: Testing.SourceLocation = #_sourceLocation) -> ManifestSet? {
+func decoded(_ text: String, file: String = "test.yaml", sourceLocation: Testing.SourceLocation = #_sourceLocation)
+    -> ManifestSet?
+{
     do {
         return try ManifestLoader.decode(text, file: file)
     } catch {

@@ -5,7 +5,8 @@ import Testing
 struct ValidationTests {
     @Test("an unknown field is reported with its full path and a did-you-mean")
     func unknownFieldWithSuggestion() throws {
-        let text = service("""
+        let text = service(
+            """
             ports:
             - port: 80
               nodeport: 30080
@@ -18,7 +19,8 @@ struct ValidationTests {
 
     @Test("an unknown field with nothing close points at kubectl explain")
     func unknownFieldWithoutSuggestion() throws {
-        let text = service("""
+        let text = service(
+            """
             ports:
             - port: 80
             frobnicate: yes
@@ -50,16 +52,18 @@ struct ValidationTests {
                     imagePulPolicy: Always
             """
         let found = errors(text)
-        #expect(found.map(\.message) == [
-            "unknown field \"metadata.label\"",
-            "unknown field \"spec.template.spec.containers[0].imagePulPolicy\"",
-        ])
+        #expect(
+            found.map(\.message) == [
+                "unknown field \"metadata.label\"",
+                "unknown field \"spec.template.spec.containers[0].imagePulPolicy\"",
+            ])
         #expect(found.map(\.fix) == ["did you mean \"labels\"?", "did you mean \"imagePullPolicy\"?"])
     }
 
     @Test("a value of the wrong type is an error at the value, with a fix")
     func wrongTypes() {
-        let text = service("""
+        let text = service(
+            """
             ports:
             - port: "80"
               name: 8080
@@ -69,12 +73,13 @@ struct ValidationTests {
             """)
         let found = errors(text)
         #expect(found.count == 4)
-        #expect(found.map(\.message) == [
-            "spec.ports[0].port: expected a whole number, found a string (\"80\")",
-            "spec.ports[0].name: expected a string, found a whole number (8080)",
-            "spec.publishNotReadyAddresses: expected a boolean, found a string (\"true\")",
-            "spec.selector.version: expected a string, found a decimal number (1.0)",
-        ])
+        #expect(
+            found.map(\.message) == [
+                "spec.ports[0].port: expected a whole number, found a string (\"80\")",
+                "spec.ports[0].name: expected a string, found a whole number (8080)",
+                "spec.publishNotReadyAddresses: expected a boolean, found a string (\"true\")",
+                "spec.selector.version: expected a string, found a decimal number (1.0)",
+            ])
         #expect(found.first?.fix == "remove the quotes: port: 80")
         #expect(found.last?.fix == "quote the value so it stays text: version: \"1.0\"")
         #expect(found.first?.location == SourceLocation(file: "test.yaml", line: 7, column: 11))
@@ -98,7 +103,8 @@ struct ValidationTests {
 
     @Test("bad IP addresses and CIDR ranges are errors at the value")
     func badAddresses() {
-        let text = service("""
+        let text = service(
+            """
             clusterIP: 10.0.0.300
             externalIPs: [192.0.2.1, not-an-ip]
             loadBalancerSourceRanges: [10.1.2.3/8, 203.0.113.0/24, 1.2.3.4/40]
@@ -106,18 +112,20 @@ struct ValidationTests {
             - port: 80
             """)
         let found = errors(text)
-        #expect(found.map(\.message) == [
-            "spec.clusterIP: \"10.0.0.300\" is not a valid IP address",
-            "spec.externalIPs[1]: \"not-an-ip\" is not a valid IP address",
-            "spec.loadBalancerSourceRanges[0]: \"10.1.2.3/8\" has host bits set",
-            "spec.loadBalancerSourceRanges[2]: \"1.2.3.4/40\" is not a valid CIDR range",
-        ])
+        #expect(
+            found.map(\.message) == [
+                "spec.clusterIP: \"10.0.0.300\" is not a valid IP address",
+                "spec.externalIPs[1]: \"not-an-ip\" is not a valid IP address",
+                "spec.loadBalancerSourceRanges[0]: \"10.1.2.3/8\" has host bits set",
+                "spec.loadBalancerSourceRanges[2]: \"1.2.3.4/40\" is not a valid CIDR range",
+            ])
         #expect(found[2].fix == "write the network address: 10.0.0.0/8")
     }
 
     @Test("addresses that parse are kept with their locations; None means headless")
     func goodAddresses() throws {
-        let text = service("""
+        let text = service(
+            """
             clusterIPs: [10.96.0.10, "fd00::10"]
             externalIPs: [192.0.2.1]
             loadBalancerSourceRanges: [203.0.113.0/24]
@@ -129,13 +137,15 @@ struct ValidationTests {
         #expect(decodedService.clusterIPs.first?.location == SourceLocation(file: "test.yaml", line: 6, column: 16))
         #expect(decodedService.externalIPs.map(\.value.description) == ["192.0.2.1"])
         #expect(decodedService.loadBalancerSourceRanges.map(\.value.description) == ["203.0.113.0/24"])
-        let headless = try #require(decoded(service(name: "db", "clusterIP: None\nselector: {app: db}"))?.services.first)
+        let headless = try #require(
+            decoded(service(name: "db", "clusterIP: None\nselector: {app: db}"))?.services.first)
         #expect(headless.isHeadless && headless.clusterIPs.isEmpty && headless.ports.isEmpty)
     }
 
     @Test("ports must be within 1…65535, node ports too")
     func portRanges() {
-        let text = service("""
+        let text = service(
+            """
             type: NodePort
             ports:
             - name: a
@@ -148,18 +158,20 @@ struct ValidationTests {
               nodePort: 99999
             """)
         let found = errors(text)
-        #expect(found.map(\.message) == [
-            "spec.ports[0].port: port 0 is out of range",
-            "spec.ports[1].port: port 70000 is out of range",
-            "spec.ports[2].targetPort: port 65536 is out of range",
-            "spec.ports[2].nodePort: port 99999 is out of range",
-        ])
+        #expect(
+            found.map(\.message) == [
+                "spec.ports[0].port: port 0 is out of range",
+                "spec.ports[1].port: port 70000 is out of range",
+                "spec.ports[2].targetPort: port 65536 is out of range",
+                "spec.ports[2].nodePort: port 99999 is out of range",
+            ])
         #expect(found.allSatisfy { $0.fix == "use a port number from 1 to 65535" })
     }
 
     @Test("duplicate port names are an error at the second one, naming the first")
     func duplicatePortNames() throws {
-        let text = service("""
+        let text = service(
+            """
             ports:
             - name: http
               port: 80
@@ -174,7 +186,8 @@ struct ValidationTests {
 
     @Test("a Service with more than one port must name every port")
     func unnamedMultiPort() throws {
-        let text = service("""
+        let text = service(
+            """
             ports:
             - name: http
               port: 80
@@ -189,7 +202,8 @@ struct ValidationTests {
 
     @Test("port names follow the API server's rules; a quoted number is not a port name")
     func portNames() {
-        let text = service("""
+        let text = service(
+            """
             ports:
             - name: HTTP
               port: 80
@@ -199,17 +213,19 @@ struct ValidationTests {
               targetPort: web-https-backend
             """)
         let found = errors(text)
-        #expect(found.map(\.message) == [
-            "spec.ports[0].name: port name \"HTTP\" is not valid",
-            "spec.ports[0].targetPort: \"8080\" is neither a port number nor a valid port name",
-            "spec.ports[1].targetPort: \"web-https-backend\" is neither a port number nor a valid port name",
-        ])
+        #expect(
+            found.map(\.message) == [
+                "spec.ports[0].name: port name \"HTTP\" is not valid",
+                "spec.ports[0].targetPort: \"8080\" is neither a port number nor a valid port name",
+                "spec.ports[1].targetPort: \"web-https-backend\" is neither a port number nor a valid port name",
+            ])
         #expect(found[1].fix == "remove the quotes to give a port number: targetPort: 8080")
     }
 
     @Test("targetPort: a number, a container port name, or the port itself by default")
     func targetPorts() throws {
-        let text = service("""
+        let text = service(
+            """
             ports:
             - name: http
               port: 80
@@ -238,7 +254,8 @@ struct ValidationTests {
     func sessionAffinity() throws {
         let standard = try #require(decoded(service("sessionAffinity: ClientIP\nports:\n- port: 80"))?.services.first)
         #expect(standard.sessionAffinityTimeout == 10800)
-        let custom = service("""
+        let custom = service(
+            """
             sessionAffinity: ClientIP
             sessionAffinityConfig:
               clientIP:
@@ -248,35 +265,46 @@ struct ValidationTests {
             """)
         #expect(decoded(custom)?.services.first?.sessionAffinityTimeout == 60)
         let tooLong = custom.replacingOccurrences(of: "60", with: "100000")
-        #expect(errors(tooLong).first?.message == "spec.sessionAffinityConfig.clientIP.timeoutSeconds: 100000 is out of range")
+        #expect(
+            errors(tooLong).first?.message
+                == "spec.sessionAffinityConfig.clientIP.timeoutSeconds: 100000 is out of range")
     }
 
     @Test("Service rules: nodePort needs NodePort type, ports are required, headless cannot be NodePort")
     func serviceRules() {
-        #expect(errors(service("ports:\n- port: 80\n  nodePort: 30080")).map(\.message)
-            == ["spec.ports[0].nodePort: a ClusterIP Service cannot have a nodePort"])
+        #expect(
+            errors(service("ports:\n- port: 80\n  nodePort: 30080")).map(\.message)
+                == ["spec.ports[0].nodePort: a ClusterIP Service cannot have a nodePort"])
         #expect(errors(service("selector: {app: web}")).map(\.message) == ["Service \"web\" has no ports"])
-        #expect(errors(service("type: NodePort\nclusterIP: None\nports:\n- port: 80")).map(\.message)
-            == ["a headless Service (clusterIP: None) cannot be of type NodePort"])
-        #expect(errors(service("type: ExternalName")).map(\.message) == ["an ExternalName Service needs spec.externalName"])
-        #expect(decoded(service("type: ExternalName\nexternalName: db.example.com"))?.services.first?.externalName
-            == "db.example.com")
+        #expect(
+            errors(service("type: NodePort\nclusterIP: None\nports:\n- port: 80")).map(\.message)
+                == ["a headless Service (clusterIP: None) cannot be of type NodePort"])
+        #expect(
+            errors(service("type: ExternalName")).map(\.message) == ["an ExternalName Service needs spec.externalName"])
+        #expect(
+            decoded(service("type: ExternalName\nexternalName: db.example.com"))?.services.first?.externalName
+                == "db.example.com")
     }
 
     @Test("apiVersion must match the kind; kind, apiVersion and metadata.name are required")
     func apiVersionAndRequiredFields() {
         let wrongGroup = "apiVersion: v1\nkind: Deployment\nmetadata: {name: web}\n"
-        #expect(errors(wrongGroup).contains(.error(
-            at: SourceLocation(file: "test.yaml", line: 1, column: 13),
-            "apiVersion \"v1\" is not valid for kind Deployment", fix: "use \"apps/v1\""
-        )))
-        #expect(errors("kind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n").map(\.message)
-            == ["Service has no apiVersion"])
+        #expect(
+            errors(wrongGroup).contains(
+                .error(
+                    at: SourceLocation(file: "test.yaml", line: 1, column: 13),
+                    "apiVersion \"v1\" is not valid for kind Deployment", fix: "use \"apps/v1\""
+                )))
+        #expect(
+            errors("kind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n").map(\.message)
+                == ["Service has no apiVersion"])
         #expect(errors("apiVersion: v1\nmetadata: {name: web}\n").map(\.message) == ["the object has no kind"])
-        #expect(errors("apiVersion: v1\nkind: Service\nmetadata:\n  generateName: web-\nspec: {ports: [{port: 80}]}\n")
-            .map(\.message) == ["Service has no metadata.name"])
-        #expect(errors("apiVersion: v1\nkind: service\nmetadata: {name: web}\n").first?.fix
-            == "did you mean \"Service\"? (kinds are case-sensitive)")
+        #expect(
+            errors("apiVersion: v1\nkind: Service\nmetadata:\n  generateName: web-\nspec: {ports: [{port: 80}]}\n")
+                .map(\.message) == ["Service has no metadata.name"])
+        #expect(
+            errors("apiVersion: v1\nkind: service\nmetadata: {name: web}\n").first?.fix
+                == "did you mean \"Service\"? (kinds are case-sensitive)")
     }
 
     @Test("names and labels follow Kubernetes syntax")
@@ -292,11 +320,12 @@ struct ValidationTests {
             spec:
               containers: [{name: web, image: nginx}]
             """
-        #expect(errors(text).map(\.message) == [
-            "Pod name \"My_Pod\" is not valid",
-            "namespace \"Team-A\" is not valid",
-            "metadata.labels.app: label value \"-web\" is not valid",
-        ])
+        #expect(
+            errors(text).map(\.message) == [
+                "Pod name \"My_Pod\" is not valid",
+                "namespace \"Team-A\" is not valid",
+                "metadata.labels.app: label value \"-web\" is not valid",
+            ])
     }
 
     @Test("a Deployment's selector must match its template labels")
@@ -340,7 +369,8 @@ struct ValidationTests {
                 metadata: {labels: {app: db}}
                 spec:
                   containers: [{name: db, image: postgres, ports: [{name: pg, containerPort: 5432}]}]
-            """.replacingOccurrences(of: "serviceName: db", with: kind == "StatefulSet" ? "serviceName: db" : "minReadySeconds: 0")
+            """.replacingOccurrences(
+                of: "serviceName: db", with: kind == "StatefulSet" ? "serviceName: db" : "minReadySeconds: 0")
         }
         let set = try #require(decoded(workload("StatefulSet", "") + "\n---\n" + workload("ReplicaSet", "replicas: 0")))
         #expect(set.workloads.map(\.kind) == [.statefulSet, .replicaSet])
@@ -375,11 +405,12 @@ struct ValidationTests {
         #expect(pod.meta.namespace == "shop")
         #expect(pod.meta.isTerminating)
         #expect(pod.template.nodeName == "node-1")
-        #expect(pod.template.ports == [
-            ContainerPort(name: "admin", number: 9901),
-            ContainerPort(name: "http", number: 80),
-            ContainerPort(name: nil, number: 53, transport: .udp),
-        ])
+        #expect(
+            pod.template.ports == [
+                ContainerPort(name: "admin", number: 9901),
+                ContainerPort(name: "http", number: 80),
+                ContainerPort(name: nil, number: 53, transport: .udp),
+            ])
         #expect(pod.podIPs.map(\.value.description) == ["10.244.1.5", "fd00::5"])
         #expect(pod.ready == false)
         #expect(pod.phase == .running)
@@ -387,10 +418,12 @@ struct ValidationTests {
 
     @Test("a Pod needs containers with names and images")
     func podContainers() {
-        #expect(errors("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {}\n").map(\.message)
-            == ["spec.containers: a Pod needs at least one container"])
-        #expect(errors("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{image: nginx}]}\n")
-            .map(\.message) == ["spec.containers[0]: the container has no name"])
+        #expect(
+            errors("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {}\n").map(\.message)
+                == ["spec.containers: a Pod needs at least one container"])
+        #expect(
+            errors("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{image: nginx}]}\n")
+                .map(\.message) == ["spec.containers[0]: the container has no name"])
     }
 
     @Test("EndpointSlices and Endpoints decode with their addresses checked")
@@ -431,7 +464,9 @@ struct ValidationTests {
         let wrongFamily = text.replacingOccurrences(of: "[10.0.0.7]", with: "[\"fd00::7\"]")
         #expect(errors(wrongFamily).map(\.message) == ["endpoints[0].addresses[0]: fd00::7 is not an IPv4 address"])
         let badIP = text.replacingOccurrences(of: "ip: 10.0.0.9", with: "ip: 10.0.0")
-        #expect(errors(badIP).map(\.message) == ["subsets[0].notReadyAddresses[0].ip: \"10.0.0\" is not a valid IP address"])
+        #expect(
+            errors(badIP).map(\.message) == ["subsets[0].notReadyAddresses[0].ip: \"10.0.0\" is not a valid IP address"]
+        )
     }
 
     @Test("an Ingress is decoded into its backend Services, with a note")
@@ -452,10 +487,13 @@ struct ValidationTests {
         let set = try #require(decoded(text))
         #expect(set.ingresses.first?.backendServices.map(\.value) == ["fallback", "petclinic", "api"])
         #expect(set.ingresses.first?.backendServices[1].location.line == 10)
-        #expect(set.diagnostics == [.note(
-            at: SourceLocation(file: "test.yaml", line: 1, column: 1),
-            "Ingress \"ingress-nginx\": L7 routing is an ingress controller's job; its backend Services are compiled"
-        )])
+        #expect(
+            set.diagnostics == [
+                .note(
+                    at: SourceLocation(file: "test.yaml", line: 1, column: 1),
+                    "Ingress \"ingress-nginx\": L7 routing is an ingress controller's job; its backend Services are compiled"
+                )
+            ])
         let noPathType = text.replacingOccurrences(of: "pathType: Exact, ", with: "")
         #expect(errors(noPathType).map(\.message) == ["spec.rules[0].http.paths[1]: pathType is missing"])
     }
@@ -493,12 +531,15 @@ struct ValidationTests {
 
     @Test("all errors are collected and sorted by location")
     func allErrorsSorted() throws {
-        let text = service("""
-            type: Nodeport
-            seletor: {app: web}
-            ports:
-            - port: 0
-            """) + "---\napiVersion: V1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: i}]}\n"
+        let text =
+            service(
+                """
+                type: Nodeport
+                seletor: {app: web}
+                ports:
+                - port: 0
+                """)
+            + "---\napiVersion: V1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: i}]}\n"
         let error = try #require(throws: InputError.self) { try ManifestLoader.decode(text, file: "all.yaml") }
         #expect(error.errors.count == 4)
         let lines = error.errors.compactMap(\.location?.line)

@@ -1,9 +1,9 @@
-import Pipeline
 import Addressing
 import Compiler
 import Foundation
 import Lab
 import Netlink
+import Pipeline
 import Ruleset
 import ServiceGraph
 import Testing
@@ -39,21 +39,29 @@ import Testing
         func endpoints(_ count: Int, family: IPFamily = .ipv4, node: String) -> [Endpoint] {
             (0..<count).map { _ in
                 pod += 1
-                let address = family == .ipv4 ? IPAddress(ipv4: 0x0AF4_0000 + pod) : IPAddress("fd00:10:244::\(String(pod, radix: 16))")!
+                let address =
+                    family == .ipv4
+                    ? IPAddress(ipv4: 0x0AF4_0000 + pod) : IPAddress("fd00:10:244::\(String(pod, radix: 16))")!
                 return Endpoint(address: address, port: 8080, nodeName: node, targetName: "pod-\(pod)")
             }
         }
         let services = [1, 3, 5, 6, 12, 17].enumerated().map { index, count in
             Service(
                 id: ServiceID(namespace: "default", name: "s\(index)"),
-                ports: [ServicePort(name: "http", transport: index % 2 == 0 ? .tcp : .udp, port: 80, nodePort: UInt16(30000 + index),
-                                    endpoints: endpoints(count, node: index % 3 == 0 ? "a" : "b") + endpoints(count, family: .ipv6, node: "a"))],
+                ports: [
+                    ServicePort(
+                        name: "http", transport: index % 2 == 0 ? .tcp : .udp, port: 80,
+                        nodePort: UInt16(30000 + index),
+                        endpoints: endpoints(count, node: index % 3 == 0 ? "a" : "b")
+                            + endpoints(count, family: .ipv6, node: "a"))
+                ],
                 clusterIPs: [IPAddress(ipv4: 0x0A60_0000 + UInt32(index) + 2), IPAddress("fd00:10:96::\(index + 2)")!],
                 externalIPs: index % 2 == 0 ? [IPAddress(ipv4: 0xC633_6400 + UInt32(index))] : [],
                 externalTrafficPolicy: index % 4 == 0 ? .local : .cluster)
         }
         let options = CompilerOptions(
-            clusterCIDRs: [IPNetwork("10.244.0.0/16")!, IPNetwork("fd00:10:244::/64")!], nodeIPs: [IPAddress("192.0.2.10")!],
+            clusterCIDRs: [IPNetwork("10.244.0.0/16")!, IPNetwork("fd00:10:244::/64")!],
+            nodeIPs: [IPAddress("192.0.2.10")!],
             nodeName: "a")
         let ruleset = ServiceGraph(services: services).compile(options: options)
         #expect(ruleset.tables.map(\.family) == [.ip, .ip6])
@@ -67,7 +75,9 @@ import Testing
         defer { twin.tearDown() }
         try twin.loadRuleset(ruleset.nftText())
         for family in ["ip", "ip6"] {
-            #expect(try lab.node("nft", "list", "table", family, "nfcompile") == twin.node("nft", "list", "table", family, "nfcompile"))
+            #expect(
+                try lab.node("nft", "list", "table", family, "nfcompile")
+                    == twin.node("nft", "list", "table", family, "nfcompile"))
         }
     }
 
@@ -76,14 +86,19 @@ import Testing
         defer { lab.tearDown() }
         var kernel = try NetfilterConnection(networkNamespace: lab.nodeNamespace)
         let dual = ServiceGraph(services: [
-            Service(id: ServiceID(namespace: "default", name: "v6"),
-                    ports: [ServicePort(name: nil, transport: .tcp, port: 80, nodePort: nil,
-                                        endpoints: [Endpoint(address: IPAddress("fd00:10:244::2")!, port: 8080)])],
-                    clusterIPs: [IPAddress("fd00:10:96::10")!]),
+            Service(
+                id: ServiceID(namespace: "default", name: "v6"),
+                ports: [
+                    ServicePort(
+                        name: nil, transport: .tcp, port: 80, nodePort: nil,
+                        endpoints: [Endpoint(address: IPAddress("fd00:10:244::2")!, port: 8080)])
+                ],
+                clusterIPs: [IPAddress("fd00:10:96::10")!])
         ]).compile()
         try kernel.commit(.replacingTables(named: "nfcompile", with: dual))
         let dualBack = try kernel.readRuleset(tableName: "nfcompile")
-        #expect(dualBack.canonical == dual.canonical, "\(dualBack.canonical.nftText())\n---\n\(dual.canonical.nftText())")
+        #expect(
+            dualBack.canonical == dual.canonical, "\(dualBack.canonical.nftText())\n---\n\(dual.canonical.nftText())")
         let v4only = ServiceGraph(services: []).compile()
         try kernel.commit(.replacingTables(named: "nfcompile", with: v4only))
         try kernel.commit(.replacingTables(named: "nfcompile", with: v4only))

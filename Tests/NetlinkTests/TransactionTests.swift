@@ -11,16 +11,21 @@ import Testing
 @Suite struct TransactionTests {
     /// `services` services with `endpoints` endpoints each, addresses counted up from the ranges.
     static func syntheticGraph(services: Int, endpoints: Int) -> ServiceGraph {
-        ServiceGraph(services: (0..<services).map { index in
-            Service(
-                id: ServiceID(namespace: "bench", name: "svc-\(index)"),
-                ports: [ServicePort(name: "http", transport: .tcp, port: 80, nodePort: nil,
-                                    endpoints: (0..<endpoints).map { slot in
-                                        Endpoint(address: IPAddress(ipv4: 0x0AF4_0000 + UInt32(index * endpoints + slot) + 2),
-                                                 port: 8080, targetName: "pod-\(index)-\(slot)")
-                                    })],
-                clusterIPs: [IPAddress(ipv4: 0x0A60_0000 + UInt32(index) + 2)])
-        })
+        ServiceGraph(
+            services: (0..<services).map { index in
+                Service(
+                    id: ServiceID(namespace: "bench", name: "svc-\(index)"),
+                    ports: [
+                        ServicePort(
+                            name: "http", transport: .tcp, port: 80, nodePort: nil,
+                            endpoints: (0..<endpoints).map { slot in
+                                Endpoint(
+                                    address: IPAddress(ipv4: 0x0AF4_0000 + UInt32(index * endpoints + slot) + 2),
+                                    port: 8080, targetName: "pod-\(index)-\(slot)")
+                            })
+                    ],
+                    clusterIPs: [IPAddress(ipv4: 0x0A60_0000 + UInt32(index) + 2)])
+            })
     }
 
     func table(_ ruleset: Ruleset) -> Table { ruleset.tables.first { $0.family == .ip }! }
@@ -39,7 +44,9 @@ import Testing
         let transaction = Transaction([
             .addElements(id, set: "service-ips", [fresh]),
             .addElements(id, set: "service-ips", [existing]),  // already there: EEXIST
-            .addElements(id, set: "hairpin", [SetElement(key: [.address(IPAddress("10.244.9.9")!), .address(IPAddress("10.244.9.9")!)])]),
+            .addElements(
+                id, set: "hairpin",
+                [SetElement(key: [.address(IPAddress("10.244.9.9")!), .address(IPAddress("10.244.9.9")!)])]),
         ])
         let error = #expect(throws: NetlinkError.self) { try kernel.commit(transaction) }
         let message = error?.description ?? ""
@@ -63,10 +70,12 @@ import Testing
         }
         let elements = Array(fresh[..<1700]) + [existing] + Array(fresh[1700...])
         let error = #expect(throws: NetlinkError.self) {
-            try kernel.commit(Transaction([.addElements(TableID(family: .ip, name: "nfcompile"), set: "hairpin", elements)]))
+            try kernel.commit(
+                Transaction([.addElements(TableID(family: .ip, name: "nfcompile"), set: "hairpin", elements)]))
         }
-        #expect(error?.description.contains("add element 10.244.0.2 . 10.244.0.2 to hairpin: File exists") == true,
-                "\(String(describing: error))")
+        #expect(
+            error?.description.contains("add element 10.244.0.2 . 10.244.0.2 to hairpin: File exists") == true,
+            "\(String(describing: error))")
     }
 
     @Test func aCompetingWriterIsDetected() throws {
@@ -82,7 +91,9 @@ import Testing
         #expect(throws: NetlinkError.self) {
             try kernel.commit(Transaction.replacing(table(second)), ifGenerationIs: generation)
         }
-        #expect(try kernel.readRuleset(tableName: "nfcompile").canonical == first.canonical, "the stale commit changed nothing")
+        #expect(
+            try kernel.readRuleset(tableName: "nfcompile").canonical == first.canonical,
+            "the stale commit changed nothing")
         try kernel.commit(.replacingTables(named: "nfcompile", with: second))
         #expect(try kernel.readRuleset(tableName: "nfcompile").canonical == second.canonical)
     }

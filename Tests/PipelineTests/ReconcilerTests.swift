@@ -5,14 +5,17 @@ import Netlink
 import Pipeline
 import Ruleset
 import ServiceGraph
-import Testing
 import TestSupport
+import Testing
 
 /// Graphs of `count` services with two endpoints each, but every tenth with three (so that both
 /// bucket counts are in use, as in a real cluster).
 enum Cluster {
     static func graph(services count: Int, extraFor changed: Int? = nil) -> ServiceGraph {
-        ServiceGraph(services: (0..<count).map { service(index: $0, endpoints: ($0 % 10 == 0 ? 3 : 2) + ($0 == changed ? 1 : 0)) })
+        ServiceGraph(
+            services: (0..<count).map {
+                service(index: $0, endpoints: ($0 % 10 == 0 ? 3 : 2) + ($0 == changed ? 1 : 0))
+            })
     }
 
     static func service(index: Int, endpoints: Int) -> Service {
@@ -21,7 +24,9 @@ enum Cluster {
             ports: [
                 ServicePort(
                     name: "http", transport: .tcp, port: 80, nodePort: nil,
-                    endpoints: (0..<endpoints).map { Endpoint(address: IPAddress(ipv4: 0x0AF4_0000 + UInt32(index * 8 + $0) + 2), port: 8080) })
+                    endpoints: (0..<endpoints).map {
+                        Endpoint(address: IPAddress(ipv4: 0x0AF4_0000 + UInt32(index * 8 + $0) + 2), port: 8080)
+                    })
             ],
             clusterIPs: [IPAddress(ipv4: 0x0A60_0000 + UInt32(index) + 2)])
     }
@@ -37,7 +42,9 @@ enum Cluster {
         let second = try reconciler.apply(Cluster.graph(services: 3, extraFor: 1).compile())
         #expect(!second.replacedWhole && second.operations <= 6, "\(second)")
         #expect(try reconciler.apply(Cluster.graph(services: 3, extraFor: 1).compile()).operations == 0)
-        #expect(try store.read(tableName: "nfcompile").canonical == Cluster.graph(services: 3, extraFor: 1).compile().canonical)
+        #expect(
+            try store.read(tableName: "nfcompile").canonical
+                == Cluster.graph(services: 3, extraFor: 1).compile().canonical)
     }
 
     @Test func aTableHoldingForeignObjectsIsReplacedWholeAndSaysSo() throws {

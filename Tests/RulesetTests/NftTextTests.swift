@@ -7,7 +7,8 @@ import Testing
         family: .ip, name: "t",
         sets: [
             NamedSet(
-                name: "m", key: [.destinationAddress(.ipv4), .transportProtocol, .destinationPort, .randomBucket(modulus: 1)],
+                name: "m",
+                key: [.destinationAddress(.ipv4), .transportProtocol, .destinationPort, .randomBucket(modulus: 1)],
                 data: .fields([.destinationAddress(.ipv4), .destinationPort]),
                 elements: [
                     SetElement(
@@ -23,8 +24,14 @@ import Testing
             Chain(
                 name: "lb-2",
                 rules: [
-                    Rule([.match(.sourceAddress(.ipv4), .notEqual, .network(IPNetwork("10.244.0.0/16")!)), .setMarkBits(0x4000)]),
-                    Rule([.destinationNATMap(.ipv4, [.transportProtocol, .destinationPort, .randomBucket(modulus: 2)], map: "m")]),
+                    Rule([
+                        .match(.sourceAddress(.ipv4), .notEqual, .network(IPNetwork("10.244.0.0/16")!)),
+                        .setMarkBits(0x4000),
+                    ]),
+                    Rule([
+                        .destinationNATMap(
+                            .ipv4, [.transportProtocol, .destinationPort, .randomBucket(modulus: 2)], map: "m")
+                    ]),
                 ]),
         ])
 
@@ -70,6 +77,7 @@ import Testing
     @Test func ipv6UsesIp6Keywords() {
         let statement = Statement.match(.destinationAddress(.ipv6), .equal, .address(IPAddress("fd00::1")!))
         #expect(statement.nftText == "ip6 daddr fd00::1")
-        #expect(Statement.destinationNATMap(.ipv6, [.destinationPort], map: "m").nftText == "dnat ip6 to th dport map @m")
+        #expect(
+            Statement.destinationNATMap(.ipv6, [.destinationPort], map: "m").nftText == "dnat ip6 to th dport map @m")
     }
 }

@@ -15,8 +15,10 @@ import Testing
         for folder in [tests.appendingPathComponent("Fixtures/real"), tests.appendingPathComponent("Fixtures/seed")] {
             files += (try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)) ?? []
         }
-        for scenario in (try? FileManager.default.contentsOfDirectory(at: rules, includingPropertiesForKeys: nil)) ?? [] {
-            files += ((try? FileManager.default.contentsOfDirectory(at: scenario, includingPropertiesForKeys: nil)) ?? [])
+        for scenario in (try? FileManager.default.contentsOfDirectory(at: rules, includingPropertiesForKeys: nil)) ?? []
+        {
+            files +=
+                ((try? FileManager.default.contentsOfDirectory(at: scenario, includingPropertiesForKeys: nil)) ?? [])
                 .filter { $0.pathExtension == "yaml" }
         }
         return files.sorted { $0.path < $1.path }.compactMap { url in
@@ -41,9 +43,11 @@ import Testing
     /// lines and numbers, the usual ways of breaking YAML and JSON.
     static func mutate(_ text: String, _ genes: [Int]) -> String {
         var bytes = Array(text.utf8)
-        let tokens: [[UInt8]] = ["\t", ":", "- ", "{", "}", "[", "]", "\"", "'", "&a", "*a", "---\n", "\n", "  ", "#",
+        let tokens: [[UInt8]] = [
+            "\t", ":", "- ", "{", "}", "[", "]", "\"", "'", "&a", "*a", "---\n", "\n", "  ", "#",
             "99999999999999999999", "-1", "0x1F", "null", "~", "!!binary", "\u{0}", "é", "\u{FEFF}", "<<: *a",
-            "2147483647", "::1", "nodePort: 22", "replicas: 100000000"].map { Array($0.utf8) }
+            "2147483647", "::1", "nodePort: 22", "replicas: 100000000",
+        ].map { Array($0.utf8) }
         for (step, gene) in genes.enumerated() {
             guard !bytes.isEmpty else { break }
             let position = (gene &* 7919 &+ step &* 104729) % bytes.count

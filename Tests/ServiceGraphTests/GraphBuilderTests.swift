@@ -1,8 +1,9 @@
 import Addressing
 import Manifests
 import PropertyBased
-@testable import ServiceGraph
 import Testing
+
+@testable import ServiceGraph
 
 /// Random inputs from small integer genomes: each source (a "file") holds a few objects drawn from
 /// a small universe, so that selectors overlap, explicit addresses collide with allocated ones, and
@@ -40,28 +41,35 @@ enum RandomInput {
                         meta: ObjectMeta(name: "s\(index)", location: at),
                         type: variant % 2 == 0 ? .clusterIP : .nodePort,
                         selector: index == 5 ? nil : ["app": "a\(index % 3)"],
-                        clusterIPs: variant % 5 == 2 ? [Located(IPAddress(ipv4: 0x0A60_0000 + UInt32(2 + index)), at: at)] : [],
+                        clusterIPs: variant % 5 == 2
+                            ? [Located(IPAddress(ipv4: 0x0A60_0000 + UInt32(2 + index)), at: at)] : [],
                         ports: ports))
             case 2:
                 set.pods.append(
                     PodManifest(
                         meta: ObjectMeta(name: "p\(index)", labels: ["app": "a\(variant % 3)"], location: at),
                         template: PodTemplate(
-                            labels: ["app": "a\(variant % 3)"], ports: [ContainerPort(name: "web", number: 8000 + UInt16(index))]),
-                        podIPs: variant % 3 == 1 ? [Located(IPAddress(ipv4: 0x0AF4_0000 + UInt32(2 + index)), at: at)] : [],
+                            labels: ["app": "a\(variant % 3)"],
+                            ports: [ContainerPort(name: "web", number: 8000 + UInt16(index))]),
+                        podIPs: variant % 3 == 1
+                            ? [Located(IPAddress(ipv4: 0x0AF4_0000 + UInt32(2 + index)), at: at)] : [],
                         ready: variant % 4 != 3))
             case 3:
                 set.workloads.append(
                     WorkloadManifest(
                         kind: .deployment, meta: ObjectMeta(name: "d\(index % 3)", location: at), replicas: variant % 4,
                         selector: LabelSelector(matchLabels: ["app": "a\(index % 3)"]),
-                        template: PodTemplate(labels: ["app": "a\(index % 3)"], ports: [ContainerPort(name: "web", number: 9000)])))
+                        template: PodTemplate(
+                            labels: ["app": "a\(index % 3)"], ports: [ContainerPort(name: "web", number: 9000)])))
             default:
                 set.endpointSlices.append(
                     EndpointSliceManifest(
-                        meta: ObjectMeta(name: "s5-\(index % 2)", labels: ["kubernetes.io/service-name": "s5"], location: at),
-                        serviceName: "s5", addressType: .ipv4, ports: [.init(name: "http", port: 7000, transport: .tcp)],
-                        endpoints: [.init(addresses: [Located(IPAddress(ipv4: 0x0A01_0000 + UInt32(variant)), at: at)])]))
+                        meta: ObjectMeta(
+                            name: "s5-\(index % 2)", labels: ["kubernetes.io/service-name": "s5"], location: at),
+                        serviceName: "s5", addressType: .ipv4,
+                        ports: [.init(name: "http", port: 7000, transport: .tcp)],
+                        endpoints: [.init(addresses: [Located(IPAddress(ipv4: 0x0A01_0000 + UInt32(variant)), at: at)])]
+                    ))
             }
         }
         return set
@@ -85,7 +93,9 @@ enum RandomInput {
                 var whole = ManifestSet()
                 for (_, set) in sources.sorted(by: { $0.key < $1.key }) { whole.append(set) }
 
-                let fresh = Result { () throws(InputError) in try ServiceGraph.build(from: whole, options: RandomInput.options) }
+                let fresh = Result { () throws(InputError) in
+                    try ServiceGraph.build(from: whole, options: RandomInput.options)
+                }
                 let incremental = Result { () throws(InputError) in try builder.commit() }
                 switch (fresh, incremental) {
                 case (.success(let build), .success(let change)):
@@ -161,15 +171,21 @@ enum RandomInput {
         var builder = GraphBuilder(options: GraphOptions(podCIDR: IPNetwork("10.0.0.0/12")!))
         let ports = (0..<4).map { Make.port(UInt16(80 + $0), name: "p\($0)", target: .number(8080)) }
         let replicas = InputLimits.endpoints / 4 / 2 + 1
-        builder.replace("a.yaml", with: Make.set(
-            services: [Make.service("web", ports: ports)], workloads: [Make.deployment("web", replicas: replicas)]))
+        builder.replace(
+            "a.yaml",
+            with: Make.set(
+                services: [Make.service("web", ports: ports)], workloads: [Make.deployment("web", replicas: replicas)]))
         _ = try builder.commit()
-        builder.replace("b.yaml", with: Make.set(
-            services: [Make.service("db", selector: ["app": "db"], ports: ports)],
-            workloads: [Make.deployment("db", replicas: replicas, labels: ["app": "db"])]))
+        builder.replace(
+            "b.yaml",
+            with: Make.set(
+                services: [Make.service("db", selector: ["app": "db"], ports: ports)],
+                workloads: [Make.deployment("db", replicas: replicas, labels: ["app": "db"])]))
         let error = #expect(throws: InputError.self) { try builder.commit() }
         let message = error?.description ?? ""
-        #expect(message.contains("\(replicas * 8) endpoints") && message.contains("at most \(InputLimits.endpoints)"), "\(message)")
+        #expect(
+            message.contains("\(replicas * 8) endpoints") && message.contains("at most \(InputLimits.endpoints)"),
+            "\(message)")
         builder.replace("a.yaml", with: nil)
         let change = try builder.commit()
         #expect(change.changed.map(\.id.name) == ["db"] && change.removed.map(\.name) == ["web"])
@@ -242,7 +258,8 @@ enum RandomInput {
     }
 
     @Test func aNodePortOutsideTheRangeIsRefused() {
-        let ssh = Make.service("ssh", type: .nodePort, ports: [Make.port(22, target: .number(22), nodePort: 22, line: 7)])
+        let ssh = Make.service(
+            "ssh", type: .nodePort, ports: [Make.port(22, target: .number(22), nodePort: 22, line: 7)])
         let found = errors(Make.set(services: [ssh]))
         #expect(found.count == 1 && found[0].contains("test.yaml:7:1") && found[0].contains("30000-32767"), "\(found)")
         #expect(errors(Make.set(services: [ssh]), options: GraphOptions(nodePortRange: 1...1024)).isEmpty)
@@ -262,7 +279,10 @@ enum RandomInput {
         balancer.loadBalancerIngress = [Located(IPAddress(address)!, at: at)]
         #expect(errors(Make.set(services: [balancer])).contains { $0.contains("loadBalancer") && $0.contains(kind) })
         let pod = Make.pod("p", ip: address)
-        #expect(errors(Make.set(services: [Make.service("web")], pods: [pod])).contains { $0.contains("pod IP") && $0.contains(kind) })
+        #expect(
+            errors(Make.set(services: [Make.service("web")], pods: [pod])).contains {
+                $0.contains("pod IP") && $0.contains(kind)
+            })
     }
 
     @Test func twoServicesOnOneExternalAddressAndPortIsAnError() {
@@ -282,16 +302,23 @@ enum RandomInput {
         let dual = GraphOptions(serviceCIDRs: [IPNetwork("10.96.0.0/12")!, IPNetwork("fd00:10:96::/112")!])
         #expect(errors(Make.set(services: [v6]), options: dual).isEmpty)
         let outside = Make.service("v6", clusterIP: "fd00:99::10")
-        #expect(errors(Make.set(services: [outside]), options: dual).contains { $0.contains("outside the service range") })
+        #expect(
+            errors(Make.set(services: [outside]), options: dual).contains { $0.contains("outside the service range") })
     }
 
     @Test func podsBeyondWhatThePodRangeCanAllocateAreOneErrorNotMinutesOfWork() {
         // A /22 gives 1,021 addresses; two Deployments of 600 need 1,200.
         let options = GraphOptions(podCIDR: IPNetwork("10.244.0.0/22")!)
         let found = errors(
-            Make.set(services: [Make.service("web")], workloads: [Make.deployment("a", replicas: 600), Make.deployment("b", replicas: 600)]),
+            Make.set(
+                services: [Make.service("web")],
+                workloads: [Make.deployment("a", replicas: 600), Make.deployment("b", replicas: 600)]),
             options: options)
         #expect(found.count == 1 && found[0].contains("1200 pods") && found[0].contains("--pod-cidr"), "\(found)")
-        #expect(errors(Make.set(services: [Make.service("web")], workloads: [Make.deployment("a", replicas: 600)]), options: options).isEmpty)
+        #expect(
+            errors(
+                Make.set(services: [Make.service("web")], workloads: [Make.deployment("a", replicas: 600)]),
+                options: options
+            ).isEmpty)
     }
 }

@@ -5,7 +5,9 @@ import Testing
 
 /// Manifests built in code, so the graph is tested without the decoder.
 enum Make {
-    static func at(_ line: Int) -> Manifests.SourceLocation { Manifests.SourceLocation(file: "test.yaml", line: line, column: 1) }
+    static func at(_ line: Int) -> Manifests.SourceLocation {
+        Manifests.SourceLocation(file: "test.yaml", line: line, column: 1)
+    }
 
     static func service(
         _ name: String, selector: [String: String]? = ["app": "web"], type: ServiceManifest.ServiceType = .clusterIP,
@@ -25,15 +27,18 @@ enum Make {
             nodePort: nodePort.map { Located($0, at: at(line)) }, location: at(line))
     }
 
-    static func pod(_ name: String, labels: [String: String] = ["app": "web"], ip: String? = nil,
-                    ports: [ContainerPort] = [], ready: Bool? = nil, namespace: String = "default") -> PodManifest {
+    static func pod(
+        _ name: String, labels: [String: String] = ["app": "web"], ip: String? = nil,
+        ports: [ContainerPort] = [], ready: Bool? = nil, namespace: String = "default"
+    ) -> PodManifest {
         PodManifest(
             meta: ObjectMeta(name: name, namespace: namespace, labels: labels, location: at(20)),
             template: PodTemplate(labels: labels, ports: ports),
             podIPs: ip.map { [Located(IPAddress($0)!, at: at(21))] } ?? [], ready: ready)
     }
 
-    static func deployment(_ name: String, replicas: Int, labels: [String: String] = ["app": "web"]) -> WorkloadManifest {
+    static func deployment(_ name: String, replicas: Int, labels: [String: String] = ["app": "web"]) -> WorkloadManifest
+    {
         WorkloadManifest(
             kind: .deployment, meta: ObjectMeta(name: name, location: at(30)), replicas: replicas,
             selector: LabelSelector(matchLabels: labels), template: PodTemplate(labels: labels, ports: []))
@@ -54,8 +59,10 @@ enum Make {
     @Test func selectsPodsAndReplicasByLabelsInTheSameNamespace() throws {
         let input = Make.set(
             services: [Make.service("web")],
-            pods: [Make.pod("a", ip: "10.244.0.7"), Make.pod("other", labels: ["app": "db"]),
-                   Make.pod("elsewhere", namespace: "prod")],
+            pods: [
+                Make.pod("a", ip: "10.244.0.7"), Make.pod("other", labels: ["app": "db"]),
+                Make.pod("elsewhere", namespace: "prod"),
+            ],
             workloads: [Make.deployment("web", replicas: 2)])
         let graph = try ServiceGraph.build(from: input).graph
         let endpoints = try #require(graph.services.first?.ports.first?.endpoints)
@@ -80,7 +87,9 @@ enum Make {
 
     @Test func addingAServiceDoesNotMoveTheOthers() throws {
         let before = try ServiceGraph.build(from: Make.set(services: [Make.service("a"), Make.service("b")])).graph
-        let after = try ServiceGraph.build(from: Make.set(services: [Make.service("a"), Make.service("b"), Make.service("c")])).graph
+        let after = try ServiceGraph.build(
+            from: Make.set(services: [Make.service("a"), Make.service("b"), Make.service("c")])
+        ).graph
         #expect(before.services.map(\.clusterIPs) == Array(after.services.prefix(2)).map(\.clusterIPs))
     }
 
@@ -101,7 +110,9 @@ enum Make {
         ])
         let error = #expect(throws: InputError.self) { try ServiceGraph.build(from: input) }
         let message = error?.errors.first?.description ?? ""
-        #expect(message.contains("test.yaml:11:1") && message.contains("default/a") && message.contains("fix:"), "\(message)")
+        #expect(
+            message.contains("test.yaml:11:1") && message.contains("default/a") && message.contains("fix:"),
+            "\(message)")
     }
 
     @Test func twoServicesClaimingOneNodePortIsAnError() {
@@ -121,26 +132,33 @@ enum Make {
 
     @Test func namedTargetPortResolvesPerPodOrLeavesThePodOut() throws {
         let service = Make.service("web", ports: [Make.port(80, target: .name("http"))])
-        let good = Make.set(services: [service], pods: [
-            Make.pod("a", ports: [ContainerPort(name: "http", number: 8080)]),
-            Make.pod("b", ports: [ContainerPort(name: "http", number: 9090)]),
-        ])
+        let good = Make.set(
+            services: [service],
+            pods: [
+                Make.pod("a", ports: [ContainerPort(name: "http", number: 8080)]),
+                Make.pod("b", ports: [ContainerPort(name: "http", number: 9090)]),
+            ])
         let ports = try ServiceGraph.build(from: good).graph.services[0].ports[0].endpoints.map(\.port)
         #expect(Set(ports) == [8080, 9090])
 
-        let mixed = Make.set(services: [service], pods: [
-            Make.pod("a", ports: [ContainerPort(name: "web", number: 8080)]),
-            Make.pod("b", ports: [ContainerPort(name: "http", number: 9090)]),
-        ])
+        let mixed = Make.set(
+            services: [service],
+            pods: [
+                Make.pod("a", ports: [ContainerPort(name: "web", number: 8080)]),
+                Make.pod("b", ports: [ContainerPort(name: "http", number: 9090)]),
+            ])
         let build = try ServiceGraph.build(from: mixed)
         #expect(build.graph.services[0].ports[0].endpoints.map(\.targetName) == ["b"])
-        #expect(build.diagnostics.contains {
-            $0.severity == .warning && $0.message.contains("targetPort \"http\"") && $0.message.contains("default/a")
-        })
+        #expect(
+            build.diagnostics.contains {
+                $0.severity == .warning && $0.message.contains("targetPort \"http\"")
+                    && $0.message.contains("default/a")
+            })
     }
 
     @Test func selectorMatchingNothingIsAWarningNotAnError() throws {
-        let build = try ServiceGraph.build(from: Make.set(services: [Make.service("lonely", selector: ["app": "ghost"])]))
+        let build = try ServiceGraph.build(
+            from: Make.set(services: [Make.service("lonely", selector: ["app": "ghost"])]))
         #expect(build.graph.services[0].ports[0].endpoints.isEmpty)
         #expect(build.diagnostics.contains { $0.severity == .warning && $0.message.contains("app=ghost") })
     }
@@ -155,8 +173,10 @@ enum Make {
     }
 
     @Test func unreadyPodsAreNotReadyEndpoints() throws {
-        let graph = try ServiceGraph.build(from: Make.set(
-            services: [Make.service("web")], pods: [Make.pod("a", ready: false), Make.pod("b")])).graph
+        let graph = try ServiceGraph.build(
+            from: Make.set(
+                services: [Make.service("web")], pods: [Make.pod("a", ready: false), Make.pod("b")])
+        ).graph
         let endpoints = graph.services[0].ports[0].endpoints
         #expect(endpoints.first { $0.targetName == "a" }?.isReady == false)
         #expect(endpoints.first { $0.targetName == "b" }?.isReady == true)
@@ -170,24 +190,32 @@ enum Make {
                 ports: [.init(name: nil, port: 9376, transport: .tcp)],
                 endpoints: [
                     .init(addresses: [Located(IPAddress("10.1.2.3")!, at: Make.at(41))], ready: true, nodeName: "n1"),
-                    .init(addresses: [Located(IPAddress("10.1.2.4")!, at: Make.at(42))], ready: false, serving: true, terminating: true),
+                    .init(
+                        addresses: [Located(IPAddress("10.1.2.4")!, at: Make.at(42))], ready: false, serving: true,
+                        terminating: true),
                 ])
         ]
         let endpoints = try ServiceGraph.build(from: input).graph.services[0].ports[0].endpoints
         #expect(endpoints.map(\.address.description) == ["10.1.2.3", "10.1.2.4"])
         #expect(endpoints.map(\.port) == [9376, 9376])
-        #expect(endpoints[0].nodeName == "n1" && endpoints[1].isTerminating && endpoints[1].isServing && !endpoints[1].isReady)
+        #expect(
+            endpoints[0].nodeName == "n1" && endpoints[1].isTerminating && endpoints[1].isServing
+                && !endpoints[1].isReady)
     }
 
     @Test func weightAnnotationSetsEndpointWeight() throws {
         var canary = Make.pod("canary")
         canary.meta.annotations[weightAnnotation] = "9"
-        let graph = try ServiceGraph.build(from: Make.set(services: [Make.service("web")], pods: [canary, Make.pod("stable")])).graph
+        let graph = try ServiceGraph.build(
+            from: Make.set(services: [Make.service("web")], pods: [canary, Make.pod("stable")])
+        ).graph
         #expect(graph.services[0].ports[0].endpoints.first { $0.targetName == "canary" }?.weight == 9)
 
         var broken = Make.pod("broken")
         broken.meta.annotations[weightAnnotation] = "lots"
-        #expect(throws: InputError.self) { try ServiceGraph.build(from: Make.set(services: [Make.service("web")], pods: [broken])) }
+        #expect(throws: InputError.self) {
+            try ServiceGraph.build(from: Make.set(services: [Make.service("web")], pods: [broken]))
+        }
     }
 
     static func slice(_ name: String, labels: [String: String] = [:], _ endpoints: [EndpointSliceManifest.Endpoint])
@@ -201,23 +229,28 @@ enum Make {
     static func endpoint(_ address: String, ready: Bool? = nil, serving: Bool? = nil, terminating: Bool? = nil)
         -> EndpointSliceManifest.Endpoint
     {
-        .init(addresses: [Located(IPAddress(address)!, at: Make.at(51))], ready: ready, serving: serving, terminating: terminating)
+        .init(
+            addresses: [Located(IPAddress(address)!, at: Make.at(51))], ready: ready, serving: serving,
+            terminating: terminating)
     }
 
     @Test func endpointSlicesAsTheAPIDefinesThem() throws {
         var input = Make.set(services: [Make.service("web", selector: nil)])
         input.endpointSlices = [
-            Self.slice("web-a", [Self.endpoint("10.1.0.1"), Self.endpoint("10.1.0.2", ready: false, terminating: true)]),
+            Self.slice(
+                "web-a", [Self.endpoint("10.1.0.1"), Self.endpoint("10.1.0.2", ready: false, terminating: true)]),
             // The same endpoint in a second slice (mid-update) counts once.
             Self.slice("web-b", [Self.endpoint("10.1.0.1"), Self.endpoint("10.1.0.3", ready: false, serving: false)]),
             // Slices for another proxy, or of a headless Service, are not ours.
-            Self.slice("web-c", labels: ["service.kubernetes.io/service-proxy-name": "other"], [Self.endpoint("10.1.0.9")]),
+            Self.slice(
+                "web-c", labels: ["service.kubernetes.io/service-proxy-name": "other"], [Self.endpoint("10.1.0.9")]),
             Self.slice("web-d", labels: ["service.kubernetes.io/headless": ""], [Self.endpoint("10.1.0.8")]),
         ]
         let endpoints = try ServiceGraph.build(from: input).graph.services[0].ports[0].endpoints
         #expect(endpoints.map(\.address.description) == ["10.1.0.1", "10.1.0.2", "10.1.0.3"])
         #expect(endpoints[0].isReady && endpoints[0].isServing && !endpoints[0].isTerminating, "missing conditions")
-        #expect(!endpoints[1].isReady && endpoints[1].isServing && endpoints[1].isTerminating, "serving defaults to true")
+        #expect(
+            !endpoints[1].isReady && endpoints[1].isServing && endpoints[1].isTerminating, "serving defaults to true")
         #expect(!endpoints[2].isReady && !endpoints[2].isServing)
     }
 

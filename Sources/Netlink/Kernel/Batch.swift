@@ -43,8 +43,9 @@ struct Batch {
             let element = record.elements.first(where: { $0.range.contains(attributeOffset) })?.element
         {
             switch record.operation {
-            case let .addElements(table, set, _): return Operation.addElements(table, set: set, [element]).summary
-            case let .deleteElements(table, set, _): return Operation.deleteElements(table, set: set, [element]).summary
+            case .addElements(let table, let set, _): return Operation.addElements(table, set: set, [element]).summary
+            case .deleteElements(let table, let set, _):
+                return Operation.deleteElements(table, set: set, [element]).summary
             default: break
             }
         }
@@ -63,7 +64,7 @@ struct Batch {
                 let object = NftnlTable(name: table.name)
                 nftnl_table_nlmsg_build_payload(header, object.pointer)
             }
-        case let .addChain(table, chain):
+        case .addChain(let table, let chain):
             append(operation, NFT_MSG_NEWCHAIN, table, Messages.create) { header in
                 let object = NftnlChain(table: table.name, name: chain.name)
                 if let hook = chain.hook {
@@ -76,18 +77,18 @@ struct Batch {
                 }
                 nftnl_chain_nlmsg_build_payload(header, object.pointer)
             }
-        case let .deleteChain(table, name):
+        case .deleteChain(let table, let name):
             append(operation, NFT_MSG_DELCHAIN, table, 0) { header in
                 let object = NftnlChain(table: table.name, name: name)  // bound: a temporary is freed too early
                 nftnl_chain_nlmsg_build_payload(header, object.pointer)
             }
-        case let .flushChain(table, name):
+        case .flushChain(let table, let name):
             // DELRULE without a handle removes every rule of the chain.
             append(operation, NFT_MSG_DELRULE, table, 0) { header in
                 let object = NftnlRule(table: table.name, chain: name)  // bound: a temporary is freed too early
                 nftnl_rule_nlmsg_build_payload(header, object.pointer)
             }
-        case let .addRule(table, chain, rule):
+        case .addRule(let table, let chain, let rule):
             append(operation, NFT_MSG_NEWRULE, table, Messages.create | Messages.append) { header in
                 let object = NftnlRule(table: table.name, chain: chain)
                 for expression in Lowering.expressions(for: rule, family: table.family) {
@@ -95,7 +96,7 @@ struct Batch {
                 }
                 nftnl_rule_nlmsg_build_payload(header, object.pointer)
             }
-        case let .addSet(table, set):
+        case .addSet(let table, let set):
             let setID = nextSequence  // the kernel requires an ID unique within the batch
             append(operation, NFT_MSG_NEWSET, table, Messages.create) { header in
                 let object = NftnlSet(table: table.name, name: set.name)
@@ -113,11 +114,11 @@ struct Batch {
                 }
                 nftnl_set_nlmsg_build_payload(header, object.pointer)
             }
-        case let .addElements(table, set, elements):
+        case .addElements(let table, let set, let elements):
             addElements(NFT_MSG_NEWSETELEM, table, set, elements, Messages.create | Messages.exclusive)
-        case let .deleteElements(table, set, elements):
+        case .deleteElements(let table, let set, let elements):
             addElements(NFT_MSG_DELSETELEM, table, set, elements, 0)
-        case let .deleteSet(table, name):
+        case .deleteSet(let table, let name):
             append(operation, NFT_MSG_DELSET, table, 0) { header in
                 let object = NftnlSet(table: table.name, name: name)  // bound: a temporary is freed too early
                 nftnl_set_nlmsg_build_payload(header, object.pointer)
@@ -168,7 +169,8 @@ struct Batch {
         let sequence = nextSequence
         nextSequence += 1
         let message = Messages.build(
-            type, family: table.family, flags: Messages.request | flags, sequence: sequence) { header in
+            type, family: table.family, flags: Messages.request | flags, sequence: sequence
+        ) { header in
             // Every object names its table; the payload builders read it from the object.
             payload(header)
         }

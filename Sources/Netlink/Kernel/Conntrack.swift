@@ -39,7 +39,9 @@ extension NetfilterConnection {
             }
         }
         for family in families.sorted() {
-            let dump = Conntrack.message(type: Conntrack.get, flags: Messages.request | Messages.dump, family: UInt8(family), sequence: takeSequence(), attributes: [])
+            let dump = Conntrack.message(
+                type: Conntrack.get, flags: Messages.request | Messages.dump, family: UInt8(family),
+                sequence: takeSequence(), attributes: [])
             for message in try exchange(dump, dump: true) where message.type == Conntrack.new {
                 guard let entry = Conntrack.Entry(message) else { continue }
                 guard filters.contains(where: entry.matches) else { continue }
@@ -66,12 +68,13 @@ enum Conntrack {
     static let delete = subsystem | 2
 
     /// nlmsghdr + nfgenmsg + attributes already encoded.
-    static func message(type: UInt16, flags: UInt16, family: UInt8, sequence: UInt32, attributes: [[UInt8]]) -> [UInt8] {
+    static func message(type: UInt16, flags: UInt16, family: UInt8, sequence: UInt32, attributes: [[UInt8]]) -> [UInt8]
+    {
         let payload = attributes.flatMap { $0 }
         var bytes: [UInt8] = []
         bytes += le32(UInt32(16 + 4 + payload.count))
         bytes += le16(type) + le16(flags) + le32(sequence) + le32(0)
-        bytes += [family, 0 /* NFNETLINK_V0 */, 0, 0]  // res_id 0
+        bytes += [family, 0, 0, 0]  // version NFNETLINK_V0, res_id 0
         return bytes + payload
     }
 
@@ -127,7 +130,8 @@ enum Conntrack {
                         switch field.type {
                         case 1: tuple.transportProtocol = field.value.first  // CTA_PROTO_NUM
                         case 3 where field.value.count >= 2:  // CTA_PROTO_DST_PORT, network order
-                            tuple.destinationPort = UInt16(field.value[field.value.startIndex]) << 8
+                            tuple.destinationPort =
+                                UInt16(field.value[field.value.startIndex]) << 8
                                 | UInt16(field.value[field.value.startIndex + 1])
                         default: break
                         }
@@ -147,7 +151,9 @@ enum Conntrack {
 
     /// Netlink attributes: (length u16, type u16 with flag bits, value), 4-byte aligned.
     enum Attributes {
-        static func parse(_ bytes: ArraySlice<UInt8>) -> [(type: UInt16, value: ArraySlice<UInt8>, whole: ArraySlice<UInt8>)] {
+        static func parse(_ bytes: ArraySlice<UInt8>) -> [(
+            type: UInt16, value: ArraySlice<UInt8>, whole: ArraySlice<UInt8>
+        )] {
             var result: [(type: UInt16, value: ArraySlice<UInt8>, whole: ArraySlice<UInt8>)] = []
             var offset = bytes.startIndex
             while offset + 4 <= bytes.endIndex {

@@ -101,7 +101,9 @@ struct ReceivedMessage {
                 let length = Int(readU16(bytes, offset))
                 let type = readU16(bytes, offset + 2) & 0x3fff
                 guard length >= 4 else { break }
-                if type == UInt16(NLMSGERR_ATTR_OFFS.rawValue), length >= 8 { attributeOffset = Int(readU32(bytes, offset + 4)) }
+                if type == UInt16(NLMSGERR_ATTR_OFFS.rawValue), length >= 8 {
+                    attributeOffset = Int(readU32(bytes, offset + 4))
+                }
                 offset += (length + 3) & ~3
             }
         }

@@ -34,7 +34,8 @@ public struct NetfilterConnection: ~Copyable {
     /// The ruleset generation: it moves with every committed transaction, anyone's.
     public mutating func generation() throws(NetlinkError) -> UInt32 {
         let messages = try exchange(Messages.getGeneration(sequence: takeSequence()), dump: false)
-        for message in messages where message.type == UInt16(NFNL_SUBSYS_NFTABLES) << 8 | UInt16(NFT_MSG_NEWGEN.rawValue) {
+        for message in messages
+        where message.type == UInt16(NFNL_SUBSYS_NFTABLES) << 8 | UInt16(NFT_MSG_NEWGEN.rawValue) {
             return message.generation
         }
         throw NetlinkError.unexpectedContent("no generation in the kernel's answer")
@@ -73,12 +74,13 @@ public struct NetfilterConnection: ~Copyable {
                     let report = message.errorReport
                     guard report.code != 0 else { continue }
                     let code = Errno(rawValue: -report.code)
-                    if report.sequence == batch.beginSequence, code.rawValue == 85 /* ERESTART */ {
+                    if report.sequence == batch.beginSequence, code.rawValue == 85 {  // ERESTART
                         throw NetlinkError.generationChanged
                     }
                     refusals.append(
                         NetlinkError.Refusal(
-                            operation: batch.describe(sequence: report.sequence, attributeOffset: report.attributeOffset),
+                            operation: batch.describe(
+                                sequence: report.sequence, attributeOffset: report.attributeOffset),
                             error: code))
                 } else if message.sequence == probe {
                     if refusals.isEmpty { return message.generation }
@@ -111,7 +113,9 @@ public struct NetfilterConnection: ~Copyable {
     }
 
     private mutating func readTableOnce(_ id: TableID, interrupted: inout Bool) throws(NetlinkError) -> Table? {
-        let tableRequest = Messages.build(NFT_MSG_GETTABLE, family: id.family, flags: Messages.request, sequence: takeSequence()) { header in
+        let tableRequest = Messages.build(
+            NFT_MSG_GETTABLE, family: id.family, flags: Messages.request, sequence: takeSequence()
+        ) { header in
             let object = NftnlTable(name: id.name)
             nftnl_table_nlmsg_build_payload(header, object.pointer)
         }
@@ -131,25 +135,34 @@ public struct NetfilterConnection: ~Copyable {
         for message in try dump(NFT_MSG_GETCHAIN, id, interrupted: &interrupted, payload: { _ in }) {
             if let chain = try Self.chain(message, table: id.name) { table.chains.append(chain) }
         }
-        for message in try dump(NFT_MSG_GETSET, id, interrupted: &interrupted, payload: { header in
-            let object = NftnlSet(table: id.name, name: nil)
-            nftnl_set_nlmsg_build_payload(header, object.pointer)
-        }) {
+        for message in try dump(
+            NFT_MSG_GETSET, id, interrupted: &interrupted,
+            payload: { header in
+                let object = NftnlSet(table: id.name, name: nil)
+                nftnl_set_nlmsg_build_payload(header, object.pointer)
+            })
+        {
             table.sets.append(try Self.set(message))
         }
         for index in table.sets.indices {
             let declaration = table.sets[index]
-            for message in try dump(NFT_MSG_GETSETELEM, id, interrupted: &interrupted, payload: { header in
-                let object = NftnlSet(table: id.name, name: declaration.name)
-                nftnl_set_elems_nlmsg_build_payload(header, object.pointer)
-            }) {
+            for message in try dump(
+                NFT_MSG_GETSETELEM, id, interrupted: &interrupted,
+                payload: { header in
+                    let object = NftnlSet(table: id.name, name: declaration.name)
+                    nftnl_set_elems_nlmsg_build_payload(header, object.pointer)
+                })
+            {
                 table.sets[index].elements += try Self.elements(message, of: declaration)
             }
         }
-        for message in try dump(NFT_MSG_GETRULE, id, interrupted: &interrupted, payload: { header in
-            let object = NftnlRule(table: id.name, chain: nil)
-            nftnl_rule_nlmsg_build_payload(header, object.pointer)
-        }) {
+        for message in try dump(
+            NFT_MSG_GETRULE, id, interrupted: &interrupted,
+            payload: { header in
+                let object = NftnlRule(table: id.name, chain: nil)
+                nftnl_rule_nlmsg_build_payload(header, object.pointer)
+            })
+        {
             let (chain, rule) = try Self.rule(message, family: id.family)
             guard let index = table.chains.firstIndex(where: { $0.name == chain }) else {
                 throw NetlinkError.unexpectedContent("a rule in unknown chain \(chain)")
@@ -165,7 +178,9 @@ public struct NetfilterConnection: ~Copyable {
         _ type: nf_tables_msg_types, _ id: TableID, interrupted: inout Bool,
         payload: (UnsafeMutablePointer<nlmsghdr>) -> Void
     ) throws(NetlinkError) -> [ReceivedMessage] {
-        let request = Messages.build(type, family: id.family, flags: Messages.request | Messages.dump, sequence: takeSequence(), payload: payload)
+        let request = Messages.build(
+            type, family: id.family, flags: Messages.request | Messages.dump, sequence: takeSequence(), payload: payload
+        )
         let messages = try exchange(request, dump: true).filter { $0.type != ReceivedMessage.done }
         interrupted = interrupted || messages.contains { $0.isDumpInterrupted }
         return messages
@@ -182,11 +197,16 @@ public struct NetfilterConnection: ~Copyable {
         }
         let name = String(cString: nftnl_chain_get_str(pointer, attribute(NFTNL_CHAIN_NAME.rawValue)))
         guard nftnl_chain_is_set(pointer, attribute(NFTNL_CHAIN_HOOKNUM.rawValue)) else { return Chain(name: name) }
-        guard let point = Chain.Hook.Point(hookNumber: nftnl_chain_get_u32(pointer, attribute(NFTNL_CHAIN_HOOKNUM.rawValue))),
+        guard
+            let point = Chain.Hook.Point(
+                hookNumber: nftnl_chain_get_u32(pointer, attribute(NFTNL_CHAIN_HOOKNUM.rawValue))),
             let typeName = nftnl_chain_get_str(pointer, attribute(NFTNL_CHAIN_TYPE.rawValue)),
             let type = Chain.Hook.ChainType(rawValue: String(cString: typeName)),
             nftnl_chain_get_u32(pointer, attribute(NFTNL_CHAIN_POLICY.rawValue)) == UInt32(NF_ACCEPT)
-        else { throw NetlinkError.unexpectedContent("base chain \(name) with a hook, type or policy nfcompile does not use") }
+        else {
+            throw NetlinkError.unexpectedContent(
+                "base chain \(name) with a hook, type or policy nfcompile does not use")
+        }
         let priority = nftnl_chain_get_s32(pointer, attribute(NFTNL_CHAIN_PRIO.rawValue))
         return Chain(name: name, hook: Chain.Hook(type: type, point: point, priority: priority))
     }
@@ -195,7 +215,8 @@ public struct NetfilterConnection: ~Copyable {
         let object = NftnlTable()
         message.withHeader { _ = nftnl_table_nlmsg_parse($0, object.pointer) }
         let flags = attribute(NFTNL_TABLE_FLAGS.rawValue)
-        return nftnl_table_is_set(object.pointer, flags) && nftnl_table_get_u32(object.pointer, flags) & 0x1 != 0  // NFT_TABLE_F_DORMANT
+        let dormant: UInt32 = 0x1  // NFT_TABLE_F_DORMANT
+        return nftnl_table_is_set(object.pointer, flags) && nftnl_table_get_u32(object.pointer, flags) & dormant != 0
     }
 
     private static func set(_ message: ReceivedMessage) throws(NetlinkError) -> NamedSet {
@@ -242,8 +263,10 @@ public struct NetfilterConnection: ~Copyable {
             var data: SetElement.Data?
             switch declaration.data {
             case .verdict?:
-                let code = VerdictCode(rawValue: Int32(bitPattern: nftnl_set_elem_get_u32(element, attribute(NFTNL_SET_ELEM_VERDICT))))
-                let chain = nftnl_set_elem_is_set(element, attribute(NFTNL_SET_ELEM_CHAIN))
+                let code = VerdictCode(
+                    rawValue: Int32(bitPattern: nftnl_set_elem_get_u32(element, attribute(NFTNL_SET_ELEM_VERDICT))))
+                let chain =
+                    nftnl_set_elem_is_set(element, attribute(NFTNL_SET_ELEM_CHAIN))
                     ? String(cString: nftnl_set_elem_get_str(element, attribute(NFTNL_SET_ELEM_CHAIN))) : nil
                 guard let code, let verdict = Verdict(code: code, chain: chain) else {
                     throw NetlinkError.unexpectedContent("an element of \(declaration.name) with an unknown verdict")
@@ -256,7 +279,9 @@ public struct NetfilterConnection: ~Copyable {
             case nil:
                 break
             }
-            elements.append(SetElement(key: key, data: data, comment: bytes(NFTNL_SET_ELEM_USERDATA).flatMap(ElementComment.decode)))
+            elements.append(
+                SetElement(key: key, data: data, comment: bytes(NFTNL_SET_ELEM_USERDATA).flatMap(ElementComment.decode))
+            )
         }
         return elements
     }
@@ -270,7 +295,8 @@ public struct NetfilterConnection: ~Copyable {
             defer { nftnl_expr_iter_destroy(iterator) }
             while let expression = nftnl_expr_iter_next(iterator) {
                 guard let decoded = ExpressionCoding.read(expression) else {
-                    throw NetlinkError.unexpectedContent("a rule in chain \(chain) with an expression nfcompile does not write")
+                    throw NetlinkError.unexpectedContent(
+                        "a rule in chain \(chain) with an expression nfcompile does not write")
                 }
                 expressions.append(decoded)
             }
@@ -296,7 +322,8 @@ public struct NetfilterConnection: ~Copyable {
         var answer: [ReceivedMessage] = []
         while true {
             let count = try socket.receive(into: &receiveBuffer)
-            for message in ReceivedMessage.split(receiveBuffer, count: count) where message.sequence == requestSequence {
+            for message in ReceivedMessage.split(receiveBuffer, count: count) where message.sequence == requestSequence
+            {
                 if message.type == ReceivedMessage.error {
                     let report = message.errorReport
                     if report.code != 0 {

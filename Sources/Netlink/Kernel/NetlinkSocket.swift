@@ -22,7 +22,9 @@ struct NetlinkSocket: ~Copyable {
         }
         defer { close(target) }
         let home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        guard home >= 0 else { throw NetlinkError.system("open this thread's network namespace", Errno(rawValue: errno)) }
+        guard home >= 0 else {
+            throw NetlinkError.system("open this thread's network namespace", Errno(rawValue: errno))
+        }
         defer { close(home) }
         guard nfc_enter_network_namespace(target) == 0 else {
             throw NetlinkError.system("enter network namespace \(networkNamespace)", Errno(rawValue: errno))
@@ -71,12 +73,16 @@ struct NetlinkSocket: ~Copyable {
     /// by `timeout`, so that a reader thread can notice it should stop.
     func subscribe(group: UInt32, timeout: Duration) throws(NetlinkError) {
         var value = Int32(group)
-        guard mnl_socket_setsockopt(handle, Int32(NETLINK_ADD_MEMBERSHIP), &value, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+        guard
+            mnl_socket_setsockopt(handle, Int32(NETLINK_ADD_MEMBERSHIP), &value, socklen_t(MemoryLayout<Int32>.size))
+                == 0
+        else {
             throw NetlinkError.system("subscribe to nf_tables events", Errno(rawValue: errno))
         }
         let seconds = timeout.components.seconds
         var interval = timeval(tv_sec: Int(seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
-        _ = setsockopt(mnl_socket_get_fd(handle), SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
+        _ = setsockopt(
+            mnl_socket_get_fd(handle), SOL_SOCKET, SO_RCVTIMEO, &interval, socklen_t(MemoryLayout<timeval>.size))
     }
 
     /// Joins or leaves a multicast group (for a socket already subscribed).

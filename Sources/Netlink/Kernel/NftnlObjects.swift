@@ -84,30 +84,30 @@ enum ExpressionCoding {
             setBytes(bytes) { nftnl_expr_set(e, UInt16(type), $0, $1) }
         }
         switch expression {
-        case let .payload(base, offset, length, destination):
+        case .payload(let base, let offset, let length, let destination):
             let e = new("payload")
             u32(e, NFTNL_EXPR_PAYLOAD_DREG, destination.number)
             u32(e, NFTNL_EXPR_PAYLOAD_BASE, base.rawValue)
             u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset)
             u32(e, NFTNL_EXPR_PAYLOAD_LEN, length)
             return e
-        case let .meta(key, destination):
+        case .meta(let key, let destination):
             let e = new("meta")
             u32(e, NFTNL_EXPR_META_KEY, key.rawValue)
             u32(e, NFTNL_EXPR_META_DREG, destination.number)
             return e
-        case let .setMeta(key, source):
+        case .setMeta(let key, let source):
             let e = new("meta")
             u32(e, NFTNL_EXPR_META_KEY, key.rawValue)
             u32(e, NFTNL_EXPR_META_SREG, source.number)
             return e
-        case let .compare(source, op, bytes):
+        case .compare(let source, let op, let bytes):
             let e = new("cmp")
             u32(e, NFTNL_EXPR_CMP_SREG, source.number)
             u32(e, NFTNL_EXPR_CMP_OP, op.rawValue)
             data(e, NFTNL_EXPR_CMP_DATA, bytes)
             return e
-        case let .bitwise(source, destination, length, mask, xor):
+        case .bitwise(let source, let destination, let length, let mask, let xor):
             let e = new("bitwise")
             u32(e, NFTNL_EXPR_BITWISE_SREG, source.number)
             u32(e, NFTNL_EXPR_BITWISE_DREG, destination.number)
@@ -115,20 +115,20 @@ enum ExpressionCoding {
             data(e, NFTNL_EXPR_BITWISE_MASK, mask)
             data(e, NFTNL_EXPR_BITWISE_XOR, xor)
             return e
-        case let .lookup(source, set, destination, inverted):
+        case .lookup(let source, let set, let destination, let inverted):
             let e = new("lookup")
             u32(e, NFTNL_EXPR_LOOKUP_SREG, source.number)
             setString(set) { nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_LOOKUP_SET), $0) }
             if let destination { u32(e, NFTNL_EXPR_LOOKUP_DREG, destination.number) }
             if inverted { u32(e, NFTNL_EXPR_LOOKUP_FLAGS, 1) }  // NFT_LOOKUP_F_INV
             return e
-        case let .immediateVerdict(code, chain):
+        case .immediateVerdict(let code, let chain):
             let e = new("immediate")
             u32(e, NFTNL_EXPR_IMM_DREG, Register.verdict.number)
             u32(e, NFTNL_EXPR_IMM_VERDICT, UInt32(bitPattern: code.rawValue))
             if let chain { setString(chain) { nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_IMM_CHAIN), $0) } }
             return e
-        case let .conntrack(key, destination):
+        case .conntrack(let key, let destination):
             let e = new("ct")
             u32(e, NFTNL_EXPR_CT_KEY, key.rawValue)
             u32(e, NFTNL_EXPR_CT_DREG, destination.number)
@@ -139,14 +139,14 @@ enum ExpressionCoding {
             u32(e, NFTNL_EXPR_FIB_RESULT, UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue))
             u32(e, NFTNL_EXPR_FIB_DREG, destination.number)
             return e
-        case let .randomNumber(modulus, destination):
+        case .randomNumber(let modulus, let destination):
             let e = new("numgen")
             u32(e, NFTNL_EXPR_NG_DREG, destination.number)
             u32(e, NFTNL_EXPR_NG_MODULUS, modulus)
             u32(e, NFTNL_EXPR_NG_TYPE, UInt32(NFT_NG_RANDOM.rawValue))
             u32(e, NFTNL_EXPR_NG_OFFSET, 0)
             return e
-        case let .destinationNAT(family, address, port):
+        case .destinationNAT(let family, let address, let port):
             let e = new("nat")
             u32(e, NFTNL_EXPR_NAT_TYPE, UInt32(NFT_NAT_DNAT.rawValue))
             u32(e, NFTNL_EXPR_NAT_FAMILY, family)
@@ -157,7 +157,7 @@ enum ExpressionCoding {
             let e = new("masq")
             if flags != 0 { u32(e, NFTNL_EXPR_MASQ_FLAGS, flags) }
             return e
-        case let .reject(type, code):
+        case .reject(let type, let code):
             let e = new("reject")
             u32(e, NFTNL_EXPR_REJECT_TYPE, type)
             nftnl_expr_set_u8(e, UInt16(NFTNL_EXPR_REJECT_CODE), code)

@@ -59,7 +59,7 @@ extension Field {
         case .meta(.l4proto, _): self = .transportProtocol
         case .meta(.mark, _): self = .mark
         case .randomNumber(let modulus, _): self = .randomBucket(modulus: modulus)
-        case let .payload(base, offset, length, _):
+        case .payload(let base, let offset, let length, _):
             let candidates: [Field] = [
                 .sourceAddress(.ipv4), .destinationAddress(.ipv4), .sourceAddress(.ipv6), .destinationAddress(.ipv6),
                 .destinationPort,

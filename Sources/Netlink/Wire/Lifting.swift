@@ -28,10 +28,12 @@ enum Lifting {
             let expression = expressions[index]
             index += 1
             switch expression {
-            case let .payload(base, offset, length, destination):
+            case .payload(let base, let offset, let length, let destination):
                 let full = Field(loadedBy: expression)
-                let prefixOf = [Field.sourceAddress(.ipv4), .destinationAddress(.ipv4), .sourceAddress(.ipv6),
-                                .destinationAddress(.ipv6)].first {
+                let prefixOf = [
+                    Field.sourceAddress(.ipv4), .destinationAddress(.ipv4), .sourceAddress(.ipv6),
+                    .destinationAddress(.ipv6),
+                ].first {
                     $0.payloadLocation?.base == base && $0.payloadLocation?.offset == offset
                         && Int(length) < $0.byteLength
                 }
@@ -45,23 +47,23 @@ enum Lifting {
             case .meta(_, let destination), .randomNumber(_, let destination):
                 guard let field = Field(loadedBy: expression) else { return nil }
                 pending.append(Pending(register: destination, loaded: .field(field)))
-            case let .conntrack(key, destination):
+            case .conntrack(let key, let destination):
                 pending.append(Pending(register: destination, loaded: .conntrack(key)))
             case .fibDestinationType(let destination):
                 pending.append(Pending(register: destination, loaded: .fibType))
-            case let .bitwise(source, destination, _, mask, xor):
+            case .bitwise(let source, let destination, _, let mask, let xor):
                 guard source == destination, let last = pending.indices.last, pending[last].register == source,
                     pending[last].mask == nil
                 else { return nil }
                 pending[last].mask = mask
                 pending[last].xor = xor
-            case let .compare(source, op, data):
+            case .compare(let source, let op, let data):
                 guard pending.count == 1, pending[0].register == source,
                     let statement = comparison(pending[0], op == .equal ? .equal : .notEqual, data)
                 else { return nil }
                 statements.append(statement)
                 pending = []
-            case let .lookup(source, set, destination, inverted):
+            case .lookup(let source, let set, let destination, let inverted):
                 guard source == Lowering.first, let fields = concatenation(pending), !inverted || destination == nil
                 else { return nil }
                 pending = []
@@ -70,14 +72,14 @@ enum Lifting {
                 case .verdict?: statements.append(.verdictMap(fields, map: set))
                 case let register? where register == Lowering.first:
                     guard index < expressions.count,
-                        case let .destinationNAT(nfproto, address, _) = expressions[index], address == register,
+                        case .destinationNAT(let nfproto, let address, _) = expressions[index], address == register,
                         let family = IPFamily.allCases.first(where: { $0.nfproto == nfproto })
                     else { return nil }
                     index += 1
                     statements.append(.destinationNATMap(family, fields, map: set))
                 default: return nil
                 }
-            case let .setMeta(.mark, source):
+            case .setMeta(.mark, let source):
                 guard pending.count == 1, pending[0].register == source, case .field(.mark) = pending[0].loaded,
                     let mask = pending[0].mask.map(ValueCoding.fromHostOrder),
                     let xor = pending[0].xor.map(ValueCoding.fromHostOrder)
@@ -90,13 +92,13 @@ enum Lifting {
                     return nil
                 }
                 pending = []
-            case let .immediateVerdict(code, chain):
+            case .immediateVerdict(let code, let chain):
                 guard pending.isEmpty, let verdict = Verdict(code: code, chain: chain) else { return nil }
                 statements.append(.verdict(verdict))
             case .masquerade(let flags):
                 guard pending.isEmpty, flags & ~0x10 == 0 else { return nil }
                 statements.append(.masquerade(fullyRandom: flags & 0x10 != 0))
-            case let .reject(type, code):
+            case .reject(let type, let code):
                 guard pending.isEmpty else { return nil }
                 switch (type, code) {
                 case (1, 0): statements.append(.reject(.tcpReset))
@@ -122,9 +124,10 @@ enum Lifting {
         case .conntrack(let key) where comparison == .notEqual && ValueCoding.fromHostOrder(data) == 0:
             guard let bits = mask.map(ValueCoding.fromHostOrder) else { return nil }
             if key == .status { return bits == 0x20 ? .connectionDestinationTranslated : nil }
-            let states = Set([ConnectionState.new, .established, .related, .invalid, .untracked].filter {
-                bits & $0.bit != 0
-            })
+            let states = Set(
+                [ConnectionState.new, .established, .related, .invalid, .untracked].filter {
+                    bits & $0.bit != 0
+                })
             return states.reduce(0) { $0 | $1.bit } == bits ? .connectionState(states) : nil
         case .field(.mark) where mask != nil:
             return .matchMasked(

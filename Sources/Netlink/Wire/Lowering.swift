@@ -12,9 +12,9 @@ enum Lowering {
 
     static func expressions(for statement: Statement, family: TableFamily) -> [Expression] {
         switch statement {
-        case let .match(field, comparison, value):
+        case .match(let field, let comparison, let value):
             return match(field, comparison, value)
-        case let .matchMasked(field, mask, comparison, value):
+        case .matchMasked(let field, let mask, let comparison, let value):
             return [
                 field.load(into: first),
                 .bitwise(
@@ -31,17 +31,17 @@ enum Lowering {
             return bitTest(.conntrack(.state, destination: first), bits: states.reduce(0) { $0 | $1.bit })
         case .connectionDestinationTranslated:
             return bitTest(.conntrack(.status, destination: first), bits: 0x20)  // IPS_DST_NAT
-        case let .lookup(fields, set):
+        case .lookup(let fields, let set):
             return load(fields) + [.lookup(source: first, set: set, destination: nil)]
-        case let .notInSet(fields, set):
+        case .notInSet(let fields, let set):
             return load(fields) + [.lookup(source: first, set: set, destination: nil, inverted: true)]
-        case let .verdictMap(fields, map):
+        case .verdictMap(let fields, let map):
             return load(fields) + [.lookup(source: first, set: map, destination: .verdict)]
         case .setMarkBits(let bits):
             return markUpdate(mask: ~bits, xor: bits)
         case .toggleMarkBits(let bits):
             return markUpdate(mask: 0xffff_ffff, xor: bits)
-        case let .destinationNATMap(addressFamily, fields, map):
+        case .destinationNATMap(let addressFamily, let fields, let map):
             // The map's data, address then port, lands in consecutive registers from the first.
             let portRegister = Register(offset: Field.destinationAddress(addressFamily).paddedLength)
             return load(fields) + [
@@ -81,7 +81,8 @@ enum Lowering {
         if network.prefixLength % 8 == 0 {
             return [
                 .payload(base: location.base, offset: location.offset, length: UInt32(prefixBytes), destination: first),
-                .compare(source: first, compareOperator(comparison), data: Array(network.address.bytes.prefix(prefixBytes))),
+                .compare(
+                    source: first, compareOperator(comparison), data: Array(network.address.bytes.prefix(prefixBytes))),
             ]
         }
         let mask = IPNetwork.mask(prefixLength: network.prefixLength, byteCount: field.byteLength)

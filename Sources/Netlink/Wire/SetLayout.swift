@@ -78,7 +78,11 @@ extension NamedSet {
 /// nftnl's userdata: a list of (type: u8, length: u8, value) entries, nestable; numbers in host order.
 enum UserData {
     enum SetKey: UInt8 {
-        case keyByteOrder = 0, dataByteOrder = 1, keyTypeof = 3, dataTypeof = 4, dataInterval = 6
+        case keyByteOrder = 0
+        case dataByteOrder = 1
+        case keyTypeof = 3
+        case dataTypeof = 4
+        case dataInterval = 6
     }
 
     /// nft's expression type numbers (enum expr_types) used in typeof declarations.

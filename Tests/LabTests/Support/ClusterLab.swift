@@ -1,8 +1,8 @@
-import Pipeline
 import Compiler
 import Foundation
 import Lab
 import Manifests
+import Pipeline
 import Ruleset
 import ServiceGraph
 import Testing
@@ -61,7 +61,8 @@ final class ClusterLab {
         try lab.publishServiceNames(
             next.graph.services.compactMap { service in
                 service.clusterIPs.first { $0.family == .ipv4 }.map {
-                    NetworkLab.ServiceName(name: service.id.name, namespace: service.id.namespace, address: $0.description)
+                    NetworkLab.ServiceName(
+                        name: service.id.name, namespace: service.id.namespace, address: $0.description)
                 }
             })
         try lab.apply(next.ruleset)
@@ -128,10 +129,14 @@ final class ClusterLab {
                 for port in service.ports {
                     for endpoint in port.endpoints {
                         let address = endpoint.address.description
-                        var pod = byAddress[address] ?? NetworkLab.Pod(name: endpoint.targetName ?? "pod-\(address)", address: address)
+                        var pod =
+                            byAddress[address]
+                            ?? NetworkLab.Pod(name: endpoint.targetName ?? "pod-\(address)", address: address)
                         switch port.transport {
-                        case .tcp: if !pod.tcpPorts.contains(Int(endpoint.port)) { pod.tcpPorts.append(Int(endpoint.port)) }
-                        case .udp: if !pod.udpPorts.contains(Int(endpoint.port)) { pod.udpPorts.append(Int(endpoint.port)) }
+                        case .tcp:
+                            if !pod.tcpPorts.contains(Int(endpoint.port)) { pod.tcpPorts.append(Int(endpoint.port)) }
+                        case .udp:
+                            if !pod.udpPorts.contains(Int(endpoint.port)) { pod.udpPorts.append(Int(endpoint.port)) }
                         case .sctp: break
                         }
                         byAddress[address] = pod
