@@ -36,6 +36,27 @@ public struct IPNetwork: Hashable, Sendable, Comparable, CustomStringConvertible
         return hostBits >= 64 ? UInt64.max : UInt64(1) << UInt64(hostBits)
     }
 
+    /// The network's highest address: its host bits all set.
+    public var lastAddress: IPAddress {
+        let bytes = address.bytes.enumerated().map { index, byte in
+            let bitsInByte = max(0, min(8, prefixLength - index * 8))
+            return byte | UInt8(0xff >> bitsInByte & 0xff)
+        }
+        return IPAddress(bytes: bytes)!
+    }
+
+    /// The prefix that spans exactly `first` to `last`, if one does.
+    public init?(first: IPAddress, last: IPAddress) {
+        guard first.family == last.family else { return nil }
+        let differing = zip(first.bytes, last.bytes).map { $0 ^ $1 }
+        let prefixLength =
+            differing.prefix { $0 == 0 }.count * 8 + (differing.first { $0 != 0 }?.leadingZeroBitCount ?? 0)
+        guard let network = IPNetwork(address: first, prefixLength: prefixLength), network.address == first,
+            network.lastAddress == last
+        else { return nil }
+        self = network
+    }
+
     public func contains(_ other: IPAddress) -> Bool {
         other.family == family && Self.mask(other.bytes, prefixLength) == address.bytes
     }

@@ -18,17 +18,23 @@ public enum Names {
     public static let localExternalIPs = "local-external-ips"
     public static let localNodePorts = "local-nodeports"
     public static let hairpin = "hairpin"
+    /// Load-balancer frontends of Services with `loadBalancerSourceRanges`: new connections to
+    /// them are dropped unless their source is in `firewall-allowed` (frontend . source range).
+    public static let firewallIPs = "firewall-ips"
+    public static let firewallAllowed = "firewall-allowed"
     public static let nodePortIPs = "nodeport-ips"
 
     public static let natPrerouting = "nat-prerouting"
     public static let natOutput = "nat-output"
     public static let natPostrouting = "nat-postrouting"
+    public static let filterPrerouting = "filter-prerouting"
     public static let filterInput = "filter-input"
     public static let filterForward = "filter-forward"
     public static let filterOutput = "filter-output"
     public static let services = "services"
     public static let endpointsCheck = "endpoints-check"
     public static let rejectService = "reject-service"
+    public static let firewallCheck = "firewall-check"
     public static let masquerading = "masquerading"
 }
 

@@ -59,6 +59,28 @@ struct Fragment: Equatable {
             for endpoint in available {
                 add(Names.hairpin, SetElement(key: [.address(endpoint.address), .address(endpoint.address)]))
             }
+            addFirewall(service, family: family, proto: proto, port: port.port, label: label, options: options)
+        }
+    }
+
+    /// `loadBalancerSourceRanges`: the load-balancer frontends only admit new connections from
+    /// these sources (NodePorts and external IPs are not filtered, as in kube-proxy). A Service
+    /// whose ranges are all of the other family admits none in this one: it asked for a filter.
+    private mutating func addFirewall(
+        _ service: Service, family: IPFamily, proto: Value, port: UInt16, label: String, options: CompilerOptions
+    ) {
+        guard !service.loadBalancerSourceRanges.isEmpty else { return }
+        let ranges = service.loadBalancerSourceRanges.filter { $0.family == family }
+        // A range holding the node lets the node reach the load balancer's address, which is then
+        // often local, so that such a request loops back with the address itself as its source.
+        let allowsNode = ranges.contains { range in options.nodeIPs.contains(where: range.contains) }
+        for address in service.loadBalancerIPs where address.family == family {
+            let frontend: [Value] = [.address(address), proto, .port(port)]
+            add(Names.firewallIPs, SetElement(key: frontend, comment: label))
+            for range in ranges { add(Names.firewallAllowed, SetElement(key: frontend + [.network(range)])) }
+            if allowsNode, let itself = IPNetwork(address: address, prefixLength: family.byteCount * 8) {
+                add(Names.firewallAllowed, SetElement(key: frontend + [.network(itself)]))
+            }
         }
     }
 
@@ -149,6 +171,11 @@ struct TableBuilder {
             NamedSet(
                 name: Names.hairpin, key: [.sourceAddress(family), .destinationAddress(family)],
                 elements: elements(Names.hairpin)))
+        sets.append(NamedSet(name: Names.firewallIPs, key: key(.address), elements: elements(Names.firewallIPs)))
+        sets.append(
+            NamedSet(
+                name: Names.firewallAllowed, key: key(.address) + [.sourceAddress(family)], isInterval: true,
+                elements: elements(Names.firewallAllowed)))
         let nodeIPs = options.nodeIPs.filter { $0.family == family }
         if !nodeIPs.isEmpty {
             sets.append(
@@ -182,6 +209,15 @@ struct TableBuilder {
                         gated($0, set: $0.noEndpoints, [.verdict(.goto(Names.rejectService))])
                     }
                         + FrontendKind.allCases.map { gated($0, set: $0.noLocalEndpoints, [.verdict(.drop)]) }),
+                Chain(
+                    name: Names.firewallCheck,
+                    rules: [
+                        Rule([
+                            .lookup(key(.address), set: Names.firewallIPs),
+                            .notInSet(key(.address) + [.sourceAddress(family)], set: Names.firewallAllowed),
+                            .verdict(.drop),
+                        ])
+                    ]),
                 Chain(
                     name: Names.rejectService,
                     rules: [
@@ -254,6 +290,8 @@ struct TableBuilder {
 
     private func baseChains() -> [Chain] {
         let checkNew = [Rule([.connectionState([.new]), .verdict(.jump(Names.endpointsCheck))])]
+        // Before DNAT, on the way in and out: load-balancer source ranges.
+        let firewall = [Rule([.connectionState([.new]), .verdict(.jump(Names.firewallCheck))])]
         return [
             Chain(
                 name: Names.natPrerouting, hook: .init(type: .nat, point: .prerouting, priority: -100),
@@ -264,13 +302,17 @@ struct TableBuilder {
             Chain(
                 name: Names.natPostrouting, hook: .init(type: .nat, point: .postrouting, priority: 100),
                 rules: [Rule([.verdict(.jump(Names.masquerading))])]),
+            Chain(
+                name: Names.filterPrerouting, hook: .init(type: .filter, point: .prerouting, priority: -110),
+                rules: firewall),
             // Before NAT (-100): packets to a service without endpoints are refused here.
             Chain(name: Names.filterInput, hook: .init(type: .filter, point: .input, priority: -110), rules: checkNew),
             Chain(
                 name: Names.filterForward, hook: .init(type: .filter, point: .forward, priority: -110),
                 rules: checkNew),
             Chain(
-                name: Names.filterOutput, hook: .init(type: .filter, point: .output, priority: -110), rules: checkNew),
+                name: Names.filterOutput, hook: .init(type: .filter, point: .output, priority: -110),
+                rules: checkNew + firewall),
         ]
     }
 

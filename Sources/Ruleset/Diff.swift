@@ -33,7 +33,8 @@ public func diff(current: Table, desired: Table) -> Transaction {
     let skeletonChanged =
         desired.chains.contains { chain in currentChains[chain.name].map { $0.hook != chain.hook } ?? false }
         || desired.sets.contains { set in
-            currentSets[set.name].map { $0.key != set.key || $0.data != set.data } ?? false
+            currentSets[set.name].map { $0.key != set.key || $0.data != set.data || $0.isInterval != set.isInterval }
+                ?? false
         }
     if skeletonChanged { return Transaction.replacing(desired) }
 
@@ -43,7 +44,8 @@ public func diff(current: Table, desired: Table) -> Transaction {
         operations.append(.addChain(id, Chain(name: chain.name, hook: chain.hook)))
     }
     for set in desired.sets where currentSets[set.name] == nil {
-        operations.append(.addSet(id, NamedSet(name: set.name, key: set.key, data: set.data)))
+        operations.append(
+            .addSet(id, NamedSet(name: set.name, key: set.key, data: set.data, isInterval: set.isInterval)))
     }
     // 2. Elements: deletes, then adds.
     let elementDeletes = operations.count

@@ -108,6 +108,10 @@ extension Value: Comparable {
 }
 
 extension Value {
+    public var isNetwork: Bool {
+        if case .network = self { true } else { false }
+    }
+
     public static let tcp = Value.transportProtocol(6)
     public static let udp = Value.transportProtocol(17)
     public static let sctp = Value.transportProtocol(132)

@@ -33,6 +33,7 @@ extension Table {
 extension NamedSet {
     func nftLines() -> [String] {
         var lines = ["\(isMap ? "map" : "set") \(name) {", "\t" + typeDeclaration]
+        if isInterval { lines.append("\tflags interval") }
         if !elements.isEmpty {
             lines.append("\telements = {")
             for (index, element) in elements.enumerated() {
@@ -197,7 +198,8 @@ extension Operation {
         case .flushChain(let table, let name): return "flush chain \(table) \(name)"
         case .addRule(let table, let chain, let rule): return "add rule \(table) \(chain) \(rule.nftText)"
         case .addSet(let table, let set):
-            return "add \(set.isMap ? "map" : "set") \(table) \(set.name) { \(set.typeDeclaration); }"
+            let flags = set.isInterval ? " flags interval;" : ""
+            return "add \(set.isMap ? "map" : "set") \(table) \(set.name) { \(set.typeDeclaration);\(flags) }"
         case .deleteSet(let table, let name): return "delete set \(table) \(name)"
         case .addElements(let table, let set, let elements):
             return "add element \(table) \(set) { " + elements.map(\.nftText).joined(separator: ", ") + " }"

@@ -83,12 +83,16 @@ public struct NamedSet: Hashable, Sendable {
     public var key: [Field]
     /// nil for a plain set.
     public var data: Data?
+    /// `flags interval`: the key's last field holds prefixes (`.network`, full-length ones
+    /// too), and a key matches every address of its prefix.
+    public var isInterval: Bool
     public var elements: [SetElement]
 
-    public init(name: String, key: [Field], data: Data? = nil, elements: [SetElement] = []) {
+    public init(name: String, key: [Field], data: Data? = nil, isInterval: Bool = false, elements: [SetElement] = []) {
         self.name = name
         self.key = key
         self.data = data
+        self.isInterval = isInterval
         self.elements = elements
     }
 

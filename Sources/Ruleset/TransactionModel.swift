@@ -60,7 +60,8 @@ extension Ruleset {
         case .addSet(let id, let set):
             let t = try tableIndex(id)
             if !tables[t].sets.contains(where: { $0.name == set.name }) {
-                tables[t].sets.append(NamedSet(name: set.name, key: set.key, data: set.data))
+                tables[t].sets.append(
+                    NamedSet(name: set.name, key: set.key, data: set.data, isInterval: set.isInterval))
             }
         case .deleteSet(let id, let name):
             let t = try tableIndex(id)

@@ -30,6 +30,9 @@ import Testing
         try twin.loadRuleset(ruleset.nftText())
         let viaText = try twin.node("nft", "list", "table", "ip", "nfcompile")
         #expect(viaNetlink == viaText)
+        // And the table nft wrote from our text reads back as ours: an agent taking over a node
+        // where the dry run was loaded by hand finds nothing to repair.
+        #expect(try twin.readRuleset().canonical == ruleset.canonical)
     }
 
     /// Every statement the dispatch writes (bit-set tests, inner chains, negated lookups, Local

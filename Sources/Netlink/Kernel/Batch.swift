@@ -112,6 +112,11 @@ struct Batch {
                 setBytes(attributes.userData) {
                     nftnl_set_set_data(object.pointer, attribute(NFTNL_SET_USERDATA.rawValue), $0, $1)
                 }
+                if !attributes.fieldLengths.isEmpty {
+                    setBytes(attributes.fieldLengths) {
+                        nftnl_set_set_data(object.pointer, attribute(NFTNL_SET_DESC_CONCAT.rawValue), $0, $1)
+                    }
+                }
                 nftnl_set_nlmsg_build_payload(header, object.pointer)
             }
         case .addElements(let table, let set, let elements):
@@ -188,6 +193,12 @@ struct Batch {
         setBytes(ValueCoding.concatenation(element.key)) {
             nftnl_set_elem_set(object, attribute(NFTNL_SET_ELEM_KEY), $0, $1)
         }
+        if element.key.contains(where: \.isNetwork) {
+            // An element of an interval set (its last field is a prefix): the end is a second key.
+            setBytes(ValueCoding.concatenation(element.key, end: true)) {
+                nftnl_set_elem_set(object, attribute(NFTNL_SET_ELEM_KEY_END), $0, $1)
+            }
+        }
         switch element.data {
         case .verdict(let verdict)?:
             guard case .immediateVerdict(let code, let chain) = verdict.immediate else { break }
@@ -213,6 +224,7 @@ struct Batch {
     private static func encodedSize(_ element: SetElement) -> Int {
         func aligned(_ n: Int) -> Int { (n + 3) & ~3 }
         var size = 4 + 4 + 4 + aligned(ValueCoding.paddedLength(element.key))
+        if element.key.contains(where: \.isNetwork) { size += 4 + 4 + aligned(ValueCoding.paddedLength(element.key)) }
         switch element.data {
         case .verdict(let verdict)?:
             var chain = 0

@@ -232,7 +232,10 @@ public struct NetfilterConnection: ~Copyable {
         let attributes = SetAttributes(
             flags: u32(NFTNL_SET_FLAGS.rawValue) ?? 0, keyType: u32(NFTNL_SET_KEY_TYPE.rawValue) ?? 0,
             keyLength: u32(NFTNL_SET_KEY_LEN.rawValue) ?? 0, dataType: u32(NFTNL_SET_DATA_TYPE.rawValue),
-            dataLength: u32(NFTNL_SET_DATA_LEN.rawValue), userData: userData)
+            dataLength: u32(NFTNL_SET_DATA_LEN.rawValue), userData: userData,
+            fieldLengths: nftnl_set_is_set(pointer, attribute(NFTNL_SET_DESC_CONCAT.rawValue))
+                ? copyBytes(nftnl_set_get_data(pointer, attribute(NFTNL_SET_DESC_CONCAT.rawValue), &length), length)
+                : [])
         // nfcompile's sets have no size limit, element timeout or memory policy: with any of them,
         // the set is someone else's (the kernel answers them only when set).
         let extras = [(NFTNL_SET_DESC_SIZE, "size"), (NFTNL_SET_TIMEOUT, "timeout"), (NFTNL_SET_POLICY, "policy")]
@@ -258,8 +261,19 @@ public struct NetfilterConnection: ~Copyable {
                 var length: UInt32 = 0
                 return copyBytes(nftnl_set_elem_get(element, attribute(type), &length), length)
             }
-            guard let keyBytes = bytes(NFTNL_SET_ELEM_KEY), let key = ValueCoding.split(keyBytes, as: declaration.key)
+            guard let keyBytes = bytes(NFTNL_SET_ELEM_KEY), var key = ValueCoding.split(keyBytes, as: declaration.key)
             else { throw NetlinkError.unexpectedContent("an element of \(declaration.name) with an unreadable key") }
+            if declaration.isInterval {
+                // The end of the range is a second key; without one, the range is one key.
+                let endBytes = bytes(NFTNL_SET_ELEM_KEY_END) ?? keyBytes
+                guard let end = ValueCoding.split(endBytes, as: declaration.key),
+                    let interval = ValueCoding.intervalKey(start: key, end: end)
+                else {
+                    throw NetlinkError.unexpectedContent(
+                        "an element of \(declaration.name) with an unreadable interval")
+                }
+                key = interval
+            }
             var data: SetElement.Data?
             switch declaration.data {
             case .verdict?:

@@ -157,6 +157,14 @@ enum ExpressionCoding {
             let e = new("masq")
             if flags != 0 { u32(e, NFTNL_EXPR_MASQ_FLAGS, flags) }
             return e
+        case .byteorder(let source, let destination, let toNetwork, let length, let size):
+            let e = new("byteorder")
+            u32(e, NFTNL_EXPR_BYTEORDER_SREG, source.number)
+            u32(e, NFTNL_EXPR_BYTEORDER_DREG, destination.number)
+            u32(e, NFTNL_EXPR_BYTEORDER_OP, UInt32((toNetwork ? NFT_BYTEORDER_HTON : NFT_BYTEORDER_NTOH).rawValue))
+            u32(e, NFTNL_EXPR_BYTEORDER_LEN, length)
+            u32(e, NFTNL_EXPR_BYTEORDER_SIZE, size)
+            return e
         case .reject(let type, let code):
             let e = new("reject")
             u32(e, NFTNL_EXPR_REJECT_TYPE, type)
@@ -226,6 +234,11 @@ enum ExpressionCoding {
                 port: register(NFTNL_EXPR_NAT_REG_PROTO_MIN))
         case "masq":
             return .masquerade(flags: has(NFTNL_EXPR_MASQ_FLAGS) ? u32(NFTNL_EXPR_MASQ_FLAGS) : 0)
+        case "byteorder":
+            return .byteorder(
+                source: register(NFTNL_EXPR_BYTEORDER_SREG), destination: register(NFTNL_EXPR_BYTEORDER_DREG),
+                toNetwork: u32(NFTNL_EXPR_BYTEORDER_OP) == UInt32(NFT_BYTEORDER_HTON.rawValue),
+                length: u32(NFTNL_EXPR_BYTEORDER_LEN), size: u32(NFTNL_EXPR_BYTEORDER_SIZE))
         case "reject":
             return .reject(
                 type: u32(NFTNL_EXPR_REJECT_TYPE), code: nftnl_expr_get_u8(e, UInt16(NFTNL_EXPR_REJECT_CODE)))

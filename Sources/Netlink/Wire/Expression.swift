@@ -18,6 +18,10 @@ enum Expression: Hashable, Sendable {
     case destinationNAT(family: UInt32, address: Register, port: Register)
     case masquerade(flags: UInt32)
     case reject(type: UInt32, code: UInt8)
+    /// Byte order conversion in place. nft writes one that changes nothing (`hton` in 2-byte
+    /// units over the 1-byte `meta l4proto`) before the lookup of an interval concatenation;
+    /// nfcompile only reads it, so that a table nft loaded from our text reads back as ours.
+    case byteorder(source: Register, destination: Register, toNetwork: Bool, length: UInt32, size: UInt32)
 
     enum PayloadBase: UInt32, Hashable, Sendable {
         case network = 1  // NFT_PAYLOAD_NETWORK_HEADER

@@ -101,12 +101,24 @@ enum ValueCoding {
         }
     }
 
-    /// A concatenated key or data value: each part padded to a multiple of 4 bytes.
-    static func concatenation(_ values: [Value]) -> [UInt8] {
+    /// A concatenated key or data value: each part padded to a multiple of 4 bytes. A network
+    /// stands for its first address, or its last one in the `end` of an interval's key.
+    static func concatenation(_ values: [Value], end: Bool = false) -> [UInt8] {
         values.flatMap { value in
-            let raw = bytes(value)
+            var raw = bytes(value)
+            if end, case .network(let network) = value { raw = network.lastAddress.bytes }
             return raw + [UInt8](repeating: 0, count: (raw.count + 3) / 4 * 4 - raw.count)
         }
+    }
+
+    /// The key of an interval set's element from its start and end: the last field's range as
+    /// its prefix, the others equal at both ends. nil for any other range (not one nfcompile
+    /// writes).
+    static func intervalKey(start: [Value], end: [Value]) -> [Value]? {
+        guard start.count == end.count, case .address(let low)? = start.last, case .address(let high)? = end.last,
+            let network = IPNetwork(first: low, last: high), start.dropLast() == end.dropLast()
+        else { return nil }
+        return start.dropLast() + [.network(network)]
     }
 
     /// The length of `concatenation(values)`, without building it.

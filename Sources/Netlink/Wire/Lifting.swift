@@ -105,7 +105,12 @@ enum Lifting {
                 case (0, 3), (0, 4): statements.append(.reject(.portUnreachable))
                 default: return nil
                 }
-            case .setMeta, .destinationNAT:
+            case .byteorder(let source, let destination, true, 1, 2):
+                // nft's no-op conversion of `meta l4proto` in an interval concatenation's key.
+                guard source == destination, let last = pending.last, last.register == source,
+                    case .field(.transportProtocol) = last.loaded
+                else { return nil }
+            case .setMeta, .destinationNAT, .byteorder:
                 return nil
             }
         }

@@ -4,6 +4,8 @@ import Ruleset
 /// write it byte for byte as nft 1.0.6 does (checked against sets that nft itself created).
 struct SetAttributes: Hashable, Sendable {
     static let mapFlag: UInt32 = 0x8  // NFT_SET_MAP
+    static let intervalFlag: UInt32 = 0x4  // NFT_SET_INTERVAL
+    static let concatFlag: UInt32 = 0x80  // NFT_SET_CONCAT
     static let verdictDatatype: UInt32 = 0xffff_ff00  // NFT_DATA_VERDICT
     static let verdictLength: UInt32 = 16
 
@@ -13,6 +15,9 @@ struct SetAttributes: Hashable, Sendable {
     var dataType: UInt32?
     var dataLength: UInt32?
     var userData: [UInt8]
+    /// The length of each field of an interval concatenation (NFTA_SET_DESC_CONCAT): the kernel's
+    /// interval back-end for concatenations needs them. Empty otherwise.
+    var fieldLengths: [UInt8] = []
 }
 
 extension NamedSet {
@@ -29,9 +34,11 @@ extension NamedSet {
         }
         if data != nil { userData += UserData.u32(.dataInterval, 0) }
 
+        var flags = data == nil ? 0 : SetAttributes.mapFlag
+        if isInterval { flags |= SetAttributes.intervalFlag | (key.count > 1 ? SetAttributes.concatFlag : 0) }
         var attributes = SetAttributes(
-            flags: data == nil ? 0 : SetAttributes.mapFlag, keyType: Self.datatype(key),
-            keyLength: UInt32(key.reduce(0) { $0 + $1.paddedLength }), userData: userData)
+            flags: flags, keyType: Self.datatype(key), keyLength: UInt32(key.reduce(0) { $0 + $1.paddedLength }),
+            userData: userData, fieldLengths: isInterval && key.count > 1 ? key.map { UInt8($0.byteLength) } : [])
         switch data {
         case .verdict?:
             attributes.dataType = SetAttributes.verdictDatatype
@@ -63,9 +70,9 @@ extension NamedSet {
                 return nil
             }
         }
-        self.init(name: name, key: key, data: data)
-        // Anything else than what nfcompile writes (other flags: anonymous, constant, interval,
-        // timeout; other types or lengths; other userdata) is someone else's set.
+        self.init(name: name, key: key, data: data, isInterval: attributes.flags & SetAttributes.intervalFlag != 0)
+        // Anything else than what nfcompile writes (other flags: anonymous, constant, timeout;
+        // other types or lengths; other userdata) is someone else's set.
         guard self.attributes == attributes else { return nil }
     }
 
