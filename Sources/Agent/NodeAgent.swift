@@ -226,8 +226,9 @@ public actor NodeAgent: Service {
     private func syncNow(_ work: Synchronizer.Work, queuedSince: Date? = nil) {
         do {
             let report = try synchronizer.sync(work)
-            if let generation = report.outcome?.generation {
-                ownGenerations = Array((ownGenerations + [generation]).suffix(16))
+            if let outcome = report.outcome {
+                let generations = [outcome.generation] + (outcome.affinityGeneration.map { [$0] } ?? [])
+                ownGenerations = Array((ownGenerations + generations).suffix(16))
             }
             metrics.record(report, queuedSince: queuedSince, triggeredAt: cluster?.input.takeTriggerTimes() ?? [])
             metrics.changesPending.set(Double(0))
@@ -257,6 +258,9 @@ public actor NodeAgent: Service {
         guard let outcome = report.outcome else { return }
         if let error = outcome.conntrackError {
             logger.warning("could not delete stale UDP conntrack entries: \(error)")
+        }
+        if let error = outcome.affinityError {
+            logger.warning("could not forget the session affinity of removed endpoints: \(error)")
         }
         if let repair = outcome.repair {
             logger.warning("table \(configuration.tableName): \(repair)")

@@ -40,4 +40,8 @@ final class QuietCommitStore: RulesetStore {
     }
 
     func deleteStaleFlows(_ flows: [StaleFlow]) throws -> Int { try store.deleteStaleFlows(flows) }
+
+    func deleteStaleAffinities(_ affinities: [StaleAffinity]) throws -> (deleted: Int, generation: UInt32?) {
+        try store.deleteStaleAffinities(affinities)
+    }
 }

@@ -29,6 +29,8 @@ public struct IncrementalCompiler: Sendable {
         /// Frontends using each bucket count: its map, leaf chain and place in the dispatch tree
         /// exist while some frontend does.
         var countUse: [BucketCount: Int] = [:]
+        /// Frontends using each affinity timeout: its set and record rule exist while some does.
+        var affinityUse: [AffinityTimeout: Int] = [:]
         /// Services with a frontend of this family.
         var frontendServices = 0
     }
@@ -89,6 +91,7 @@ public struct IncrementalCompiler: Sendable {
             }
         }
         let countsBefore = tables.mapValues { Set($0.countUse.keys) }
+        let timeoutsBefore = tables.mapValues { Set($0.affinityUse.keys) }
         for (old, byFamily) in oldFragments { claim(old, byFamily, add: false) }
         for (new, byFamily) in newFragments { claim(new, byFamily, add: true) }
         guard families == familiesBefore else { return nil }
@@ -104,6 +107,12 @@ public struct IncrementalCompiler: Sendable {
             let previous = countsBefore[family] ?? []
             if counts != previous {
                 skeleton.add(TableBuilder(family: family, options: options), id, from: previous, to: counts)
+            }
+            let timeouts = Set(tables[family]?.affinityUse.keys.map { $0 } ?? [])
+            let previousTimeouts = timeoutsBefore[family] ?? []
+            if timeouts != previousTimeouts {
+                skeleton.add(
+                    TableBuilder(family: family, options: options), id, affinityFrom: previousTimeouts, to: timeouts)
             }
             for (set, keys) in (before[family] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 var gone: [SetElement] = []
@@ -197,6 +206,10 @@ public struct IncrementalCompiler: Sendable {
             for count in fragment.bucketCounts {
                 state.countUse[count, default: 0] += add ? 1 : -1
                 if state.countUse[count] == 0 { state.countUse[count] = nil }
+            }
+            for timeout in fragment.affinityTimeouts {
+                state.affinityUse[timeout, default: 0] += add ? 1 : -1
+                if state.affinityUse[timeout] == 0 { state.affinityUse[timeout] = nil }
             }
             tables[family] = state
         }
@@ -318,5 +331,15 @@ private struct SkeletonChange {
         }
         // Every gone chain is emptied before any is deleted: one may still go to another.
         removedChains += flushes + deletes
+    }
+
+    /// The affinity sets of the timeouts in use and the record chain's rules, which test them.
+    mutating func add(
+        _ builder: TableBuilder, _ id: TableID, affinityFrom old: Set<AffinityTimeout>, to new: Set<AffinityTimeout>
+    ) {
+        newSets += new.subtracting(old).sorted().map { .addSet(id, builder.affinitySet($0)) }
+        removedSets += old.subtracting(new).sorted().map { .deleteSet(id, name: $0.set) }
+        if !old.isEmpty { rules.append(.flushChain(id, name: Names.affinityRecord)) }
+        rules += builder.affinityRecordChain(new.sorted()).rules.map { .addRule(id, chain: Names.affinityRecord, $0) }
     }
 }

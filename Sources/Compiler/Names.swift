@@ -35,6 +35,8 @@ public enum Names {
     public static let endpointsCheck = "endpoints-check"
     public static let rejectService = "reject-service"
     public static let firewallCheck = "firewall-check"
+    /// Records, after DNAT, which endpoint a client of a `sessionAffinity: ClientIP` frontend got.
+    public static let affinityRecord = "affinity-record"
     public static let masquerading = "masquerading"
 }
 
@@ -69,6 +71,24 @@ enum FrontendKind: Int, Hashable, Comparable, CaseIterable {
     /// a map when a rule starts using it).
     func bucketMap(buckets: Int) -> String { "\(prefix)endpoints-\(buckets)" }
 
+    /// Session affinity: client . frontend → the endpoint it got, filled by the packet path with
+    /// the Service's timeout. New connections of a client found here go to the same endpoint.
+    var affinityMap: String { "\(prefix)affinity" }
+    /// The frontends (with each of their endpoints) whose affinity lasts `seconds`: the ones
+    /// `affinity-record` records, with that timeout.
+    func affinitySet(seconds: Int) -> String { "\(prefix)affinity-\(seconds)" }
+
+    /// The kind and timeout of an affinity set, if `set` is one.
+    static func affinitySetKind(_ set: String) -> AffinityTimeout? {
+        for kind in allCases {
+            let prefix = kind.affinitySet(seconds: 0).dropLast()  // "affinity-", "nodeport-affinity-"
+            if set.hasPrefix(prefix), let seconds = Int(set.dropFirst(prefix.count)) {
+                return AffinityTimeout(kind: kind, seconds: seconds)
+            }
+        }
+        return nil
+    }
+
     /// The kind whose bucket map `set` is, if it is one.
     static func bucketMapKind(_ set: String) -> FrontendKind? {
         allCases.first { kind in
@@ -76,6 +96,19 @@ enum FrontendKind: Int, Hashable, Comparable, CaseIterable {
             return set.hasPrefix(prefix) && Int(set.dropFirst(prefix.count)) != nil
         }
     }
+}
+
+/// A session-affinity timeout in use by frontends of one kind: it has an affinity set and a rule
+/// in `affinity-record`.
+struct AffinityTimeout: Hashable, Comparable {
+    var kind: FrontendKind
+    var seconds: Int
+
+    static func < (lhs: AffinityTimeout, rhs: AffinityTimeout) -> Bool {
+        (lhs.kind, lhs.seconds) < (rhs.kind, rhs.seconds)
+    }
+
+    var set: String { kind.affinitySet(seconds: seconds) }
 }
 
 /// A bucket count in use by frontends of one kind: it has a bucket map and a leaf chain.

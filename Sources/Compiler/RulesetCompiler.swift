@@ -30,8 +30,10 @@ struct Fragment: Equatable {
     /// Elements by set name, in the order the service produces them.
     var elements: [String: [SetElement]] = [:]
     var bucketCounts: Set<BucketCount> = []
+    var affinityTimeouts: Set<AffinityTimeout> = []
 
     init(of service: Service, family: IPFamily, options: CompilerOptions) {
+        let affinity = service.sessionAffinityTimeout
         for port in service.ports {
             let label = "\(service.id):\(port.name ?? String(port.port))"
             let proto = Value.transportProtocol(port.transport.ipProtocolNumber)
@@ -43,18 +45,19 @@ struct Fragment: Equatable {
                 addFrontend(
                     .address, [.address(address), proto, .port(port.port)],
                     endpoints: service.internalTrafficPolicy == .local ? local : available,
-                    anyEndpoints: !available.isEmpty, keepsSource: false, label: label)
+                    anyEndpoints: !available.isEmpty, keepsSource: false, affinity: affinity, label: label)
             }
             for address in service.externalIPs + service.loadBalancerIPs where address.family == family {
                 addFrontend(
                     .address, [.address(address), proto, .port(port.port)],
                     endpoints: externalLocal ? local : available,
-                    anyEndpoints: !available.isEmpty, keepsSource: externalLocal, label: label)
+                    anyEndpoints: !available.isEmpty, keepsSource: externalLocal, affinity: affinity, label: label)
             }
             if let nodePort = port.nodePort {
                 addFrontend(
                     .nodePort, [proto, .port(nodePort)], endpoints: externalLocal ? local : available,
-                    anyEndpoints: !available.isEmpty, keepsSource: externalLocal, label: "\(label) nodePort")
+                    anyEndpoints: !available.isEmpty, keepsSource: externalLocal, affinity: affinity,
+                    label: "\(label) nodePort")
             }
             for endpoint in available {
                 add(Names.hairpin, SetElement(key: [.address(endpoint.address), .address(endpoint.address)]))
@@ -105,7 +108,7 @@ struct Fragment: Equatable {
     /// frontend's key; the bucket keys extend it with the bucket number.
     private mutating func addFrontend(
         _ kind: FrontendKind, _ key: [Value], endpoints chosen: [Endpoint], anyEndpoints: Bool, keepsSource: Bool,
-        label: String
+        affinity: Int?, label: String
     ) {
         guard !chosen.isEmpty else {
             // No endpoint at all: refused. Endpoints, but none on this node (a Local policy): dropped.
@@ -129,6 +132,11 @@ struct Fragment: Equatable {
         add(kind.gate, SetElement(key: key, comment: label))
         for bit in count.bits { add(kind.bitSet(bit), SetElement(key: key)) }
         if keepsSource { add(kind.keepsSource, SetElement(key: key, comment: label)) }
+        if let affinity {
+            let timeout = AffinityTimeout(kind: kind, seconds: affinity)
+            affinityTimeouts.insert(timeout)
+            for endpoint in chosen { add(timeout.set, SetElement(key: key + [.address(endpoint.address)])) }
+        }
     }
 }
 
@@ -139,6 +147,7 @@ struct TableBuilder {
 
     private var sets: [String: ElementList] = [:]
     private var bucketCounts: Set<BucketCount> = []
+    private var affinityTimeouts: Set<AffinityTimeout> = []
 
     init(family: IPFamily, options: CompilerOptions) {
         self.family = family
@@ -155,6 +164,7 @@ struct TableBuilder {
             for element in elements { sets[set, default: ElementList()].add(element) }
         }
         bucketCounts.formUnion(fragment.bucketCounts)
+        affinityTimeouts.formUnion(fragment.affinityTimeouts)
     }
 
     func elements(_ set: String) -> [SetElement] { sets[set]?.elements ?? [] }
@@ -193,6 +203,13 @@ struct TableBuilder {
                 return map
             }
             dispatch += dispatchChains(kind, counts: counts.map(\.buckets))
+            sets.append(affinityMap(kind))
+        }
+        let timeouts = affinityTimeouts.sorted()
+        sets += timeouts.map { timeout in
+            var set = affinitySet(timeout)
+            set.elements = elements(timeout.set)
+            return set
         }
 
         return Table(
@@ -225,6 +242,7 @@ struct TableBuilder {
                         Rule([.reject(.portUnreachable)]),
                     ]),
                 masqueradingChain(),
+                affinityRecordChain(timeouts),
             ] + dispatch)
     }
 
@@ -239,6 +257,50 @@ struct TableBuilder {
     func bitSets(_ counts: [BucketCount]) -> [NamedSet] {
         guard let kind = counts.first?.kind else { return [] }
         return Set(counts.flatMap(\.bits)).sorted().map { NamedSet(name: kind.bitSet($0), key: key(kind)) }
+    }
+
+    /// Session affinity of one kind: client . frontend → endpoint, filled by `affinity-record`.
+    func affinityMap(_ kind: FrontendKind) -> NamedSet {
+        NamedSet(
+            name: kind.affinityMap, key: [.sourceAddress(family)] + key(kind),
+            data: .fields([.destinationAddress(family), .destinationPort]), dynamicCapacity: Self.affinityCapacity)
+    }
+
+    /// Clients remembered per family and frontend kind: the kernel's own default for a set the
+    /// packet path fills. When it is full, new clients are balanced without affinity until
+    /// entries expire.
+    static let affinityCapacity: UInt32 = 65_535
+
+    /// The frontends of one affinity timeout with each of their endpoints' addresses (an endpoint
+    /// is a pod, one address per frontend), without elements. Four fields at most: nft keeps the
+    /// `typeof` of a concatenation of up to four.
+    func affinitySet(_ timeout: AffinityTimeout) -> NamedSet {
+        NamedSet(name: timeout.set, key: key(timeout.kind) + [.destinationAddress(family)])
+    }
+
+    /// After DNAT (postrouting sees a connection's first packet): a connection to a frontend with
+    /// affinity that went to one of its endpoints is remembered, or its entry's timeout restarts.
+    /// Conntrack's original direction gives the client and frontend whatever NAT did since. One
+    /// rule per transport protocol: nft reads `ct original proto-dst` as a port only after one.
+    func affinityRecordChain(_ timeouts: [AffinityTimeout]) -> Chain {
+        Chain(
+            name: Names.affinityRecord,
+            rules: timeouts.flatMap { timeout in
+                let frontend: [Field] =
+                    timeout.kind == .address
+                    ? [.originalDestinationAddress(family), .transportProtocol, .originalDestinationPort]
+                    : [.transportProtocol, .originalDestinationPort]
+                return [Value.tcp, .udp, .sctp].map { transport in
+                    Rule([
+                        .match(.transportProtocol, .equal, transport),
+                        .lookup(frontend + [.destinationAddress(family)], set: timeout.set),
+                        .updateMap(
+                            map: timeout.kind.affinityMap, key: [.originalSourceAddress(family)] + frontend,
+                            data: [.destinationAddress(family), .destinationPort],
+                            timeoutSeconds: UInt32(clamping: timeout.seconds)),
+                    ])
+                }
+            })
     }
 
     /// The bucket map of one bucket count, without elements.
@@ -262,7 +324,10 @@ struct TableBuilder {
                 return Rule([.lookup(key, set: kind.bitSet(test.bit)), .verdict(.goto(target))])
             } + [Rule([.verdict(.goto(kind.balancerChain(buckets: node.fallback)))])]
         }
-        let root = Chain(name: kind.dispatchChain, rules: masqueradeMarking(kind) + (tree.root.map(rules) ?? []))
+        // A client with affinity goes where it went before; the others are balanced.
+        let remembered = Rule([.destinationNATMap(family, [.sourceAddress(family)] + key, map: kind.affinityMap)])
+        let root = Chain(
+            name: kind.dispatchChain, rules: masqueradeMarking(kind) + [remembered] + (tree.root.map(rules) ?? []))
         let inner = tree.innerNodes.map {
             Chain(name: kind.dispatchChain(low: $0.low, high: $0.high), rules: rules($0))
         }
@@ -301,7 +366,9 @@ struct TableBuilder {
                 rules: [Rule([.verdict(.jump(Names.services))])]),
             Chain(
                 name: Names.natPostrouting, hook: .init(type: .nat, point: .postrouting, priority: 100),
-                rules: [Rule([.verdict(.jump(Names.masquerading))])]),
+                rules: [
+                    Rule([.verdict(.jump(Names.affinityRecord))]), Rule([.verdict(.jump(Names.masquerading))]),
+                ]),
             Chain(
                 name: Names.filterPrerouting, hook: .init(type: .filter, point: .prerouting, priority: -110),
                 rules: firewall),

@@ -57,6 +57,12 @@ public final class Reconciler {
         public var staleFlowsDeleted: Int
         /// Why stale flows could not be deleted, if they could not (they then expire on their own).
         public var conntrackError: String?
+        /// Remembered clients (session affinity) deleted because their endpoint went away.
+        public var affinitiesDeleted = 0
+        /// The generation of the commit that deleted them, after the sync's own.
+        public var affinityGeneration: UInt32?
+        /// Why they could not be deleted, if they could not (they then expire on their own).
+        public var affinityError: String?
     }
 
     /// What a full sync would commit now.
@@ -305,10 +311,21 @@ public final class Reconciler {
             conntrackError = "\(error)"  // the rules are in; stale flows only expire later
         }
         let counts = transaction.elementCounts
-        return Outcome(
+        var outcome = Outcome(
             kind: kind, operations: transaction.operations.count, elementsAdded: counts.added,
             elementsRemoved: counts.removed, generation: generation, replacedWhole: replacedWhole, repair: repair,
             staleFlowsDeleted: deleted, conntrackError: conntrackError)
+        // A table written whole has no remembered client left to be stale.
+        let staleAffinities = replacedWhole ? [] : transaction.staleAffinities()
+        if !staleAffinities.isEmpty {
+            do {
+                (outcome.affinitiesDeleted, outcome.affinityGeneration) = try store.deleteStaleAffinities(
+                    staleAffinities)
+            } catch {
+                outcome.affinityError = "\(error)"
+            }
+        }
+        return outcome
     }
 }
 

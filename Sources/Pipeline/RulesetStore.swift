@@ -14,6 +14,9 @@ public protocol RulesetStore: AnyObject {
     func commit(_ transaction: Transaction, ifGenerationIs generation: UInt32?) throws -> UInt32
     /// Deletes the conntrack entries of stale UDP flows; returns how many.
     func deleteStaleFlows(_ flows: [StaleFlow]) throws -> Int
+    /// Deletes the remembered clients of stale affinities; returns how many, and the generation
+    /// of the commit that deleted them (nil when there was nothing to delete).
+    func deleteStaleAffinities(_ affinities: [StaleAffinity]) throws -> (deleted: Int, generation: UInt32?)
 }
 
 /// The kernel over netlink. Not shared: one task (a command, the agent's sync loop) uses it.
@@ -31,6 +34,23 @@ public final class KernelRulesetStore: RulesetStore {
 
     public func commit(_ transaction: Transaction, ifGenerationIs generation: UInt32?) throws -> UInt32 {
         try connection.commit(transaction, ifGenerationIs: generation)
+    }
+
+    public func deleteStaleAffinities(_ affinities: [StaleAffinity]) throws -> (deleted: Int, generation: UInt32?) {
+        var deleted = 0
+        var generation: UInt32?
+        let byMap = Dictionary(grouping: affinities) { [$0.table.family.rawValue, $0.table.name, $0.map.name] }
+        for group in byMap.values {
+            // An element is client . frontend → endpoint address . port.
+            let stale = Set(group.map { $0.frontend + [.address($0.endpoint)] })
+            let result = try connection.deleteElements(of: group[0].map, in: group[0].table) { element in
+                guard case .values(let data)? = element.data, let endpoint = data.first else { return false }
+                return stale.contains(Array(element.key.dropFirst()) + [endpoint])
+            }
+            deleted += result.deleted
+            generation = result.generation ?? generation
+        }
+        return (deleted, generation)
     }
 
     public func deleteStaleFlows(_ flows: [StaleFlow]) throws -> Int {

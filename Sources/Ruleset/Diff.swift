@@ -33,8 +33,7 @@ public func diff(current: Table, desired: Table) -> Transaction {
     let skeletonChanged =
         desired.chains.contains { chain in currentChains[chain.name].map { $0.hook != chain.hook } ?? false }
         || desired.sets.contains { set in
-            currentSets[set.name].map { $0.key != set.key || $0.data != set.data || $0.isInterval != set.isInterval }
-                ?? false
+            currentSets[set.name].map { $0.declaration != set.declaration } ?? false
         }
     if skeletonChanged { return Transaction.replacing(desired) }
 
@@ -45,7 +44,7 @@ public func diff(current: Table, desired: Table) -> Transaction {
     }
     for set in desired.sets where currentSets[set.name] == nil {
         operations.append(
-            .addSet(id, NamedSet(name: set.name, key: set.key, data: set.data, isInterval: set.isInterval)))
+            .addSet(id, set.declaration))
     }
     // 2. Elements: deletes, then adds.
     let elementDeletes = operations.count

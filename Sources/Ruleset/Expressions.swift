@@ -14,6 +14,12 @@ public enum Field: Hashable, Sendable {
     case mark
     /// `numgen random mod N`: a random bucket in 0..<N.
     case randomBucket(modulus: UInt32)
+    /// `ct original ip saddr` / `ct original ip6 saddr`: the connection's client, before any NAT.
+    case originalSourceAddress(IPFamily)
+    /// `ct original ip daddr`: the address the client connected to (the frontend, after DNAT too).
+    case originalDestinationAddress(IPFamily)
+    /// `ct original proto-dst`: the port the client connected to.
+    case originalDestinationPort
 }
 
 /// A constant a field is compared with or a set element holds.
@@ -74,6 +80,9 @@ public enum Statement: Hashable, Sendable {
     case masquerade(fullyRandom: Bool)
     /// `reject with tcp reset` (needs a TCP match before it) or an ICMP port-unreachable `reject`.
     case reject(RejectKind)
+    /// `update @map { key timeout Ns : data }`: adds the element from the packet path, or
+    /// restarts its timeout when it is there.
+    case updateMap(map: String, key: [Field], data: [Field], timeoutSeconds: UInt32)
     case verdict(Verdict)
 
     public enum RejectKind: Hashable, Sendable {

@@ -33,6 +33,7 @@ extension Table {
 extension NamedSet {
     func nftLines() -> [String] {
         var lines = ["\(isMap ? "map" : "set") \(name) {", "\t" + typeDeclaration]
+        if let dynamicCapacity { lines += ["\tsize \(dynamicCapacity)", "\tflags dynamic,timeout"] }
         if isInterval { lines.append("\tflags interval") }
         if !elements.isEmpty {
             lines.append("\telements = {")
@@ -122,6 +123,10 @@ extension Statement {
             return "reject with tcp reset"
         case .reject(.portUnreachable):
             return "reject"
+        case .updateMap(let map, let key, let data, let timeout):
+            let keyText = key.map(\.nftText).joined(separator: " . ")
+            let dataText = data.map(\.nftText).joined(separator: " . ")
+            return "update @\(map) { \(keyText) timeout \(timeout)s : \(dataText) }"
         case .verdict(let verdict):
             return verdict.nftText
         }
@@ -137,6 +142,9 @@ extension Field {
         case .destinationPort: "th dport"
         case .mark: "meta mark"
         case .randomBucket(let modulus): "numgen random mod \(modulus)"
+        case .originalSourceAddress(let family): "ct original \(TableFamily(family).rawValue) saddr"
+        case .originalDestinationAddress(let family): "ct original \(TableFamily(family).rawValue) daddr"
+        case .originalDestinationPort: "ct original proto-dst"
         }
     }
 }
@@ -198,7 +206,8 @@ extension Operation {
         case .flushChain(let table, let name): return "flush chain \(table) \(name)"
         case .addRule(let table, let chain, let rule): return "add rule \(table) \(chain) \(rule.nftText)"
         case .addSet(let table, let set):
-            let flags = set.isInterval ? " flags interval;" : ""
+            var flags = set.isInterval ? " flags interval;" : ""
+            if let capacity = set.dynamicCapacity { flags = " size \(capacity); flags dynamic,timeout;" }
             return "add \(set.isMap ? "map" : "set") \(table) \(set.name) { \(set.typeDeclaration);\(flags) }"
         case .deleteSet(let table, let name): return "delete set \(table) \(name)"
         case .addElements(let table, let set, let elements):

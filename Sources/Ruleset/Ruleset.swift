@@ -86,14 +86,26 @@ public struct NamedSet: Hashable, Sendable {
     /// `flags interval`: the key's last field holds prefixes (`.network`, full-length ones
     /// too), and a key matches every address of its prefix.
     public var isInterval: Bool
+    /// `flags dynamic,timeout` and `size`: the packet path fills the set, up to `capacity`
+    /// elements that expire; nfcompile never writes, reads or compares its elements.
+    public var dynamicCapacity: UInt32?
     public var elements: [SetElement]
 
-    public init(name: String, key: [Field], data: Data? = nil, isInterval: Bool = false, elements: [SetElement] = []) {
+    public init(
+        name: String, key: [Field], data: Data? = nil, isInterval: Bool = false, dynamicCapacity: UInt32? = nil,
+        elements: [SetElement] = []
+    ) {
         self.name = name
         self.key = key
         self.data = data
         self.isInterval = isInterval
+        self.dynamicCapacity = dynamicCapacity
         self.elements = elements
+    }
+
+    /// The declaration alone, without elements.
+    public var declaration: NamedSet {
+        NamedSet(name: name, key: key, data: data, isInterval: isInterval, dynamicCapacity: dynamicCapacity)
     }
 
     public var isMap: Bool { data != nil }

@@ -61,7 +61,7 @@ extension Ruleset {
             let t = try tableIndex(id)
             if !tables[t].sets.contains(where: { $0.name == set.name }) {
                 tables[t].sets.append(
-                    NamedSet(name: set.name, key: set.key, data: set.data, isInterval: set.isInterval))
+                    set.declaration)
             }
         case .deleteSet(let id, let name):
             let t = try tableIndex(id)

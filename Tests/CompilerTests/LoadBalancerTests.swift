@@ -61,3 +61,37 @@ import Testing
         #expect(keys(Names.firewallAllowed, in: ruleset).count == 1)
     }
 }
+
+/// Which remembered clients a change makes stale: read from the transaction alone.
+@Suite struct StaleAffinityTests {
+    typealias F = Fixtures
+
+    static func sticky(_ endpoints: [String], timeout: Int? = 10800) -> ServiceGraph {
+        var service = F.service(
+            "sticky", clusterIP: "10.96.0.30", nodePort: 30090, endpoints: endpoints.map { F.endpoint($0) })
+        service.sessionAffinityTimeout = timeout
+        return ServiceGraph(services: [service])
+    }
+
+    func stale(from old: ServiceGraph, to new: ServiceGraph) -> [StaleAffinity] {
+        diff(current: old.compile(), desired: new.compile()).staleAffinities()
+    }
+
+    @Test func aRemovedEndpointIsStaleForEveryFrontendKind() {
+        let gone = stale(from: Self.sticky(["10.244.0.2", "10.244.0.3"]), to: Self.sticky(["10.244.0.3"]))
+        #expect(gone.map(\.endpoint) == [F.ip("10.244.0.2"), F.ip("10.244.0.2")])
+        #expect(
+            Set(gone.map(\.frontend)) == [[.address(F.ip("10.96.0.30")), .tcp, .port(80)], [.tcp, .port(30090)]])
+        #expect(Set(gone.map(\.map.name)) == ["affinity", "nodeport-affinity"])
+    }
+
+    @Test func anEndpointThatStaysIsNotStaleEvenWhenTheBucketCountChanges() {
+        #expect(stale(from: Self.sticky(["10.244.0.2"]), to: Self.sticky(["10.244.0.2", "10.244.0.3"])).isEmpty)
+    }
+
+    @Test func affinityTurnedOffOrChangedMakesEveryEndpointStale() {
+        let before = Self.sticky(["10.244.0.2", "10.244.0.3"])
+        #expect(stale(from: before, to: Self.sticky(["10.244.0.2", "10.244.0.3"], timeout: nil)).count == 4)
+        #expect(stale(from: before, to: Self.sticky(["10.244.0.2", "10.244.0.3"], timeout: 60)).count == 4)
+    }
+}

@@ -34,7 +34,10 @@ enum RandomGraph {
                             endpoints: endpoints)
                     ],
                     clusterIPs: [IPAddress(ipv4: 0x0A60_0000 + UInt32(index) + 2)],
-                    externalIPs: gene % 11 == 0 ? [IPAddress(ipv4: 0xC633_6400 + UInt32(index))] : [])
+                    externalIPs: gene % 11 == 0 ? [IPAddress(ipv4: 0xC633_6400 + UInt32(index))] : [],
+                    loadBalancerIPs: gene % 19 == 0 ? [IPAddress(ipv4: 0xCB00_7100 + UInt32(index))] : [],
+                    loadBalancerSourceRanges: gene % 19 == 0 && gene % 2 == 0 ? [IPNetwork("198.18.0.0/15")!] : [],
+                    sessionAffinityTimeout: gene % 13 == 0 ? 10800 : gene % 17 == 0 ? 60 : nil)
             })
     }
 }
@@ -180,7 +183,9 @@ enum RandomGraph {
             var incremental = IncrementalCompiler(options: CompilerOptions())
             incremental.reset(to: old)
             guard let transaction = incremental.update(to: new) else { return }
-            let countsChanged = Self.bucketMaps(old.compile()) != Self.bucketMaps(new.compile())
+            let countsChanged =
+                Self.bucketMaps(old.compile()) != Self.bucketMaps(new.compile())
+                || Self.affinitySets(old.compile()) != Self.affinitySets(new.compile())
             for operation in transaction.operations {
                 switch operation {
                 case .addElements(_, _, let elements), .deleteElements(_, _, let elements):
@@ -190,7 +195,8 @@ enum RandomGraph {
                 case .addChain(_, let chain):
                     #expect(countsChanged && chain.hook == nil && chain.name.contains("lb"), "\(operation.summary)")
                 case .addRule(_, let chain, _), .flushChain(_, let chain), .deleteChain(_, let chain):
-                    #expect(countsChanged && chain.contains("lb"), "\(operation.summary)")
+                    let skeleton = chain.contains("lb") || chain == Names.affinityRecord
+                    #expect(countsChanged && skeleton, "\(operation.summary)")
                 case .addSet(_, let set): #expect(countsChanged && set.data != .verdict, "\(operation.summary)")
                 case .deleteSet: #expect(countsChanged, "\(operation.summary)")
                 case .addTable, .deleteTable: Issue.record("\(operation.summary)")
@@ -201,6 +207,10 @@ enum RandomGraph {
 
     static func bucketMaps(_ ruleset: Ruleset) -> Set<String> {
         Set(ruleset.tables[0].sets.map(\.name).filter { $0.contains("endpoints-") && !$0.hasPrefix("no-") })
+    }
+
+    static func affinitySets(_ ruleset: Ruleset) -> Set<String> {
+        Set(ruleset.tables[0].sets.map(\.name).filter { $0.contains("affinity-") })
     }
 
     @Test func oneEndpointAtTenThousandServicesTouchesOnlyThatService() throws {

@@ -108,7 +108,7 @@ import Testing
         for ruleset in try Self.goldenRulesets() {
             for table in ruleset.tables {
                 for set in table.sets {
-                    let declaration = NamedSet(name: set.name, key: set.key, data: set.data, isInterval: set.isInterval)
+                    let declaration = set.declaration
                     #expect(NamedSet(name: set.name, attributes: declaration.attributes) == declaration)
                 }
             }

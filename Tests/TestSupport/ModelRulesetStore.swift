@@ -13,6 +13,8 @@ public final class ModelRulesetStore: RulesetStore {
     public private(set) var commits = 0
     /// Every stale flow the agent asked to forget, in order.
     public private(set) var forgottenFlows: [StaleFlow] = []
+    /// Stale affinities the reconciler asked to delete.
+    public private(set) var staleAffinities: [StaleAffinity] = []
 
     public init() {}
 
@@ -60,6 +62,12 @@ public final class ModelRulesetStore: RulesetStore {
         currentGeneration += 1
         commits += 1
         return currentGeneration
+    }
+
+    /// The model has no packet path, so no remembered client: nothing to delete.
+    public func deleteStaleAffinities(_ affinities: [StaleAffinity]) throws -> (deleted: Int, generation: UInt32?) {
+        staleAffinities += affinities
+        return (0, nil)
     }
 
     public func deleteStaleFlows(_ flows: [StaleFlow]) throws -> Int {

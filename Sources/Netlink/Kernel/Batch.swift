@@ -112,6 +112,9 @@ struct Batch {
                 setBytes(attributes.userData) {
                     nftnl_set_set_data(object.pointer, attribute(NFTNL_SET_USERDATA.rawValue), $0, $1)
                 }
+                if let size = attributes.size {
+                    nftnl_set_set_u32(object.pointer, attribute(NFTNL_SET_DESC_SIZE.rawValue), size)
+                }
                 if !attributes.fieldLengths.isEmpty {
                     setBytes(attributes.fieldLengths) {
                         nftnl_set_set_data(object.pointer, attribute(NFTNL_SET_DESC_CONCAT.rawValue), $0, $1)

@@ -144,7 +144,8 @@ public struct NetfilterConnection: ~Copyable {
         {
             table.sets.append(try Self.set(message))
         }
-        for index in table.sets.indices {
+        // The elements of dynamic sets are the packet path's, not ours: not read.
+        for index in table.sets.indices where table.sets[index].dynamicCapacity == nil {
             let declaration = table.sets[index]
             for message in try dump(
                 NFT_MSG_GETSETELEM, id, interrupted: &interrupted,
@@ -184,6 +185,36 @@ public struct NetfilterConnection: ~Copyable {
         let messages = try exchange(request, dump: true).filter { $0.type != ReceivedMessage.done }
         interrupted = interrupted || messages.contains { $0.isDumpInterrupted }
         return messages
+    }
+
+    /// Deletes the elements of a set the packet path fills that `shouldDelete` picks, reading
+    /// them first; returns how many and the generation of the commit (nil when none matched). An
+    /// element that expires between the read and the delete fails the batch: read and try again.
+    public mutating func deleteElements(
+        of declaration: NamedSet, in table: TableID, where shouldDelete: (SetElement) -> Bool
+    ) throws(NetlinkError) -> (deleted: Int, generation: UInt32?) {
+        var attempt = 0
+        while true {
+            attempt += 1
+            var interrupted = false
+            var selected: [SetElement] = []
+            for message in try dump(
+                NFT_MSG_GETSETELEM, table, interrupted: &interrupted,
+                payload: { header in
+                    let object = NftnlSet(table: table.name, name: declaration.name)
+                    nftnl_set_elems_nlmsg_build_payload(header, object.pointer)
+                })
+            {
+                selected += try Self.elements(message, of: declaration).filter(shouldDelete)
+            }
+            guard !selected.isEmpty else { return (0, nil) }
+            do {
+                let generation = try commit(Transaction([.deleteElements(table, set: declaration.name, selected)]))
+                return (selected.count, generation)
+            } catch .refused(let refusals) where attempt < 3 {
+                _ = refusals  // an element expired meanwhile: read again
+            }
+        }
     }
 
     // MARK: Decoding objects
@@ -235,10 +266,11 @@ public struct NetfilterConnection: ~Copyable {
             dataLength: u32(NFTNL_SET_DATA_LEN.rawValue), userData: userData,
             fieldLengths: nftnl_set_is_set(pointer, attribute(NFTNL_SET_DESC_CONCAT.rawValue))
                 ? copyBytes(nftnl_set_get_data(pointer, attribute(NFTNL_SET_DESC_CONCAT.rawValue), &length), length)
-                : [])
-        // nfcompile's sets have no size limit, element timeout or memory policy: with any of them,
-        // the set is someone else's (the kernel answers them only when set).
-        let extras = [(NFTNL_SET_DESC_SIZE, "size"), (NFTNL_SET_TIMEOUT, "timeout"), (NFTNL_SET_POLICY, "policy")]
+                : [],
+            size: u32(NFTNL_SET_DESC_SIZE.rawValue))
+        // nfcompile's sets have no default element timeout or memory policy: with either, the set
+        // is someone else's (the kernel answers them only when set). A size is in the attributes.
+        let extras = [(NFTNL_SET_TIMEOUT, "timeout"), (NFTNL_SET_POLICY, "policy")]
             .filter { nftnl_set_is_set(pointer, attribute($0.0.rawValue)) }.map(\.1)
         guard extras.isEmpty, let set = NamedSet(name: name, attributes: attributes) else {
             let detail = extras.isEmpty ? "" : " (it has \(extras.joined(separator: ", ")))"

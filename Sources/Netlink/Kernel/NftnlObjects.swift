@@ -133,6 +133,20 @@ enum ExpressionCoding {
             u32(e, NFTNL_EXPR_CT_KEY, key.rawValue)
             u32(e, NFTNL_EXPR_CT_DREG, destination.number)
             return e
+        case .conntrackOriginal(let key, let destination):
+            let e = new("ct")
+            u32(e, NFTNL_EXPR_CT_KEY, key.rawValue)
+            u32(e, NFTNL_EXPR_CT_DREG, destination.number)
+            nftnl_expr_set_u8(e, UInt16(NFTNL_EXPR_CT_DIR), 0)  // IP_CT_DIR_ORIGINAL
+            return e
+        case .dynamicSetUpdate(let set, let key, let data, let timeout):
+            let e = new("dynset")
+            u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, key.number)
+            u32(e, NFTNL_EXPR_DYNSET_SREG_DATA, data.number)
+            u32(e, NFTNL_EXPR_DYNSET_OP, UInt32(NFT_DYNSET_OP_UPDATE.rawValue))
+            nftnl_expr_set_u64(e, UInt16(NFTNL_EXPR_DYNSET_TIMEOUT), timeout)
+            setString(set) { nftnl_expr_set_str(e, UInt16(NFTNL_EXPR_DYNSET_SET_NAME), $0) }
+            return e
         case .fibDestinationType(let destination):
             let e = new("fib")
             u32(e, NFTNL_EXPR_FIB_FLAGS, UInt32(NFTA_FIB_F_DADDR.rawValue))
@@ -216,8 +230,21 @@ enum ExpressionCoding {
             let chain = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_IMM_CHAIN)).map { String(cString: $0) }
             return .immediateVerdict(code, chain: chain)
         case "ct":
-            guard let key = Expression.ConntrackKey(rawValue: u32(NFTNL_EXPR_CT_KEY)) else { return nil }
-            return .conntrack(key, destination: register(NFTNL_EXPR_CT_DREG))
+            guard let key = Expression.ConntrackKey(rawValue: u32(NFTNL_EXPR_CT_KEY)), has(NFTNL_EXPR_CT_DREG) else {
+                return nil
+            }
+            guard has(NFTNL_EXPR_CT_DIR) else { return .conntrack(key, destination: register(NFTNL_EXPR_CT_DREG)) }
+            guard nftnl_expr_get_u8(e, UInt16(NFTNL_EXPR_CT_DIR)) == 0 else { return nil }
+            return .conntrackOriginal(key, destination: register(NFTNL_EXPR_CT_DREG))
+        case "dynset":
+            guard u32(NFTNL_EXPR_DYNSET_OP) == UInt32(NFT_DYNSET_OP_UPDATE.rawValue), has(NFTNL_EXPR_DYNSET_SREG_DATA),
+                !has(NFTNL_EXPR_DYNSET_EXPR), !has(NFTNL_EXPR_DYNSET_EXPRESSIONS),
+                let set = nftnl_expr_get_str(e, UInt16(NFTNL_EXPR_DYNSET_SET_NAME))
+            else { return nil }
+            return .dynamicSetUpdate(
+                set: String(cString: set), key: register(NFTNL_EXPR_DYNSET_SREG_KEY),
+                data: register(NFTNL_EXPR_DYNSET_SREG_DATA),
+                timeoutMilliseconds: nftnl_expr_get_u64(e, UInt16(NFTNL_EXPR_DYNSET_TIMEOUT)))
         case "fib":
             guard u32(NFTNL_EXPR_FIB_FLAGS) == UInt32(NFTA_FIB_F_DADDR.rawValue),
                 u32(NFTNL_EXPR_FIB_RESULT) == UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue)

@@ -12,6 +12,10 @@ enum Expression: Hashable, Sendable {
     case lookup(source: Register, set: String, destination: Register?, inverted: Bool = false)
     case immediateVerdict(VerdictCode, chain: String?)
     case conntrack(ConntrackKey, destination: Register)
+    /// A conntrack field of the original direction (`ct original …`).
+    case conntrackOriginal(ConntrackKey, destination: Register)
+    /// `update @set { … }`: the key from `key` on, the data from `data` on.
+    case dynamicSetUpdate(set: String, key: Register, data: Register, timeoutMilliseconds: UInt64)
     /// `fib daddr type`: the route type of the destination address.
     case fibDestinationType(destination: Register)
     case randomNumber(modulus: UInt32, destination: Register)
@@ -41,6 +45,11 @@ enum Expression: Hashable, Sendable {
     enum ConntrackKey: UInt32, Hashable, Sendable {
         case state = 0  // NFT_CT_STATE
         case status = 2  // NFT_CT_STATUS
+        case protocolDestination = 12  // NFT_CT_PROTO_DST
+        case sourceIP = 19  // NFT_CT_SRC_IP
+        case destinationIP = 20  // NFT_CT_DST_IP
+        case sourceIP6 = 21  // NFT_CT_SRC_IP6
+        case destinationIP6 = 22  // NFT_CT_DST_IP6
     }
 }
 

@@ -6,9 +6,11 @@ extension Field {
     /// Bytes of the value itself.
     var byteLength: Int {
         switch self {
-        case .sourceAddress(let family), .destinationAddress(let family): family.byteCount
+        case .sourceAddress(let family), .destinationAddress(let family), .originalSourceAddress(let family),
+            .originalDestinationAddress(let family):
+            family.byteCount
         case .transportProtocol: 1
-        case .destinationPort: 2
+        case .destinationPort, .originalDestinationPort: 2
         case .mark, .randomBucket: 4
         }
     }
@@ -19,10 +21,14 @@ extension Field {
     /// nft's datatype number (src/datatype.h): what `nft list` uses to print values.
     var datatype: UInt32 {
         switch self {
-        case .sourceAddress(.ipv4), .destinationAddress(.ipv4): 7  // ipv4_addr
-        case .sourceAddress(.ipv6), .destinationAddress(.ipv6): 8  // ipv6_addr
+        case .sourceAddress(.ipv4), .destinationAddress(.ipv4), .originalSourceAddress(.ipv4),
+            .originalDestinationAddress(.ipv4):
+            7  // ipv4_addr
+        case .sourceAddress(.ipv6), .destinationAddress(.ipv6), .originalSourceAddress(.ipv6),
+            .originalDestinationAddress(.ipv6):
+            8  // ipv6_addr
         case .transportProtocol: 12  // inet_proto
-        case .destinationPort: 13  // inet_service
+        case .destinationPort, .originalDestinationPort: 13  // inet_service
         case .mark: 19  // mark
         case .randomBucket: 4  // integer
         }
@@ -36,7 +42,21 @@ extension Field {
         case .sourceAddress(.ipv6): (.network, 8)
         case .destinationAddress(.ipv6): (.network, 24)
         case .destinationPort: (.transport, 2)
-        case .transportProtocol, .mark, .randomBucket: nil
+        case .transportProtocol, .mark, .randomBucket, .originalSourceAddress, .originalDestinationAddress,
+            .originalDestinationPort:
+            nil
+        }
+    }
+
+    /// The conntrack key of a `ct original …` field.
+    var conntrackKey: Expression.ConntrackKey? {
+        switch self {
+        case .originalSourceAddress(.ipv4): .sourceIP
+        case .originalDestinationAddress(.ipv4): .destinationIP
+        case .originalSourceAddress(.ipv6): .sourceIP6
+        case .originalDestinationAddress(.ipv6): .destinationIP6
+        case .originalDestinationPort: .protocolDestination
+        default: nil
         }
     }
 
@@ -46,6 +66,8 @@ extension Field {
         case .transportProtocol: .meta(.l4proto, destination: register)
         case .mark: .meta(.mark, destination: register)
         case .randomBucket(let modulus): .randomNumber(modulus: modulus, destination: register)
+        case .originalSourceAddress, .originalDestinationAddress, .originalDestinationPort:
+            .conntrackOriginal(conntrackKey!, destination: register)
         case .sourceAddress, .destinationAddress, .destinationPort:
             .payload(
                 base: payloadLocation!.base, offset: payloadLocation!.offset, length: UInt32(byteLength),
@@ -59,6 +81,13 @@ extension Field {
         case .meta(.l4proto, _): self = .transportProtocol
         case .meta(.mark, _): self = .mark
         case .randomNumber(let modulus, _): self = .randomBucket(modulus: modulus)
+        case .conntrackOriginal(let key, _):
+            let candidates: [Field] = [
+                .originalSourceAddress(.ipv4), .originalDestinationAddress(.ipv4), .originalSourceAddress(.ipv6),
+                .originalDestinationAddress(.ipv6), .originalDestinationPort,
+            ]
+            guard let field = candidates.first(where: { $0.conntrackKey == key }) else { return nil }
+            self = field
         case .payload(let base, let offset, let length, _):
             let candidates: [Field] = [
                 .sourceAddress(.ipv4), .destinationAddress(.ipv4), .sourceAddress(.ipv6), .destinationAddress(.ipv6),
@@ -94,9 +123,10 @@ enum ValueCoding {
         guard bytes.count >= field.byteLength else { return nil }
         let bytes = Array(bytes.prefix(field.byteLength))
         switch field {
-        case .sourceAddress, .destinationAddress: return IPAddress(bytes: bytes).map(Value.address)
+        case .sourceAddress, .destinationAddress, .originalSourceAddress, .originalDestinationAddress:
+            return IPAddress(bytes: bytes).map(Value.address)
         case .transportProtocol: return .transportProtocol(bytes[0])
-        case .destinationPort: return .port(UInt16(bytes[0]) << 8 | UInt16(bytes[1]))
+        case .destinationPort, .originalDestinationPort: return .port(UInt16(bytes[0]) << 8 | UInt16(bytes[1]))
         case .mark, .randomBucket: return .integer(fromHostOrder(bytes))
         }
     }

@@ -44,7 +44,7 @@ enum Lifting {
                 } else {
                     return nil
                 }
-            case .meta(_, let destination), .randomNumber(_, let destination):
+            case .meta(_, let destination), .randomNumber(_, let destination), .conntrackOriginal(_, let destination):
                 guard let field = Field(loadedBy: expression) else { return nil }
                 pending.append(Pending(register: destination, loaded: .field(field)))
             case .conntrack(let key, let destination):
@@ -110,6 +110,17 @@ enum Lifting {
                 guard source == destination, let last = pending.last, last.register == source,
                     case .field(.transportProtocol) = last.loaded
                 else { return nil }
+            case .dynamicSetUpdate(let set, let keyRegister, let dataRegister, let timeout):
+                guard keyRegister == Lowering.first, let dataOffset = dataRegister.offset, timeout % 1000 == 0,
+                    let seconds = UInt32(exactly: timeout / 1000)
+                else { return nil }
+                let keyPart = pending.filter { ($0.register.offset ?? .max) < dataOffset }
+                guard let key = concatenation(keyPart),
+                    let data = concatenation(Array(pending.dropFirst(keyPart.count)), from: dataOffset),
+                    (key.reduce(0, { $0 + $1.paddedLength }) + 15) / 16 * 16 == dataOffset
+                else { return nil }
+                pending = []
+                statements.append(.updateMap(map: set, key: key, data: data, timeoutSeconds: seconds))
             case .setMeta, .destinationNAT, .byteorder:
                 return nil
             }
@@ -157,8 +168,8 @@ enum Lifting {
     }
 
     /// The fields of a concatenation, in register order, each where `Lowering.load` puts it.
-    private static func concatenation(_ pending: [Pending]) -> [Field]? {
-        var offset = 0
+    private static func concatenation(_ pending: [Pending], from start: Int = 0) -> [Field]? {
+        var offset = start
         var fields: [Field] = []
         for entry in pending {
             guard entry.mask == nil, case .field(let field) = entry.loaded, entry.register.offset == offset else {

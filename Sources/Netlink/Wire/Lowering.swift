@@ -55,14 +55,22 @@ enum Lowering {
         case .reject(.portUnreachable):
             // NFT_REJECT_ICMP_UNREACH with ICMP port unreachable (3) or ICMPv6 port unreachable (4).
             return [.reject(type: 0, code: family == .ip ? 3 : 4)]
+        case .updateMap(let map, let key, let data, let timeout):
+            // The data follows the key from the next 16-byte register, as nft puts it.
+            let dataOffset = (key.reduce(0) { $0 + $1.paddedLength } + 15) / 16 * 16
+            return load(key) + load(data, from: dataOffset) + [
+                .dynamicSetUpdate(
+                    set: map, key: first, data: Register(offset: dataOffset),
+                    timeoutMilliseconds: UInt64(timeout) * 1000)
+            ]
         case .verdict(let verdict):
             return [verdict.immediate]
         }
     }
 
-    /// Loads a concatenation into consecutive registers from the first.
-    static func load(_ fields: [Field]) -> [Expression] {
-        var offset = 0
+    /// Loads a concatenation into consecutive registers from the first (or from `start` bytes on).
+    static func load(_ fields: [Field], from start: Int = 0) -> [Expression] {
+        var offset = start
         return fields.map { field in
             defer { offset += field.paddedLength }
             return field.load(into: Register(offset: offset))

@@ -6,6 +6,7 @@ struct SetAttributes: Hashable, Sendable {
     static let mapFlag: UInt32 = 0x8  // NFT_SET_MAP
     static let intervalFlag: UInt32 = 0x4  // NFT_SET_INTERVAL
     static let concatFlag: UInt32 = 0x80  // NFT_SET_CONCAT
+    static let dynamicFlags: UInt32 = 0x10 | 0x20  // NFT_SET_TIMEOUT | NFT_SET_EVAL
     static let verdictDatatype: UInt32 = 0xffff_ff00  // NFT_DATA_VERDICT
     static let verdictLength: UInt32 = 16
 
@@ -18,6 +19,8 @@ struct SetAttributes: Hashable, Sendable {
     /// The length of each field of an interval concatenation (NFTA_SET_DESC_CONCAT): the kernel's
     /// interval back-end for concatenations needs them. Empty otherwise.
     var fieldLengths: [UInt8] = []
+    /// NFTA_SET_DESC_SIZE: the most elements the set holds; only dynamic sets have one.
+    var size: UInt32?
 }
 
 extension NamedSet {
@@ -36,9 +39,11 @@ extension NamedSet {
 
         var flags = data == nil ? 0 : SetAttributes.mapFlag
         if isInterval { flags |= SetAttributes.intervalFlag | (key.count > 1 ? SetAttributes.concatFlag : 0) }
+        if dynamicCapacity != nil { flags |= SetAttributes.dynamicFlags }
         var attributes = SetAttributes(
             flags: flags, keyType: Self.datatype(key), keyLength: UInt32(key.reduce(0) { $0 + $1.paddedLength }),
-            userData: userData, fieldLengths: isInterval && key.count > 1 ? key.map { UInt8($0.byteLength) } : [])
+            userData: userData, fieldLengths: isInterval && key.count > 1 ? key.map { UInt8($0.byteLength) } : [],
+            size: dynamicCapacity)
         switch data {
         case .verdict?:
             attributes.dataType = SetAttributes.verdictDatatype
@@ -70,7 +75,9 @@ extension NamedSet {
                 return nil
             }
         }
-        self.init(name: name, key: key, data: data, isInterval: attributes.flags & SetAttributes.intervalFlag != 0)
+        self.init(
+            name: name, key: key, data: data, isInterval: attributes.flags & SetAttributes.intervalFlag != 0,
+            dynamicCapacity: attributes.flags & SetAttributes.dynamicFlags != 0 ? attributes.size ?? 0 : nil)
         // Anything else than what nfcompile writes (other flags: anonymous, constant, timeout;
         // other types or lengths; other userdata) is someone else's set.
         guard self.attributes == attributes else { return nil }
@@ -131,6 +138,9 @@ enum UserData {
         case .transportProtocol: (metaExpression, u32(0, Expression.MetaKey.l4proto.rawValue))
         case .mark: (metaExpression, u32(0, Expression.MetaKey.mark.rawValue))
         case .randomBucket(let modulus): (numgenExpression, u32(0, 1) + u32(1, modulus) + u32(2, 0))
+        case .originalSourceAddress, .originalDestinationAddress, .originalDestinationPort:
+            // Conntrack fields are matched and loaded, never declared as a set's key or data.
+            preconditionFailure("nfcompile declares no set of \(field)")
         }
     }
 
