@@ -96,6 +96,20 @@ public final class AgentMetrics: Sendable {
         if report.outcome != nil { lastSyncTimestamp.set(Date().timeIntervalSince1970) }
     }
 
+    /// Answers of /healthz and /livez by status code (kube-proxy's `kubeproxy_proxy_healthz_total`
+    /// and `kubeproxy_proxy_livez_total`).
+    func healthz(_ code: Int) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.metric("kubeproxy_proxy_healthz_total", "Answers of /healthz, by HTTP status code"),
+            labels: [("code", String(code))])
+    }
+
+    func livez(_ code: Int) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.metric("kubeproxy_proxy_livez_total", "Answers of /livez, by HTTP status code"),
+            labels: [("code", String(code))])
+    }
+
     /// Objects the API server's watch reported, by kind.
     func recordWatch(_ changes: [ObjectChange]) {
         for change in changes {

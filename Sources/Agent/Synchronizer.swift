@@ -40,9 +40,19 @@ public final class Synchronizer {
         public var warnings: [Diagnostic]
         public var services: Int
         public var duration: Duration
+        /// The services this sync committed: every one (the first sync), or those that changed;
+        /// nil when nothing was committed from the input. For what follows the graph besides the
+        /// kernel (the health-check node ports).
+        public var change: ServiceChange?
 
         public var kind: Reconciler.Kind { outcome?.kind ?? .partial }
         public var operations: Int { outcome?.operations ?? 0 }
+    }
+
+    /// What a sync changed in the graph.
+    public enum ServiceChange: Sendable {
+        case all([Service])
+        case some(changing: [Service], removing: [ServiceID])
     }
 
     private let configuration: AgentConfiguration
@@ -94,8 +104,10 @@ public final class Synchronizer {
         if hasSynced {
             report.outcome = try reconciler.sync(
                 changing: change.changed, removing: change.removed, verify: work.verify)
+            report.change = .some(changing: change.changed, removing: change.removed)
         } else {
             report.outcome = try reconciler.sync(to: input.graph)
+            report.change = .all(input.graph.services)
             hasSynced = true
         }
         report.services = input.serviceCount

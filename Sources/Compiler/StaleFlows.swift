@@ -50,16 +50,16 @@ extension Transaction {
     private static func collect(
         _ elements: [SetElement], in set: String, backends: inout Set<StaleFlow>, frontends: inout Set<StaleFlow>
     ) {
-        if let kind = FrontendKind.allCases.first(where: { $0.gate == set }) {
+        if let kind = FrontendKind.entries.first(where: { $0.gate == set }) {
             for element in elements {
-                if let flow = udpFrontend(element.key, hasAddress: kind == .address, endpoint: nil) {
+                if let flow = udpFrontend(element.key, hasAddress: kind.hasAddress, endpoint: nil) {
                     frontends.insert(flow)
                 }
             }
         } else if let kind = FrontendKind.bucketMapKind(set) {
             for element in elements {
                 guard case .values(let data)? = element.data, case .address(let endpoint)? = data.first,
-                    let flow = udpFrontend(element.key, hasAddress: kind == .address, endpoint: endpoint)
+                    let flow = udpFrontend(element.key, hasAddress: kind.hasAddress, endpoint: endpoint)
                 else { continue }
                 backends.insert(flow)
             }
