@@ -157,6 +157,10 @@ public actor NodeAgent: Service {
             queue(wake) { $0.rescan = true }
         case .node(let facts):
             cluster.input.nodeChanged(facts)
+            if let facts, synchronizer.nodeZoneChanged(facts.zone) {
+                logger.info("this node's zone is \(facts.zone ?? "unset"): the whole table is compiled again")
+                queue(wake) { $0.verify = true }
+            }
             let wasEligible = health.isNodeEligible
             health.nodeChanged(facts)
             if wasEligible != health.isNodeEligible {

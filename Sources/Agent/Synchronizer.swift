@@ -75,6 +75,18 @@ public final class Synchronizer {
         self.reconciler = Reconciler(store: store, options: configuration.compilerOptions)
     }
 
+    /// This node's zone, as its Node object's `topology.kubernetes.io/zone` label says: when it
+    /// changes, the next sync compiles the whole table again (zone hints choose other endpoints).
+    /// Returns whether it changed.
+    @discardableResult
+    public func nodeZoneChanged(_ zone: String?) -> Bool {
+        guard reconciler.options.zone != zone else { return false }
+        var options = reconciler.options
+        options.zone = zone
+        reconciler.change(options: options)
+        return true
+    }
+
     /// Whether a sync has committed (or found the kernel right) at least once.
     public var isSynced: Bool { hasSynced }
 

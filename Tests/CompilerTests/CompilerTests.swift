@@ -328,6 +328,40 @@ enum Fixtures {
             ])
     }
 
+    @Test func aServingTerminatingEndpointKeepsItsFlows() {
+        let draining = F.endpoint("10.244.0.6", 53, ready: false, terminating: true)
+        let before = [F.endpoint("10.244.0.5", 53), F.endpoint("10.244.0.6", 53)]
+        let after = [F.endpoint("10.244.0.5", 53), draining]
+        let service = F.service(
+            "dns", clusterIP: "10.96.0.10", port: 53, nodePort: 30053, transport: .udp, endpoints: after)
+        let stale = diff(current: ruleset(before, nodePort: 30053), desired: ruleset(after, nodePort: 30053))
+            .staleUDPFlows()
+        #expect(stale.count == 2, "it left the buckets (a ready endpoint is left)")
+        #expect(stale.keepingServing(in: [service]).isEmpty, "but it still answers: its flows stay, as kube-proxy's")
+        let gone = F.service(
+            "dns", clusterIP: "10.96.0.10", port: 53, nodePort: 30053, transport: .udp,
+            endpoints: [F.endpoint("10.244.0.5", 53)])
+        #expect(stale.keepingServing(in: [gone]) == stale, "once it no longer serves, they go")
+    }
+
+    @Test func atStartEveryUDPFrontendKeepsOnlyItsServingEndpointsFlows() {
+        var service = F.service(
+            "dns", clusterIP: "10.96.0.10", port: 53, nodePort: 30053, transport: .udp,
+            endpoints: [
+                F.endpoint("10.244.0.5", 53), F.endpoint("10.244.0.6", 53, ready: false, terminating: true),
+                F.endpoint("10.244.0.7", 53, ready: false),
+            ], externalIPs: ["198.51.100.9"])
+        let serving: Set = [F.ip("10.244.0.5"), F.ip("10.244.0.6")]
+        #expect(
+            service.udpFlowGuards() == [
+                StaleFlow(frontend: F.ip("10.96.0.10"), port: 53, endpoint: nil, keeping: serving),
+                StaleFlow(frontend: F.ip("198.51.100.9"), port: 53, endpoint: nil, keeping: serving),
+                StaleFlow(frontend: nil, port: 30053, endpoint: nil, keeping: serving),
+            ])
+        service.ports[0].transport = .tcp
+        #expect(service.udpFlowGuards().isEmpty)
+    }
+
     @Test func tcpFlowsAreNeverStale() {
         let tcp = { (endpoints: [Endpoint]) in
             ServiceGraph(services: [F.service("web", clusterIP: "10.96.0.11", endpoints: endpoints)]).compile()

@@ -132,6 +132,34 @@ import Testing
     }
 }
 
+/// `trafficDistribution: PreferClose` with EndpointSlice zone hints and the node's zone, as
+/// kube-proxy's CategorizeEndpoints follows them.
+@Suite struct TopologyTests {
+    typealias P = TrafficPolicyLab
+
+    @Test func zoneHintsKeepTrafficInTheZoneAndFallBackWhenNoneIsForIt() throws {
+        var near = P.local
+        near.zones = ["zone-1"]
+        var far = P.remote
+        far.zones = ["zone-2"]
+        let manifests = P.manifests(policy: "trafficDistribution: PreferClose", endpoints: [near, far])
+        let inZone = try ClusterLab(compiled: P.compile(manifests, node: "node-c", zone: "zone-1"))
+        defer { inZone.tearDown() }
+        let client = try inZone.addClient("pod-client", address: ClusterLab.insideAddress)
+        let clusterIP = try inZone.clusterIP("web")
+        let replies = try (0..<12).map { _ in try inZone.lab.connectTCP(from: client, to: clusterIP, port: 80) }
+        #expect(replies.allSatisfy { $0.pod == P.localPod.name }, "only the endpoint hinted for zone-1: \(replies)")
+
+        // A zone no endpoint is hinted for: every endpoint, as kube-proxy falls back.
+        try inZone.load(P.compile(manifests, node: "node-c", zone: "zone-3"))
+        let everyone: Set = [P.localPod.name, P.remotePod.name]
+        let fallback = try answers(untilAllOf: everyone) {
+            try inZone.lab.connectTCP(from: client, to: clusterIP, port: 80)
+        }
+        #expect(Set(fallback.map(\.pod)) == everyone)
+    }
+}
+
 /// The health-check node port of a LoadBalancer Service with `externalTrafficPolicy: Local`,
 /// served by the real agent process on a manifests folder.
 @Suite struct HealthCheckNodePortTests {

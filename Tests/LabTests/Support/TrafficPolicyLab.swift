@@ -24,14 +24,19 @@ enum TrafficPolicyLab {
         var ready = true
         var serving = true
         var terminating = false
+        /// `hints.forZones`: the zones the EndpointSlice controller meant this endpoint for.
+        var zones: [String] = []
 
         var yaml: String {
-            """
-              - addresses: [\(pod.address)]
-                nodeName: \(node)
-                targetRef: {kind: Pod, name: \(pod.name)}
-                conditions: {ready: \(ready), serving: \(serving), terminating: \(terminating)}
-            """
+            let hints =
+                zones.isEmpty
+                ? "" : "\n    hints: {forZones: [\(zones.map { "{name: \($0)}" }.joined(separator: ", "))]}"
+            return """
+                  - addresses: [\(pod.address)]
+                    nodeName: \(node)
+                    targetRef: {kind: Pod, name: \(pod.name)}
+                    conditions: {ready: \(ready), serving: \(serving), terminating: \(terminating)}
+                """ + hints
         }
     }
 
@@ -74,12 +79,12 @@ enum TrafficPolicyLab {
             """
     }
 
-    static func compile(_ manifests: String, node: String) throws -> CompiledInput {
+    static func compile(_ manifests: String, node: String, zone: String? = nil) throws -> CompiledInput {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nfc-policy-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try manifests.write(to: directory.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
-        return try CompiledInput(paths: [directory.path], compilerOptions: CompilerOptions(nodeName: node))
+        return try CompiledInput(paths: [directory.path], compilerOptions: CompilerOptions(nodeName: node, zone: zone))
     }
 
     /// The clients every test uses: outside the cluster, a pod-network client that is no
