@@ -258,7 +258,14 @@ public actor NodeAgent: Service {
             metrics.record(report, queuedSince: queuedSince, triggeredAt: cluster?.input.takeTriggerTimes() ?? [])
             metrics.changesPending.set(Double(0))
             if synchronizer.isSynced { health.synced() }
-            if let change = report.change { serviceHealth.follow(change) }
+            if let change = report.change {
+                serviceHealth.follow(change)
+                metrics.follow(
+                    change, node: configuration.compilerOptions.nodeName, zone: synchronizer.compilerOptions.zone)
+                if cluster == nil, case .some(let changing, let removing) = change {
+                    metrics.serviceChanges.increment(by: Int64(changing.count + removing.count))
+                }
+            }
             log(report)
             // A full sync's transient structures (the whole compiled table, its batch) are freed
             // but glibc keeps the pages: give them back, or the agent stays at its peak for good.

@@ -1,3 +1,4 @@
+import Compiler
 import Foundation
 import Manifests
 import Pipeline
@@ -86,6 +87,9 @@ public final class Synchronizer {
         reconciler.change(options: options)
         return true
     }
+
+    /// The options the table is compiled with now.
+    public var compilerOptions: CompilerOptions { reconciler.options }
 
     /// Whether a sync has committed (or found the kernel right) at least once.
     public var isSynced: Bool { hasSynced }

@@ -1,3 +1,4 @@
+import Addressing
 import ServiceGraph
 
 /// A health-check node port this node serves: a LoadBalancer Service of
@@ -34,5 +35,52 @@ extension ServiceGraph {
     /// Every health check this graph needs on the node named `node`, by Service.
     public func healthChecks(node: String?) -> [HealthCheck] {
         services.compactMap { $0.healthCheck(node: node) }
+    }
+}
+
+/// Service ports of a Local traffic policy whose endpoints are all on other nodes, in one address
+/// family: their traffic is dropped here (kube-proxy's `sync_proxy_rules_no_local_endpoints`).
+public struct NoLocalEndpoints: Hashable, Sendable {
+    /// Ports of `internalTrafficPolicy: Local` (their ClusterIP traffic is dropped).
+    public var `internal` = 0
+    /// Ports of `externalTrafficPolicy: Local` with external frontends (external clients dropped).
+    public var external = 0
+
+    public init(internal: Int = 0, external: Int = 0) {
+        self.internal = `internal`
+        self.external = external
+    }
+
+    public var isZero: Bool { `internal` == 0 && external == 0 }
+}
+
+extension Service {
+    /// Its ports of a Local policy with endpoints in `family`, but none on the node `node`.
+    public func noLocalEndpoints(family: IPFamily, node: String?, zone: String?) -> NoLocalEndpoints {
+        var counts = NoLocalEndpoints()
+        let externallyReachable = !(externalIPs + loadBalancerIPs).isEmpty
+        for port in ports {
+            let selection = EndpointSelection(port.endpoints, family: family, node: node, zone: zone)
+            guard selection.hasAnyEndpoints, selection.local.isEmpty else { continue }
+            if internalTrafficPolicy == .local, clusterIPs.contains(where: { $0.family == family }) {
+                counts.internal += 1
+            }
+            if externalTrafficPolicy == .local, externallyReachable || port.nodePort != nil {
+                counts.external += 1
+            }
+        }
+        return counts
+    }
+}
+
+extension Service {
+    /// The same in each family, labelled as kube-proxy's `ip_family` ("IPv4", "IPv6").
+    public func noLocalEndpointsByFamily(node: String?, zone: String?) -> [String: NoLocalEndpoints] {
+        var byFamily: [String: NoLocalEndpoints] = [:]
+        for family in IPFamily.allCases {
+            let counts = noLocalEndpoints(family: family, node: node, zone: zone)
+            if !counts.isZero { byFamily[family == .ipv4 ? "IPv4" : "IPv6"] = counts }
+        }
+        return byFamily
     }
 }

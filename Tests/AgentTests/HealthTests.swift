@@ -93,4 +93,39 @@ import Testing
         #expect(ServiceHealthServers.answer(service: id, localEndpoints: 0, proxyHealthy: true).code == 503)
         #expect(ServiceHealthServers.answer(service: id, localEndpoints: 3, proxyHealthy: false).code == 503)
     }
+
+    @Test func noLocalEndpointsCountsPortsOfLocalPoliciesWithEndpointsOnlyElsewhere() {
+        func service(_ name: String, nodes: [String], external: Service.TrafficPolicy, `internal`: Service.TrafficPolicy)
+            -> Service
+        {
+            Service(
+                id: ServiceID(namespace: "default", name: name),
+                ports: [
+                    ServicePort(
+                        name: "http", transport: .tcp, port: 80, nodePort: 30080,
+                        endpoints: nodes.enumerated().map { index, node in
+                            Endpoint(address: IPAddress("10.244.0.\(index + 2)")!, port: 8080, nodeName: node)
+                        })
+                ],
+                clusterIPs: [IPAddress("10.96.0.30")!], externalTrafficPolicy: external,
+                internalTrafficPolicy: `internal`)
+        }
+        let metrics = AgentMetrics()
+        func value(_ policy: String) -> String? {
+            metrics.exposition().split(separator: "\n").first {
+                $0.hasPrefix(
+                    "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"\(policy)\",ip_family=\"IPv4\"}")
+            }.map { String($0.split(separator: " ").last ?? "") }
+        }
+        let elsewhere = service("a", nodes: ["b"], external: .local, internal: .local)
+        let here = service("b", nodes: ["a"], external: .local, internal: .cluster)
+        let none = service("c", nodes: [], external: .local, internal: .local)
+        metrics.follow(.all([elsewhere, here, none]), node: "a", zone: nil)
+        #expect(value("internal") == "1.0" || value("internal") == "1")
+        #expect(value("external") == "1.0" || value("external") == "1")
+        metrics.follow(.some(changing: [service("a", nodes: ["a"], external: .local, internal: .local)], removing: []), node: "a", zone: nil)
+        #expect(value("external") == "0.0" || value("external") == "0")
+        metrics.follow(.some(changing: [], removing: [here.id]), node: "a", zone: nil)
+        #expect(value("internal") == "0.0" || value("internal") == "0")
+    }
 }
