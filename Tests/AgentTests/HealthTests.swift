@@ -95,9 +95,8 @@ import Testing
     }
 
     @Test func noLocalEndpointsCountsPortsOfLocalPoliciesWithEndpointsOnlyElsewhere() {
-        func service(_ name: String, nodes: [String], external: Service.TrafficPolicy, `internal`: Service.TrafficPolicy)
-            -> Service
-        {
+        typealias Policy = Service.TrafficPolicy
+        func service(_ name: String, nodes: [String], external: Policy, `internal`: Policy) -> Service {
             Service(
                 id: ServiceID(namespace: "default", name: name),
                 ports: [
@@ -112,10 +111,11 @@ import Testing
         }
         let metrics = AgentMetrics()
         func value(_ policy: String) -> String? {
-            metrics.exposition().split(separator: "\n").first {
-                $0.hasPrefix(
-                    "kubeproxy_sync_proxy_rules_no_local_endpoints_total{traffic_policy=\"\(policy)\",ip_family=\"IPv4\"}")
-            }.map { String($0.split(separator: " ").last ?? "") }
+            let name = "kubeproxy_sync_proxy_rules_no_local_endpoints_total"
+            let series = "\(name){traffic_policy=\"\(policy)\",ip_family=\"IPv4\"}"
+            return metrics.exposition().split(separator: "\n").first { $0.hasPrefix(series) }.map {
+                String($0.split(separator: " ").last ?? "")
+            }
         }
         let elsewhere = service("a", nodes: ["b"], external: .local, internal: .local)
         let here = service("b", nodes: ["a"], external: .local, internal: .cluster)
@@ -123,7 +123,8 @@ import Testing
         metrics.follow(.all([elsewhere, here, none]), node: "a", zone: nil)
         #expect(value("internal") == "1.0" || value("internal") == "1")
         #expect(value("external") == "1.0" || value("external") == "1")
-        metrics.follow(.some(changing: [service("a", nodes: ["a"], external: .local, internal: .local)], removing: []), node: "a", zone: nil)
+        let nowHere = service("a", nodes: ["a"], external: .local, internal: .local)
+        metrics.follow(.some(changing: [nowHere], removing: []), node: "a", zone: nil)
         #expect(value("external") == "0.0" || value("external") == "0")
         metrics.follow(.some(changing: [], removing: [here.id]), node: "a", zone: nil)
         #expect(value("internal") == "0.0" || value("internal") == "0")
