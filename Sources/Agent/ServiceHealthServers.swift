@@ -26,12 +26,21 @@ final class ServiceHealthServers: Sendable {
     private let host: String
     private let logger: Logger
 
-    /// Servers that listen on `host` (every IPv4 address by default) for the node named `node`.
-    init(health: HealthState, node: String?, host: String = "0.0.0.0", logger: Logger) {
+    /// Servers that listen on `host` for the node named `node`; by default on every address of
+    /// both families (one dual-stack socket) where IPv6 is up, else on every IPv4 address.
+    init(health: HealthState, node: String?, host: String? = nil, logger: Logger) {
         self.health = health
         self.node = node
-        self.host = host
+        self.host = host ?? (Self.dualStackAvailable ? "::" : "0.0.0.0")
         self.logger = logger
+    }
+
+    /// IPv6 is configured and an IPv6 socket bound to `::` takes IPv4 connections too
+    /// (`net.ipv6.bindv6only` is 0, Linux's default).
+    private static var dualStackAvailable: Bool {
+        let interfaces = (try? String(contentsOfFile: "/proc/net/if_inet6", encoding: .utf8)) ?? ""
+        let v6only = (try? String(contentsOfFile: "/proc/sys/net/ipv6/bindv6only", encoding: .utf8)) ?? "1"
+        return !interfaces.isEmpty && v6only.trimmingCharacters(in: .whitespacesAndNewlines) == "0"
     }
 
     /// The checks being served, by Service.
@@ -96,7 +105,7 @@ final class ServiceHealthServers: Sendable {
         let server: HTTPServer
         do {
             server = HTTPServer(
-                address: try .inet(ip4: host, port: check.port), logger: .disabled,
+                address: try BindAddress(host: host, port: check.port).socketAddress(), logger: .disabled,
                 handler: ClosureHTTPHandler { [weak self] _ in
                     let count = self?.served.withLock { $0[id]?.check.localEndpoints } ?? 0
                     let healthy = self?.health.isHealthy() ?? false

@@ -191,6 +191,12 @@ import Testing
         #expect(first.contains("\"namespace\": \"default\"") && first.contains("\"name\": \"web\""), "\(first)")
         #expect(first.contains("\"serviceProxyHealthy\": true"), "\(first)")
         #expect(first.contains("X-Load-Balancing-Endpoint-Weight: 1"), "\(first)")
+        let overIPv6 = try Shell.run(
+            [
+                "ip", "netns", "exec", lab.nodeNamespace, "socat", "-T", "2", "-t", "2", "-",
+                "TCP6:[::1]:\(Self.port)",
+            ], input: "GET / HTTP/1.0\r\n\r\n")
+        #expect(overIPv6.hasPrefix("HTTP/1.1 200"), "IPv6 too: \(overIPv6)")
 
         let draining = P.Endpoint(pod: P.localPod, node: "node-a", ready: false, serving: true, terminating: true)
         try write([draining, P.remote])
