@@ -1,6 +1,9 @@
+import Compiler
 import Foundation
 import KubernetesAPI
 import Prometheus
+import ServiceGraph
+import Synchronization
 
 /// The agent's Prometheus metrics, named like kube-proxy's where the meaning matches, so
 /// existing dashboards and alerts keep working.
@@ -23,6 +26,13 @@ public final class AgentMetrics: Sendable {
     let inputErrors: Counter
     let repairs: Counter
     let operations: Counter
+    let endpointChanges: Counter
+    let serviceChanges: Counter
+    /// Per Service, its ports of a Local policy with no local endpoint, by `ip_family`.
+    private let noLocal = Mutex<
+        (byService: [ServiceID: [String: NoLocalEndpoints]], totals: [String: NoLocalEndpoints])
+    >(
+        ([:], [:]))
 
     public init() {
         syncDuration = registry.makeValueHistogram(
@@ -68,6 +78,17 @@ public final class AgentMetrics: Sendable {
                 "nfcompile_repairs_total", "Full syncs that repaired a change someone else made to our table"))
         operations = registry.makeCounter(
             descriptor: Self.metric("nfcompile_netlink_operations_total", "Operations committed to the kernel"))
+        endpointChanges = registry.makeCounter(
+            descriptor: Self.metric(
+                "kubeproxy_sync_proxy_rules_endpoint_changes_total",
+                "EndpointSlice changes received from the API server"))
+        serviceChanges = registry.makeCounter(
+            descriptor: Self.metric(
+                "kubeproxy_sync_proxy_rules_service_changes_total",
+                "Service changes received (API server: Service objects; folder: Services a sync changed)"))
+        for policy in ["internal", "external"] {
+            for family in ["IPv4", "IPv6"] { noLocalEndpoints(policy, family).set(Double(0)) }
+        }
     }
 
     func record(_ report: Synchronizer.Report, queuedSince: Date?, triggeredAt: [Date] = []) {
@@ -96,11 +117,76 @@ public final class AgentMetrics: Sendable {
         if report.outcome != nil { lastSyncTimestamp.set(Date().timeIntervalSince1970) }
     }
 
+    /// Answers of /healthz and /livez by status code (kube-proxy's `kubeproxy_proxy_healthz_total`
+    /// and `kubeproxy_proxy_livez_total`).
+    func healthz(_ code: Int) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.metric("kubeproxy_proxy_healthz_total", "Answers of /healthz, by HTTP status code"),
+            labels: [("code", String(code))])
+    }
+
+    func livez(_ code: Int) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.metric("kubeproxy_proxy_livez_total", "Answers of /livez, by HTTP status code"),
+            labels: [("code", String(code))])
+    }
+
     /// Objects the API server's watch reported, by kind.
     func recordWatch(_ changes: [ObjectChange]) {
         for change in changes {
             watchEvents(change.kind).increment()
+            switch change.kind {
+            case .endpointSlice: endpointChanges.increment()
+            case .service: serviceChanges.increment()
+            case .node: break
+            }
         }
+    }
+
+    /// Follows what a sync committed for `kubeproxy_sync_proxy_rules_no_local_endpoints_total`
+    /// (a gauge despite its name, as kube-proxy's): Service ports of a Local policy whose
+    /// endpoints are all on other nodes, by `traffic_policy` and `ip_family`.
+    func follow(_ change: Synchronizer.ServiceChange, node: String?, zone: String?) {
+        let totals = noLocal.withLock { state in
+            var updates: [ServiceID: [String: NoLocalEndpoints]] = [:]
+            switch change {
+            case .all(let services):
+                state = ([:], [:])
+                for service in services {
+                    updates[service.id] = service.noLocalEndpointsByFamily(node: node, zone: zone)
+                }
+            case .some(let changing, let removing):
+                for id in removing { updates[id] = [:] }
+                for service in changing {
+                    updates[service.id] = service.noLocalEndpointsByFamily(node: node, zone: zone)
+                }
+            }
+            for (id, counts) in updates {
+                for (family, old) in state.byService[id] ?? [:] {
+                    state.totals[family, default: NoLocalEndpoints()].internal -= old.internal
+                    state.totals[family, default: NoLocalEndpoints()].external -= old.external
+                }
+                for (family, new) in counts {
+                    state.totals[family, default: NoLocalEndpoints()].internal += new.internal
+                    state.totals[family, default: NoLocalEndpoints()].external += new.external
+                }
+                state.byService[id] = counts.isEmpty ? nil : counts
+            }
+            return state.totals
+        }
+        for family in ["IPv4", "IPv6"] {
+            let counts = totals[family] ?? NoLocalEndpoints()
+            noLocalEndpoints("internal", family).set(Double(counts.internal))
+            noLocalEndpoints("external", family).set(Double(counts.external))
+        }
+    }
+
+    private func noLocalEndpoints(_ policy: String, _ family: String) -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.metric(
+                "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
+                "Service ports of a Local traffic policy with no endpoint on this node, by policy and IP family"),
+            labels: [("traffic_policy", policy), ("ip_family", family)])
     }
 
     func recordConnection(_ event: ConnectionEvent) {

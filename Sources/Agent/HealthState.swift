@@ -1,13 +1,27 @@
 import Foundation
+import KubernetesAPI
 import Synchronization
 
-/// kube-proxy's health rule: unhealthy when a queued change has waited longer than twice the
-/// sync period without being synced; and unhealthy until the first sync has succeeded (the rules
-/// in the kernel may be stale until then). Shared by the sync loop (writer) and the HTTP server.
+/// kube-proxy's health rules (its `proxy_health.go`), shared by the sync loop (writer) and the
+/// HTTP servers:
+/// - the proxy is healthy once a sync has succeeded, unless a queued change has waited longer
+///   than twice the sync period (the rules in the kernel may be stale then);
+/// - the node is eligible for load-balancer traffic unless its Node object is being deleted or
+///   carries the cluster autoscaler's `ToBeDeletedByClusterAutoscaler` taint (API source only).
+///
+/// `/healthz` answers 200 when both hold, `/livez` when the proxy is healthy whatever the node
+/// (a draining node's proxy is alive and must not be restarted).
 public final class HealthState: Sendable {
     private struct State {
         var lastUpdated: Date?
         var oldestQueued: Date?
+        var nodeEligible = true
+    }
+
+    /// One answer of the health server: its status code and JSON body.
+    public struct Answer: Equatable, Sendable {
+        public var code: Int
+        public var body: String
     }
 
     private let state = Mutex(State())
@@ -31,6 +45,17 @@ public final class HealthState: Sendable {
         }
     }
 
+    /// Follows this node's Node object. Its absence (not listed yet, or deleted) changes
+    /// nothing: kube-proxy decides eligibility only from a Node it has seen.
+    func nodeChanged(_ facts: NodeFacts?) {
+        guard let facts else { return }
+        let eligible = !facts.isBeingDeleted && !facts.isTaintedToBeDeleted
+        state.withLock { $0.nodeEligible = eligible }
+    }
+
+    public var isNodeEligible: Bool { state.withLock { $0.nodeEligible } }
+
+    /// Whether the rules are current: synced once, and no change waiting too long.
     public func isHealthy(at now: Date = Date()) -> Bool {
         state.withLock { state in
             guard state.lastUpdated != nil else { return false }
@@ -39,13 +64,27 @@ public final class HealthState: Sendable {
         }
     }
 
-    /// The /healthz body, shaped like kube-proxy's.
-    public func json(at now: Date = Date()) -> String {
+    /// `/healthz`: kube-proxy's body, `lastUpdated` being the current time while healthy (as
+    /// kube-proxy keeps it for old clients).
+    public func healthz(at now: Date = Date()) -> Answer {
+        let eligible = isNodeEligible
+        let healthy = isHealthy(at: now) && eligible
+        return Answer(
+            code: healthy ? 200 : 503,
+            body: "{\(times(healthy: healthy, now: now)), \"nodeEligible\": \(eligible)}")
+    }
+
+    /// `/livez`: the proxy's own health only.
+    public func livez(at now: Date = Date()) -> Answer {
+        let healthy = isHealthy(at: now)
+        return Answer(code: healthy ? 200 : 503, body: "{\(times(healthy: healthy, now: now))}")
+    }
+
+    private func times(healthy: Bool, now: Date) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let lastUpdated = state.withLock { $0.lastUpdated }.map(formatter.string(from:)) ?? ""
-        return """
-            {"lastUpdated": "\(lastUpdated)", "currentTime": "\(formatter.string(from: now))", "healthy": \(isHealthy(at: now))}
-            """
+        let last: Date? = healthy ? now : state.withLock { $0.lastUpdated }
+        let lastUpdated = last.map(formatter.string(from:)) ?? ""
+        return "\"lastUpdated\": \"\(lastUpdated)\",\"currentTime\": \"\(formatter.string(from: now))\""
     }
 }

@@ -26,6 +26,8 @@ public actor NodeAgent: Service {
     private let cluster: (watch: ClusterWatch, input: ClusterInput)?
     public nonisolated let health: HealthState
     public nonisolated let metrics: AgentMetrics
+    /// The health-check node ports of LoadBalancer Services with `externalTrafficPolicy: Local`.
+    private let serviceHealth: ServiceHealthServers
 
     /// What the next sync has to do, gathered from the watchers and the timer.
     private struct Pending {
@@ -71,6 +73,8 @@ public actor NodeAgent: Service {
         self.logger = logger
         self.health = HealthState(syncPeriod: configuration.syncPeriod)
         self.metrics = AgentMetrics()
+        self.serviceHealth = ServiceHealthServers(
+            health: health, node: configuration.compilerOptions.nodeName, logger: logger)
     }
 
     /// The HTTP services this agent's configuration asks for (health on 10256, metrics on 10249).
@@ -86,6 +90,17 @@ public actor NodeAgent: Service {
     }
 
     public func run() async throws {
+        do {
+            try await runLoops()
+        } catch {
+            await serviceHealth.closeAll()
+            throw error
+        }
+        await serviceHealth.closeAll()
+        logger.info("agent stopped; the rules stay in the kernel")
+    }
+
+    private func runLoops() async throws {
         let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let fileChanges = try configuration.manifests.map(ManifestWatcher.changes(in:))
         try await withGracefulShutdownHandler {
@@ -126,7 +141,6 @@ public actor NodeAgent: Service {
         } onGracefulShutdown: {
             wake.finish()
         }
-        logger.info("agent stopped; the rules stay in the kernel")
     }
 
     /// What the API server's watch reports: objects go to the input at once, a sync is queued.
@@ -143,6 +157,18 @@ public actor NodeAgent: Service {
             queue(wake) { $0.rescan = true }
         case .node(let facts):
             cluster.input.nodeChanged(facts)
+            if let facts, synchronizer.nodeZoneChanged(facts.zone) {
+                logger.info("this node's zone is \(facts.zone ?? "unset"): the whole table is compiled again")
+                queue(wake) { $0.verify = true }
+            }
+            let wasEligible = health.isNodeEligible
+            health.nodeChanged(facts)
+            if wasEligible != health.isNodeEligible {
+                logger.info(
+                    health.isNodeEligible
+                        ? "this node is eligible again: /healthz follows the syncs"
+                        : "this node is being deleted or drained: /healthz answers 503 (nodeEligible false)")
+            }
             if facts == nil, let name = configuration.compilerOptions.nodeName {
                 logger.warning("this node's Node object \(name) does not exist (or was deleted)")
             }
@@ -233,6 +259,14 @@ public actor NodeAgent: Service {
             metrics.record(report, queuedSince: queuedSince, triggeredAt: cluster?.input.takeTriggerTimes() ?? [])
             metrics.changesPending.set(Double(0))
             if synchronizer.isSynced { health.synced() }
+            if let change = report.change {
+                serviceHealth.follow(change)
+                metrics.follow(
+                    change, node: configuration.compilerOptions.nodeName, zone: synchronizer.compilerOptions.zone)
+                if cluster == nil, case .some(let changing, let removing) = change {
+                    metrics.serviceChanges.increment(by: Int64(changing.count + removing.count))
+                }
+            }
             log(report)
             // A full sync's transient structures (the whole compiled table, its batch) are freed
             // but glibc keeps the pages: give them back, or the agent stays at its peak for good.

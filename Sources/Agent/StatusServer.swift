@@ -15,14 +15,17 @@ struct StatusServer: Service {
 
     func run() async throws {
         // Quiet: one log line per request would drown the sync log; the agent logs what matters.
-        let server = HTTPServer(address: try .inet(ip4: address.host, port: address.port), logger: .disabled)
+        let server = HTTPServer(address: try address.socketAddress(), logger: .disabled)
         if routes.contains(.health) {
-            for path in ["GET /healthz", "GET /livez"] {
-                await server.appendRoute(HTTPRoute(stringLiteral: path)) { [health] _ in
-                    HTTPResponse(
-                        statusCode: health.isHealthy() ? .ok : .serviceUnavailable,
-                        headers: [.contentType: "application/json"], body: Data(health.json().utf8))
-                }
+            await server.appendRoute("GET /healthz") { [health, metrics] _ in
+                let answer = health.healthz()
+                metrics.healthz(answer.code).increment()
+                return Self.response(answer)
+            }
+            await server.appendRoute("GET /livez") { [health, metrics] _ in
+                let answer = health.livez()
+                metrics.livez(answer.code).increment()
+                return Self.response(answer)
             }
         }
         if routes.contains(.metrics) {
@@ -43,5 +46,21 @@ struct StatusServer: Service {
         } catch  where stopping.load(ordering: .relaxed) || error is CancellationError {
             // The server reports its own stop as an error (a closed socket): not a failure.
         }
+    }
+
+    static func response(_ answer: HealthState.Answer) -> HTTPResponse {
+        HTTPResponse(
+            statusCode: answer.code == 200 ? .ok : .serviceUnavailable,
+            headers: [.contentType: "application/json", HTTPHeader("X-Content-Type-Options"): "nosniff"],
+            body: Data(answer.body.utf8))
+    }
+}
+
+extension BindAddress {
+    /// The socket address to listen on: IPv6 when the host is one (`[::]`, `::1`), else IPv4.
+    func socketAddress() throws -> any SocketAddress {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if bare.contains(":") { return try sockaddr_in6.inet6(ip6: bare, port: port) }
+        return try sockaddr_in.inet(ip4: bare, port: port)
     }
 }

@@ -1,3 +1,4 @@
+import Compiler
 import Foundation
 import Manifests
 import Pipeline
@@ -40,9 +41,19 @@ public final class Synchronizer {
         public var warnings: [Diagnostic]
         public var services: Int
         public var duration: Duration
+        /// The services this sync committed: every one (the first sync), or those that changed;
+        /// nil when nothing was committed from the input. For what follows the graph besides the
+        /// kernel (the health-check node ports).
+        public var change: ServiceChange?
 
         public var kind: Reconciler.Kind { outcome?.kind ?? .partial }
         public var operations: Int { outcome?.operations ?? 0 }
+    }
+
+    /// What a sync changed in the graph.
+    public enum ServiceChange: Sendable {
+        case all([Service])
+        case some(changing: [Service], removing: [ServiceID])
     }
 
     private let configuration: AgentConfiguration
@@ -64,6 +75,21 @@ public final class Synchronizer {
         self.input = input
         self.reconciler = Reconciler(store: store, options: configuration.compilerOptions)
     }
+
+    /// This node's zone, as its Node object's `topology.kubernetes.io/zone` label says: when it
+    /// changes, the next sync compiles the whole table again (zone hints choose other endpoints).
+    /// Returns whether it changed.
+    @discardableResult
+    public func nodeZoneChanged(_ zone: String?) -> Bool {
+        guard reconciler.options.zone != zone else { return false }
+        var options = reconciler.options
+        options.zone = zone
+        reconciler.change(options: options)
+        return true
+    }
+
+    /// The options the table is compiled with now.
+    public var compilerOptions: CompilerOptions { reconciler.options }
 
     /// Whether a sync has committed (or found the kernel right) at least once.
     public var isSynced: Bool { hasSynced }
@@ -94,8 +120,10 @@ public final class Synchronizer {
         if hasSynced {
             report.outcome = try reconciler.sync(
                 changing: change.changed, removing: change.removed, verify: work.verify)
+            report.change = .some(changing: change.changed, removing: change.removed)
         } else {
             report.outcome = try reconciler.sync(to: input.graph)
+            report.change = .all(input.graph.services)
             hasSynced = true
         }
         report.services = input.serviceCount

@@ -12,17 +12,21 @@ public struct CompilerOptions: Hashable, Sendable {
     /// This node's name, for `externalTrafficPolicy`/`internalTrafficPolicy: Local`. When nil,
     /// every endpoint counts as local (a single-node setup such as the tutorial's).
     public var nodeName: String?
+    /// This node's zone (its `topology.kubernetes.io/zone` label), for EndpointSlice zone hints.
+    public var zone: String?
     /// The packet mark bit that asks postrouting to masquerade (kube-proxy uses the same bit).
     public var masqueradeBit: UInt32
 
     public init(
         tableName: String = "nfcompile", clusterCIDRs: [IPNetwork] = [IPNetwork("10.244.0.0/16")!],
-        nodeIPs: [IPAddress] = [], nodeName: String? = nil, masqueradeBit: UInt32 = 0x4000
+        nodeIPs: [IPAddress] = [], nodeName: String? = nil, zone: String? = nil,
+        masqueradeBit: UInt32 = 0x4000
     ) {
         self.tableName = tableName
         self.clusterCIDRs = clusterCIDRs
         self.nodeIPs = nodeIPs
         self.nodeName = nodeName
+        self.zone = zone
         self.masqueradeBit = masqueradeBit
     }
 }

@@ -9,14 +9,23 @@ public enum Names {
     /// Frontends without any endpoint: new connections are refused (TCP reset, ICMP unreachable).
     public static let noEndpointServices = "no-endpoint-services"
     public static let noEndpointNodePorts = "no-endpoint-nodeports"
-    /// Frontends of a Local traffic policy with no endpoint on this node: dropped, as kube-proxy
-    /// does, so that a load balancer's health check moves the traffic to another node.
+    /// ClusterIPs of `internalTrafficPolicy: Local` with no endpoint on this node: dropped, as
+    /// kube-proxy does.
     public static let noLocalEndpointServices = "no-local-endpoint-services"
+    /// External and load-balancer IPs, and NodePorts, of `externalTrafficPolicy: Local` with
+    /// endpoints, but none on this node: external clients are dropped (so that a load balancer's
+    /// health check moves them to another node); pods and the node itself still reach the
+    /// cluster-wide endpoints.
+    public static let noLocalEndpointExternalIPs = "no-local-endpoint-external-ips"
     public static let noLocalEndpointNodePorts = "no-local-endpoint-nodeports"
-    /// External and load-balancer IPs, and NodePorts, of `externalTrafficPolicy: Local`: never
-    /// masqueraded, so that the endpoint sees the client's address.
+    /// External and load-balancer IPs, and NodePorts, of `externalTrafficPolicy: Local`: external
+    /// clients keep their address; the node's own traffic is masqueraded, pods' is not.
     public static let localExternalIPs = "local-external-ips"
     public static let localNodePorts = "local-nodeports"
+    /// The same frontends when they have endpoints on this node: external clients go to those
+    /// (`local-lb`), pods and the node to the cluster-wide ones (`lb`).
+    public static let localServiceIPs = "local-service-ips"
+    public static let localServiceNodePorts = "local-service-nodeports"
     public static let hairpin = "hairpin"
     /// Load-balancer frontends of Services with `loadBalancerSourceRanges`: new connections to
     /// them are dropped unless their source is in `firewall-allowed` (frontend . source range).
@@ -41,22 +50,65 @@ public enum Names {
 }
 
 /// Which key a frontend has: its own address (ClusterIP, external and load-balancer IPs), or
-/// only protocol and port (a NodePort, on any of the node's addresses). Each kind has its own
-/// gate set, dispatch chains, bit sets and bucket maps.
+/// only protocol and port (a NodePort, on any of the node's addresses); and which endpoints it
+/// balances to: the cluster-wide ones, or (the local kinds) only this node's, for the external
+/// clients of `externalTrafficPolicy: Local`. Each kind has its own gate set, dispatch chains,
+/// bit sets and bucket maps.
 enum FrontendKind: Int, Hashable, Comparable, CaseIterable {
     case address
     case nodePort
+    case localAddress
+    case localNodePort
 
     static func < (lhs: FrontendKind, rhs: FrontendKind) -> Bool { lhs.rawValue < rhs.rawValue }
 
-    private var prefix: String { self == .address ? "" : "nodeport-" }
+    /// The kinds the `services` chain dispatches to; the local kinds are reached from their roots.
+    static let entries: [FrontendKind] = [.address, .nodePort]
+
+    /// Keyed `address . protocol . port` (else `protocol . port`).
+    var hasAddress: Bool { self == .address || self == .localAddress }
+    var isLocal: Bool { self == .localAddress || self == .localNodePort }
+    /// The kind of the same frontends with only this node's endpoints.
+    var local: FrontendKind { hasAddress ? .localAddress : .localNodePort }
+
+    private var prefix: String {
+        switch self {
+        case .address: ""
+        case .nodePort: "nodeport-"
+        case .localAddress: "local-"
+        case .localNodePort: "nodeport-local-"
+        }
+    }
 
     /// The set every balanced frontend of this kind is in.
-    var gate: String { self == .address ? Names.serviceIPs : Names.serviceNodePorts }
-    var noEndpoints: String { self == .address ? Names.noEndpointServices : Names.noEndpointNodePorts }
-    var noLocalEndpoints: String { self == .address ? Names.noLocalEndpointServices : Names.noLocalEndpointNodePorts }
-    /// The frontends of this kind that keep their client's address.
-    var keepsSource: String { self == .address ? Names.localExternalIPs : Names.localNodePorts }
+    var gate: String {
+        switch self {
+        case .address: Names.serviceIPs
+        case .nodePort: Names.serviceNodePorts
+        case .localAddress: Names.localServiceIPs
+        case .localNodePort: Names.localServiceNodePorts
+        }
+    }
+    var noEndpoints: String { hasAddress ? Names.noEndpointServices : Names.noEndpointNodePorts }
+    /// Frontends of `externalTrafficPolicy: Local` without a local endpoint.
+    var noLocalExternalEndpoints: String {
+        hasAddress ? Names.noLocalEndpointExternalIPs : Names.noLocalEndpointNodePorts
+    }
+    /// The frontends of this kind with `externalTrafficPolicy: Local`.
+    var keepsSource: String { hasAddress ? Names.localExternalIPs : Names.localNodePorts }
+
+    /// The sets of elements this kind's frontends are in besides bit sets and bucket maps.
+    var memberSets: [String] {
+        switch self {
+        case .address:
+            [gate, noEndpoints, Names.noLocalEndpointServices, keepsSource, noLocalExternalEndpoints]
+        case .nodePort: [gate, noEndpoints, noLocalExternalEndpoints, keepsSource]
+        case .localAddress, .localNodePort: [gate]
+        }
+    }
+
+    /// The detour of the frontends of `externalTrafficPolicy: Local` (entry kinds only).
+    var localPolicyChain: String { "\(prefix)local-policy" }
 
     /// The root of the dispatch tree: marks for masquerading, then finds the bucket count.
     var dispatchChain: String { "\(prefix)lb" }
@@ -71,16 +123,20 @@ enum FrontendKind: Int, Hashable, Comparable, CaseIterable {
     /// a map when a rule starts using it).
     func bucketMap(buckets: Int) -> String { "\(prefix)endpoints-\(buckets)" }
 
+    /// The entry kind of the same key shape: the local kinds share their entry's affinity.
+    var entry: FrontendKind { hasAddress ? .address : .nodePort }
+
     /// Session affinity: client . frontend → the endpoint it got, filled by the packet path with
-    /// the Service's timeout. New connections of a client found here go to the same endpoint.
-    var affinityMap: String { "\(prefix)affinity" }
+    /// the Service's timeout. New connections of a client found here go to the same endpoint,
+    /// through the cluster-wide tree or, for the external clients of a Local policy, the local one.
+    var affinityMap: String { entry == .address ? "affinity" : "nodeport-affinity" }
     /// The frontends (with each of their endpoints) whose affinity lasts `seconds`: the ones
     /// `affinity-record` records, with that timeout.
-    func affinitySet(seconds: Int) -> String { "\(prefix)affinity-\(seconds)" }
+    func affinitySet(seconds: Int) -> String { "\(affinityMap)-\(seconds)" }
 
     /// The kind and timeout of an affinity set, if `set` is one.
     static func affinitySetKind(_ set: String) -> AffinityTimeout? {
-        for kind in allCases {
+        for kind in entries {
             let prefix = kind.affinitySet(seconds: 0).dropLast()  // "affinity-", "nodeport-affinity-"
             if set.hasPrefix(prefix), let seconds = Int(set.dropFirst(prefix.count)) {
                 return AffinityTimeout(kind: kind, seconds: seconds)

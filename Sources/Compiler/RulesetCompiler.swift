@@ -37,29 +37,30 @@ struct Fragment: Equatable {
         for port in service.ports {
             let label = "\(service.id):\(port.name ?? String(port.port))"
             let proto = Value.transportProtocol(port.transport.ipProtocolNumber)
-            let available = Self.usableEndpoints(port.endpoints).filter { $0.address.family == family }
-            let local = available.filter { Self.isLocal($0, node: options.nodeName) }
+            let selection = EndpointSelection(port, family: family, options: options)
+            let available = selection.cluster
+            let local = selection.local
             let externalLocal = service.externalTrafficPolicy == .local
 
             for address in service.clusterIPs where address.family == family {
                 addFrontend(
                     .address, [.address(address), proto, .port(port.port)],
                     endpoints: service.internalTrafficPolicy == .local ? local : available,
-                    anyEndpoints: !available.isEmpty, keepsSource: false, affinity: affinity, label: label)
+                    anyEndpoints: !available.isEmpty, affinity: affinity, label: label)
             }
             for address in service.externalIPs + service.loadBalancerIPs where address.family == family {
                 addFrontend(
-                    .address, [.address(address), proto, .port(port.port)],
-                    endpoints: externalLocal ? local : available,
-                    anyEndpoints: !available.isEmpty, keepsSource: externalLocal, affinity: affinity, label: label)
+                    .address, [.address(address), proto, .port(port.port)], endpoints: available,
+                    anyEndpoints: !available.isEmpty, local: externalLocal ? local : nil, affinity: affinity,
+                    label: label)
             }
             if let nodePort = port.nodePort {
                 addFrontend(
-                    .nodePort, [proto, .port(nodePort)], endpoints: externalLocal ? local : available,
-                    anyEndpoints: !available.isEmpty, keepsSource: externalLocal, affinity: affinity,
-                    label: "\(label) nodePort")
+                    .nodePort, [proto, .port(nodePort)], endpoints: available, anyEndpoints: !available.isEmpty,
+                    local: externalLocal ? local : nil, affinity: affinity, label: "\(label) nodePort")
             }
-            for endpoint in available {
+            var reachable: Set<IPAddress> = []
+            for endpoint in available + local where reachable.insert(endpoint.address).inserted {
                 add(Names.hairpin, SetElement(key: [.address(endpoint.address), .address(endpoint.address)]))
             }
             addFirewall(service, family: family, proto: proto, port: port.port, label: label, options: options)
@@ -87,34 +88,44 @@ struct Fragment: Equatable {
         }
     }
 
-    /// Ready endpoints; when there are none, the serving terminating ones (kube-proxy's fallback,
-    /// so that connections drain to pods still able to answer instead of failing).
-    static func usableEndpoints(_ endpoints: [Endpoint]) -> [Endpoint] {
-        let ready = endpoints.filter(\.isReady)
-        return ready.isEmpty ? endpoints.filter { $0.isServing && $0.isTerminating } : ready
-    }
-
-    private static func isLocal(_ endpoint: Endpoint, node: String?) -> Bool {
-        guard let node, let endpointNode = endpoint.nodeName else { return true }
-        return node == endpointNode
-    }
-
     private mutating func add(_ set: String, _ element: SetElement) {
         elements[set, default: []].append(element)
     }
 
-    /// One frontend: membership of its kind's gate, of the bit sets of its bucket count and, for
-    /// a Local policy, of the set that keeps the client's address; and its buckets. `key` is the
-    /// frontend's key; the bucket keys extend it with the bucket number.
+    /// One frontend: membership of its kind's gate and of the bit sets of its bucket count, and
+    /// its buckets. `local` is given for `externalTrafficPolicy: Local`: external clients take
+    /// those endpoints (the frontend's local kind), pods and the node the cluster-wide ones.
+    /// `key` is the frontend's key; the bucket keys extend it with the bucket number.
     private mutating func addFrontend(
-        _ kind: FrontendKind, _ key: [Value], endpoints chosen: [Endpoint], anyEndpoints: Bool, keepsSource: Bool,
-        affinity: Int?, label: String
+        _ kind: FrontendKind, _ key: [Value], endpoints chosen: [Endpoint], anyEndpoints: Bool,
+        local: [Endpoint]? = nil, affinity: Int?, label: String
     ) {
         guard !chosen.isEmpty else {
-            // No endpoint at all: refused. Endpoints, but none on this node (a Local policy): dropped.
-            add(anyEndpoints ? kind.noLocalEndpoints : kind.noEndpoints, SetElement(key: key, comment: label))
+            // No endpoint at all: refused. Endpoints, but none on this node (internal policy
+            // Local): dropped.
+            add(anyEndpoints ? Names.noLocalEndpointServices : kind.noEndpoints, SetElement(key: key, comment: label))
             return
         }
+        addBuckets(kind, key, chosen, label: label)
+        if let affinity {
+            let timeout = AffinityTimeout(kind: kind, seconds: affinity)
+            affinityTimeouts.insert(timeout)
+            // The endpoints a client may have been sent to: cluster-wide ones, and local ones.
+            var endpoints: Set<IPAddress> = []
+            for endpoint in chosen + (local ?? []) where endpoints.insert(endpoint.address).inserted {
+                add(timeout.set, SetElement(key: key + [.address(endpoint.address)]))
+            }
+        }
+        guard let local else { return }
+        add(kind.keepsSource, SetElement(key: key, comment: label))
+        if local.isEmpty {
+            add(kind.noLocalExternalEndpoints, SetElement(key: key, comment: label))
+        } else {
+            addBuckets(kind.local, key, local, label: label)
+        }
+    }
+
+    private mutating func addBuckets(_ kind: FrontendKind, _ key: [Value], _ chosen: [Endpoint], label: String) {
         let count = BucketCount(kind: kind, buckets: chosen.reduce(0) { $0 + $1.weight })
         var bucket: UInt32 = 0
         for endpoint in chosen {
@@ -131,12 +142,6 @@ struct Fragment: Equatable {
         bucketCounts.insert(count)
         add(kind.gate, SetElement(key: key, comment: label))
         for bit in count.bits { add(kind.bitSet(bit), SetElement(key: key)) }
-        if keepsSource { add(kind.keepsSource, SetElement(key: key, comment: label)) }
-        if let affinity {
-            let timeout = AffinityTimeout(kind: kind, seconds: affinity)
-            affinityTimeouts.insert(timeout)
-            for endpoint in chosen { add(timeout.set, SetElement(key: key + [.address(endpoint.address)])) }
-        }
     }
 }
 
@@ -173,9 +178,7 @@ struct TableBuilder {
 
     func table() -> Table {
         var sets: [NamedSet] = FrontendKind.allCases.flatMap { kind in
-            [kind.gate, kind.noEndpoints, kind.noLocalEndpoints, kind.keepsSource].map {
-                NamedSet(name: $0, key: key(kind), elements: elements($0))
-            }
+            kind.memberSets.map { NamedSet(name: $0, key: key(kind), elements: elements($0)) }
         }
         sets.append(
             NamedSet(
@@ -203,29 +206,32 @@ struct TableBuilder {
                 return map
             }
             dispatch += dispatchChains(kind, counts: counts.map(\.buckets))
-            sets.append(affinityMap(kind))
         }
+        sets += FrontendKind.entries.map(affinityMap)
         let timeouts = affinityTimeouts.sorted()
         sets += timeouts.map { timeout in
             var set = affinitySet(timeout)
             set.elements = elements(timeout.set)
             return set
         }
+        dispatch += FrontendKind.entries.map(localPolicyChain)
 
         return Table(
             family: TableFamily(family), name: options.tableName, sets: sets,
             chains: baseChains() + [
                 Chain(
                     name: Names.services,
-                    rules: FrontendKind.allCases.map { kind in
+                    rules: FrontendKind.entries.map { kind in
                         gated(kind, set: kind.gate, [.verdict(.goto(kind.dispatchChain))])
                     }),
                 Chain(
                     name: Names.endpointsCheck,
-                    rules: FrontendKind.allCases.map {
+                    rules: FrontendKind.entries.map {
                         gated($0, set: $0.noEndpoints, [.verdict(.goto(Names.rejectService))])
-                    }
-                        + FrontendKind.allCases.map { gated($0, set: $0.noLocalEndpoints, [.verdict(.drop)]) }),
+                    } + [gated(.address, set: Names.noLocalEndpointServices, [.verdict(.drop)])]
+                        + FrontendKind.entries.map {
+                            gated($0, set: $0.noLocalExternalEndpoints, externalClient() + [.verdict(.drop)])
+                        }),
                 Chain(
                     name: Names.firewallCheck,
                     rules: [
@@ -248,7 +254,7 @@ struct TableBuilder {
 
     /// A frontend key: `address . protocol . port`, or `protocol . port` for a NodePort.
     func key(_ kind: FrontendKind) -> [Field] {
-        kind == .address
+        kind.hasAddress
             ? [.destinationAddress(family), .transportProtocol, .destinationPort]
             : [.transportProtocol, .destinationPort]
     }
@@ -327,7 +333,8 @@ struct TableBuilder {
         // A client with affinity goes where it went before; the others are balanced.
         let remembered = Rule([.destinationNATMap(family, [.sourceAddress(family)] + key, map: kind.affinityMap)])
         let root = Chain(
-            name: kind.dispatchChain, rules: masqueradeMarking(kind) + [remembered] + (tree.root.map(rules) ?? []))
+            name: kind.dispatchChain,
+            rules: localRedirection(kind) + masqueradeMarking(kind) + [remembered] + (tree.root.map(rules) ?? []))
         let inner = tree.innerNodes.map {
             Chain(name: kind.dispatchChain(low: $0.low, high: $0.high), rules: rules($0))
         }
@@ -340,16 +347,52 @@ struct TableBuilder {
         return [root] + inner + leaves
     }
 
+    /// For `externalTrafficPolicy: Local`: its frontends take a detour through the kind's
+    /// `local-policy` chain; the others pay one set lookup.
+    private func localRedirection(_ kind: FrontendKind) -> [Rule] {
+        guard !kind.isLocal else { return [] }
+        return [Rule([.lookup(key(kind), set: kind.keepsSource), .verdict(.jump(kind.localPolicyChain))])]
+    }
+
+    /// kube-proxy's short-circuit for `externalTrafficPolicy: Local`: external clients go to this
+    /// node's endpoints (the local kind's tree), or, with none here, leave NAT untranslated to be
+    /// dropped in `endpoints-check`; pods and the node itself return to the cluster-wide tree,
+    /// the node's own traffic marked for masquerading (its source is a node address that the
+    /// endpoint may not route back), pods' not.
+    func localPolicyChain(_ kind: FrontendKind) -> Chain {
+        Chain(
+            name: kind.localPolicyChain,
+            rules: [
+                Rule(
+                    [.lookup(key(kind), set: kind.local.gate)] + externalClient() + [
+                        .verdict(.goto(kind.local.dispatchChain))
+                    ]),
+                Rule(externalClient() + [.verdict(.accept)]),
+                Rule([.sourceIsLocal(true), .setMarkBits(options.masqueradeBit)]),
+            ])
+    }
+
+    /// Traffic from neither a pod (the cluster CIDR) nor the node itself.
+    private func externalClient() -> [Statement] {
+        let pods = options.clusterCIDRs.first { $0.family == family }.map {
+            [Statement.match(.sourceAddress(family), .notEqual, .network($0))]
+        }
+        return (pods ?? []) + [.sourceIsLocal(false)]
+    }
+
     /// Addresses: traffic from outside the cluster CIDR, so that replies come back through this
-    /// node; NodePorts: all of it. Never for the frontends that keep the client's address.
+    /// node; NodePorts: all of it, but for `externalTrafficPolicy: Local` (`local-policy` marks
+    /// what it must). The local kinds never mark: the endpoint sees the client's address.
     private func masqueradeMarking(_ kind: FrontendKind) -> [Rule] {
-        let mark: [Statement] = [.notInSet(key(kind), set: kind.keepsSource), .setMarkBits(options.masqueradeBit)]
+        let mark = Statement.setMarkBits(options.masqueradeBit)
         switch kind {
         case .address:
             guard let cluster = options.clusterCIDRs.first(where: { $0.family == family }) else { return [] }
-            return [Rule([.match(.sourceAddress(family), .notEqual, .network(cluster))] + mark)]
+            return [Rule([.match(.sourceAddress(family), .notEqual, .network(cluster)), mark])]
         case .nodePort:
-            return [Rule(mark)]
+            return [Rule([.notInSet(key(kind), set: kind.keepsSource), mark])]
+        case .localAddress, .localNodePort:
+            return []
         }
     }
 
@@ -386,7 +429,7 @@ struct TableBuilder {
     /// A rule that applies `statements` to the frontends in `set`. NodePorts answer on the node's
     /// own addresses, checked after the set lookup so that other traffic costs no route lookup.
     private func gated(_ kind: FrontendKind, set: String, _ statements: [Statement]) -> Rule {
-        Rule([.lookup(key(kind), set: set)] + (kind == .nodePort ? nodePortMatch() : []) + statements)
+        Rule([.lookup(key(kind), set: set)] + (kind.hasAddress ? [] : nodePortMatch()) + statements)
     }
 
     /// NodePorts answer on the node's own addresses: the ones given, or any local one but loopback.

@@ -1,5 +1,6 @@
 import Addressing
 import Ruleset
+import ServiceGraph
 
 /// UDP flows that a ruleset change leaves pointing at the wrong place. UDP has no connection
 /// end, so conntrack keeps sending a client's datagrams where its first one went: these
@@ -9,13 +10,60 @@ public struct StaleFlow: Hashable, Sendable {
     public var frontend: IPAddress?
     public var port: UInt16
     /// Flows answered by this endpoint; nil for every flow to the frontend (it had no endpoint,
-    /// so its entries point nowhere useful).
+    /// so its entries point nowhere useful), but those answered by `keeping`.
     public var endpoint: IPAddress?
+    /// With no `endpoint`: the addresses whose flows stay (the frontend's serving endpoints).
+    public var keeping: Set<IPAddress>
 
-    public init(frontend: IPAddress?, port: UInt16, endpoint: IPAddress?) {
+    public init(frontend: IPAddress?, port: UInt16, endpoint: IPAddress?, keeping: Set<IPAddress> = []) {
         self.frontend = frontend
         self.port = port
         self.endpoint = endpoint
+        self.keeping = keeping
+    }
+}
+
+extension Service {
+    /// kube-proxy's `CleanStaleEntries` for this Service: a flow to one of its UDP frontends
+    /// (ClusterIP, external and load-balancer IPs, NodePort) may be answered only by a serving
+    /// endpoint of that port, ready or terminating; the others are stale. For the scan at start-up,
+    /// when what an earlier run left in conntrack is unknown.
+    public func udpFlowGuards() -> [StaleFlow] {
+        ports.filter { $0.transport == .udp }.flatMap { port -> [StaleFlow] in
+            let serving = Set(port.endpoints.filter(\.isServing).map(\.address))
+            let addresses = frontendAddresses.map { frontend in
+                StaleFlow(
+                    frontend: frontend, port: port.port, endpoint: nil,
+                    keeping: serving.filter { $0.family == frontend.family })
+            }
+            let nodePort = port.nodePort.map { [StaleFlow(frontend: nil, port: $0, endpoint: nil, keeping: serving)] }
+            return addresses + (nodePort ?? [])
+        }
+    }
+}
+
+extension [StaleFlow] {
+    /// Without the flows answered by endpoints that still serve their frontend in `services`
+    /// (kube-proxy keeps the flows of serving terminating endpoints: the pod still answers). A
+    /// flow whose frontend none of `services` has stays in.
+    public func keepingServing(in services: [Service]) -> [StaleFlow] {
+        guard contains(where: { $0.endpoint != nil }), !services.isEmpty else { return self }
+        var serving: [UDPFrontend: Set<IPAddress>] = [:]
+        for service in services {
+            for port in service.ports where port.transport == .udp {
+                let addresses = Set(port.endpoints.filter(\.isServing).map(\.address))
+                for frontend in service.frontendAddresses {
+                    serving[UDPFrontend(address: frontend, port: port.port), default: []].formUnion(addresses)
+                }
+                if let nodePort = port.nodePort {
+                    serving[UDPFrontend(address: nil, port: nodePort), default: []].formUnion(addresses)
+                }
+            }
+        }
+        return filter { flow in
+            guard let endpoint = flow.endpoint else { return true }
+            return serving[UDPFrontend(address: flow.frontend, port: flow.port)]?.contains(endpoint) != true
+        }
     }
 }
 
@@ -50,16 +98,16 @@ extension Transaction {
     private static func collect(
         _ elements: [SetElement], in set: String, backends: inout Set<StaleFlow>, frontends: inout Set<StaleFlow>
     ) {
-        if let kind = FrontendKind.allCases.first(where: { $0.gate == set }) {
+        if let kind = FrontendKind.entries.first(where: { $0.gate == set }) {
             for element in elements {
-                if let flow = udpFrontend(element.key, hasAddress: kind == .address, endpoint: nil) {
+                if let flow = udpFrontend(element.key, hasAddress: kind.hasAddress, endpoint: nil) {
                     frontends.insert(flow)
                 }
             }
         } else if let kind = FrontendKind.bucketMapKind(set) {
             for element in elements {
                 guard case .values(let data)? = element.data, case .address(let endpoint)? = data.first,
-                    let flow = udpFrontend(element.key, hasAddress: kind == .address, endpoint: endpoint)
+                    let flow = udpFrontend(element.key, hasAddress: kind.hasAddress, endpoint: endpoint)
                 else { continue }
                 backends.insert(flow)
             }
@@ -75,4 +123,10 @@ extension Transaction {
         if hasAddress, case .address(let address) = key[0] { frontend = address }
         return StaleFlow(frontend: frontend, port: port, endpoint: endpoint)
     }
+}
+
+/// A UDP frontend: an address and port, or a NodePort (no address).
+private struct UDPFrontend: Hashable {
+    var address: IPAddress?
+    var port: UInt16
 }

@@ -78,7 +78,7 @@ public final class Reconciler {
         var current: Ruleset?
     }
 
-    public let options: CompilerOptions
+    public private(set) var options: CompilerOptions
     private let store: any RulesetStore
     /// Commits started again after another program committed in between, before giving up.
     private let attempts: Int
@@ -96,6 +96,17 @@ public final class Reconciler {
     }
 
     public var tableName: String { options.tableName }
+
+    /// Compiles with other options from now on (the node's zone changed with its Node object):
+    /// the next sync compiles and diffs the whole table against the kernel.
+    public func change(options newOptions: CompilerOptions) {
+        guard newOptions != options, newOptions.tableName == options.tableName else { return }
+        options = newOptions
+        let graph = compiler.graph
+        compiler = IncrementalCompiler(options: newOptions)
+        if hasBaseline { compiler.reset(to: graph) }
+        committedGeneration = nil
+    }
 
     /// Whether a partial sync can run: a full sync committed and nothing failed since.
     public var isTracking: Bool { committedGeneration != nil }
@@ -169,7 +180,8 @@ public final class Reconciler {
     /// someone else changed. Afterwards the reconciler tracks `graph`.
     public func sync(to graph: ServiceGraph) throws -> Outcome {
         let tracked = hasBaseline && isTracking ? compiler.graph : nil
-        let outcome = try fullSync(to: graph, check: tracked.map { .against($0) } ?? .none)
+        var outcome = try fullSync(to: graph, check: tracked.map { .against($0) } ?? .none)
+        if !hasBaseline { outcome = cleanFlowsAtStart(outcome, graph) }
         // Follow the graph service by service: an unchanged graph (the periodic check) costs a
         // comparison, not a recompile.
         if !hasBaseline {
@@ -198,7 +210,8 @@ public final class Reconciler {
         do {
             let committed = try store.commit(intended, ifGenerationIs: generation)
             committedGeneration = committed
-            return finish(intended, kind: .partial, generation: committed, replacedWhole: false, repair: nil)
+            return finish(
+                intended, kind: .partial, generation: committed, replacedWhole: false, repair: nil, serving: changing)
         } catch NetlinkError.generationChanged {
             // Someone committed since our last commit (to any table): look at what the kernel holds.
             return try fullSync(to: compiler.graph, check: .intended(intended))
@@ -229,7 +242,7 @@ public final class Reconciler {
     private func fullSync(to graph: ServiceGraph, check: DriftCheck) throws -> Outcome {
         committedGeneration = nil
         let desired = graph.compile(options: options)
-        var outcome = try commitFull(desired) { plan in
+        var outcome = try commitFull(desired, serving: graph.services) { plan in
             if let foreign = plan.foreignObjects { return .foreignObjects(foreign) }
             guard !plan.transaction.isEmpty, let current = plan.current else { return nil }
             switch check {
@@ -252,7 +265,9 @@ public final class Reconciler {
     }
 
     /// Plans and commits, starting again when another program commits in between.
-    private func commitFull(_ desired: Ruleset, repair: (Plan) throws -> Repair?) throws -> Outcome {
+    private func commitFull(
+        _ desired: Ruleset, serving: [Service] = [], repair: (Plan) throws -> Repair?
+    ) throws -> Outcome {
         try withRetries {
             let plan = try plan(desired)
             let repair = try repair(plan)
@@ -261,7 +276,7 @@ public final class Reconciler {
                 let committed = try store.commit(plan.transaction, ifGenerationIs: plan.generation)
                 return finish(
                     plan.transaction, kind: .full, generation: committed, replacedWhole: plan.replacedWhole,
-                    repair: repair)
+                    repair: repair, serving: serving)
             } catch NetlinkError.refused(let refusals) where Self.isMisread(refusals) {
                 throw ReadAgain(refused: refusals)
             }
@@ -298,11 +313,14 @@ public final class Reconciler {
     }
 
     /// The outcome of a committed transaction, once its stale UDP flows are gone. Only after the
-    /// commit: a flow deleted earlier could be re-created through the old rules.
+    /// commit: a flow deleted earlier could be re-created through the old rules. Flows to
+    /// endpoints that still serve their frontend in `serving` (terminating ones that left the
+    /// buckets, as kube-proxy keeps them) are not stale.
     private func finish(
-        _ transaction: Transaction, kind: Kind, generation: UInt32, replacedWhole: Bool, repair: Repair?
+        _ transaction: Transaction, kind: Kind, generation: UInt32, replacedWhole: Bool, repair: Repair?,
+        serving: [Service] = []
     ) -> Outcome {
-        let stale = transaction.staleUDPFlows()
+        let stale = transaction.staleUDPFlows().keepingServing(in: serving)
         var deleted = 0
         var conntrackError: String?
         do {
@@ -324,6 +342,23 @@ public final class Reconciler {
             } catch {
                 outcome.affinityError = "\(error)"
             }
+        }
+        return outcome
+    }
+}
+
+extension Reconciler {
+    /// At start, what an earlier run (or kube-proxy before us) left in conntrack is unknown: every
+    /// UDP flow to a frontend of `graph` not answered by one of its serving endpoints is deleted,
+    /// the others stay (a restart flushes no healthy flow).
+    fileprivate func cleanFlowsAtStart(_ outcome: Outcome, _ graph: ServiceGraph) -> Outcome {
+        let guards = graph.services.flatMap { $0.udpFlowGuards() }
+        guard !guards.isEmpty else { return outcome }
+        var outcome = outcome
+        do {
+            outcome.staleFlowsDeleted += try store.deleteStaleFlows(guards)
+        } catch {
+            outcome.conntrackError = "\(error)"
         }
         return outcome
     }

@@ -57,7 +57,8 @@ public final class KernelRulesetStore: RulesetStore {
         try connection.deleteConntrackEntries(
             matching: flows.map {
                 ConntrackFilter(
-                    destination: $0.frontend, port: $0.port, transportProtocol: 17, replySource: $0.endpoint)
+                    destination: $0.frontend, port: $0.port, transportProtocol: 17, replySource: $0.endpoint,
+                    keepingReplySources: $0.keeping)
             })
     }
 

@@ -60,6 +60,9 @@ public enum Statement: Hashable, Sendable {
     case matchMasked(Field, mask: UInt32, Comparison, UInt32)
     /// `fib daddr type local`: the destination is an address of this host.
     case destinationIsLocal
+    /// `fib saddr type local` (true) or `fib saddr type != local` (false): whether the source is
+    /// an address of this host.
+    case sourceIsLocal(Bool)
     /// `ct state …`
     case connectionState(Set<ConnectionState>)
     /// `ct status dnat`: the connection's destination was translated.

@@ -100,6 +100,8 @@ extension Statement {
             return "\(field.nftText) & \(hex(mask)) \(comparison.rawValue) \(hex(value))"
         case .destinationIsLocal:
             return "fib daddr type local"
+        case .sourceIsLocal(let local):
+            return local ? "fib saddr type local" : "fib saddr type != local"
         case .connectionState(let states):
             return "ct state " + states.sorted().map(\.rawValue).joined(separator: ",")
         case .connectionDestinationTranslated:

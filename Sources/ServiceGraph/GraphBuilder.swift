@@ -684,6 +684,9 @@ public struct GraphBuilder {
             internalTrafficPolicy: Service.TrafficPolicy(manifest.internalTrafficPolicy),
             sessionAffinityTimeout: manifest.sessionAffinityTimeout)
         serviceDiagnostics[id] = assembly.diagnostics.isEmpty ? nil : assembly.diagnostics
+        if manifest.type == .loadBalancer, manifest.externalTrafficPolicy == .local {
+            services[id]?.healthCheckNodePort = manifest.healthCheckNodePort?.value
+        }
     }
 
     private func assembleClusterIPs(_ assembly: inout ServiceAssembly) -> [IPAddress] {

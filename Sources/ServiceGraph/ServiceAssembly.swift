@@ -54,6 +54,7 @@ struct ServiceAssembly {
                 address: address.value, port: number, isReady: endpoint.ready ?? true,
                 isServing: endpoint.serving ?? true,
                 isTerminating: endpoint.terminating ?? false, nodeName: endpoint.nodeName, zone: endpoint.zone,
+                zoneHints: endpoint.zoneHints ?? [], nodeHints: endpoint.nodeHints ?? [],
                 targetName: endpoint.targetName)
         }
     }

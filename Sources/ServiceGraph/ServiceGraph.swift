@@ -46,6 +46,9 @@ public struct Service: Hashable, Sendable {
     public var internalTrafficPolicy: TrafficPolicy
     /// ClientIP session affinity timeout in seconds; nil when affinity is off.
     public var sessionAffinityTimeout: Int?
+    /// The node port where a LoadBalancer Service of `externalTrafficPolicy: Local` tells load
+    /// balancers whether this node has endpoints of it (`spec.healthCheckNodePort`).
+    public var healthCheckNodePort: UInt16? = nil
 
     public init(
         id: ServiceID, ports: [ServicePort], clusterIPs: [IPAddress], externalIPs: [IPAddress] = [],
@@ -93,6 +96,10 @@ public struct Endpoint: Hashable, Sendable {
     public var isTerminating: Bool
     public var nodeName: String?
     public var zone: String?
+    /// EndpointSlice topology hints: the zones (`hints.forZones`) and nodes (`hints.forNodes`)
+    /// this endpoint is meant for; empty when it has none.
+    public var zoneHints: [String]
+    public var nodeHints: [String]
     /// Relative share of new connections (buckets in the load-balancing map); at least 1.
     public var weight: Int
     /// The pod behind the endpoint, for comments and messages.
@@ -100,7 +107,8 @@ public struct Endpoint: Hashable, Sendable {
 
     public init(
         address: IPAddress, port: UInt16, isReady: Bool = true, isServing: Bool? = nil, isTerminating: Bool = false,
-        nodeName: String? = nil, zone: String? = nil, weight: Int = 1, targetName: String? = nil
+        nodeName: String? = nil, zone: String? = nil, zoneHints: [String] = [], nodeHints: [String] = [],
+        weight: Int = 1, targetName: String? = nil
     ) {
         self.address = address
         self.port = port
@@ -109,6 +117,8 @@ public struct Endpoint: Hashable, Sendable {
         self.isTerminating = isTerminating
         self.nodeName = nodeName
         self.zone = zone
+        self.zoneHints = zoneHints
+        self.nodeHints = nodeHints
         self.weight = max(1, weight)
         self.targetName = targetName
     }

@@ -41,6 +41,12 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "This node's name, for traffic policy Local. Default: every endpoint is local.")
     var nodeName: String?
 
+    @Option(
+        help:
+            "This node's zone (topology.kubernetes.io/zone), for EndpointSlice zone hints. With the API server, the Node's label."
+    )
+    var nodeZone: String?
+
     @OptionGroup var tableOption: TableOption
 
     var table: String { tableOption.table }
@@ -65,7 +71,7 @@ struct ClusterOptions: ParsableArguments {
     var compilerOptions: CompilerOptions {
         CompilerOptions(
             tableName: table, clusterCIDRs: clusterCIDR.isEmpty ? [podCIDR] : clusterCIDR, nodeIPs: nodeIP,
-            nodeName: nodeName)
+            nodeName: nodeName, zone: nodeZone)
     }
 }
 

@@ -247,6 +247,44 @@ import Testing
         #expect(lists() > listsBefore, "a relist after 410 Gone")
     }
 
+    /// kube-proxy's node eligibility: /healthz (not /livez) fails while this Node is tainted by
+    /// the cluster autoscaler or being deleted, so that load balancers drain the node.
+    @Test func aNodeToBeDeletedFailsHealthzButNotLivez() async throws {
+        let setup = try await Setup()
+        func node(taints: String, deleting: Bool = false) -> String {
+            """
+            {"apiVersion": "v1", "kind": "Node",
+             "metadata": {"name": "node-a", "uid": "u-node-a", "labels": {"topology.kubernetes.io/zone": "zone-1"}\(
+                deleting ? ", \"deletionTimestamp\": \"2026-12-01T10:00:00Z\"" : "")},
+             "spec": {"podCIDR": "10.244.0.0/24", "taints": [\(taints)]}}
+            """
+        }
+        func code(_ path: String) -> String? {
+            (try? setup.lab.httpGet(path, port: 10256)).flatMap { $0.split(separator: " ").dropFirst().first }.map(
+                String.init)
+        }
+        try setup.server.apply(node(taints: ""))
+        try setup.server.apply(setup.service())
+        try setup.server.apply(setup.slice("web-1", pods: ["web-0"]))
+        let agent = try setup.agent(kubeconfig: try setup.kubeconfig())
+        #expect(try setup.converged(agent, to: ["web-0"]), "\(agent.log)")
+        #expect(agent.wait { code("/healthz") == "200" }, "\(agent.log)")
+        #expect((try? setup.lab.httpGet("/healthz", port: 10256))?.contains("\"nodeEligible\": true") == true)
+
+        try setup.server.apply(node(taints: #"{"key": "ToBeDeletedByClusterAutoscaler", "effect": "NoSchedule"}"#))
+        #expect(agent.wait { code("/healthz") == "503" }, "\(agent.log)")
+        #expect(code("/livez") == "200", "the proxy itself is alive")
+        #expect((try? setup.lab.httpGet("/healthz", port: 10256))?.contains("\"nodeEligible\": false") == true)
+
+        try setup.server.apply(node(taints: ""))
+        #expect(agent.wait { code("/healthz") == "200" }, "\(agent.log)")
+        try setup.server.apply(node(taints: "", deleting: true))
+        #expect(agent.wait { code("/healthz") == "503" }, "\(agent.log)")
+        let metrics = try setup.lab.httpGet("/metrics", port: 10249)
+        #expect(metrics.contains("kubeproxy_proxy_healthz_total{code=\"503\"}"), "\(metrics)")
+        #expect(metrics.contains("kubeproxy_sync_proxy_rules_endpoint_changes_total"), "\(metrics)")
+    }
+
     @Test func theServerDownAtStartKeepsTheKernelAndHealthIsUnhealthyUntilItComes() async throws {
         let setup = try await Setup(start: false)
         let agent = try setup.agent(kubeconfig: try setup.kubeconfig())

@@ -397,6 +397,58 @@ extension AgentProcessTests {
         #expect(agent.wait { agent.syncLines.contains { $0.contains("staleFlows=1") } }, "\(agent.log)")
         #expect(try flow.ask().pod == "dns-0", "the same flow now reaches the live endpoint")
     }
+
+    /// A restart finds the rules right but conntrack not: the flows of an endpoint removed while
+    /// no agent ran (the rules were replaced with `nft -f` behind its back, which cleans no
+    /// conntrack entry) are deleted at start, as kube-proxy's CleanStaleEntries does; the
+    /// healthy flows stay.
+    @Test func aRestartDeletesStaleUDPFlowsAndKeepsHealthyOnes() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nfcompile-udp-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let manifest = folder.appendingPathComponent("dns.yaml")
+        try Self.udpService(replicas: 3).write(to: manifest, atomically: true, encoding: .utf8)
+        let compiled = try CompiledInput(paths: [folder.path])
+        let endpoints = compiled.graph.services[0].ports[0].endpoints
+        _ = try lab.addPods(
+            endpoints.map { NetworkLab.Pod(name: $0.targetName!, address: $0.address.description, udpPorts: [5353]) })
+        let client = try lab.addHost("client", address: Self.outside)
+        var agent = try AgentProcess(lab: lab, manifests: folder)
+        let want = compiled.ruleset.canonical
+        #expect(try agent.wait { try lab.kernelRuleset().canonical == want }, "\(agent.log)")
+        #expect(agent.wait { !agent.syncLines.isEmpty }, "\(agent.log)")
+
+        // One flow per replica.
+        let clusterIP = compiled.graph.services[0].clusterIPs[0].description
+        var flows: [String: UDPFlow] = [:]
+        var toRemoved = 0  // every flow opened to dns-2 has its conntrack entry
+        for _ in 0..<90 where flows.count < 3 {
+            let flow = try lab.openUDP(from: client, to: clusterIP, port: 53)
+            let pod = try flow.ask().pod
+            if pod == "dns-2" { toRemoved += 1 }
+            if flows[pod] == nil { flows[pod] = flow }
+        }
+        #expect(flows.keys.sorted() == ["dns-0", "dns-1", "dns-2"])
+
+        agent.stop(signal: SIGKILL)
+        try Self.udpService(replicas: 2).write(to: manifest, atomically: true, encoding: .utf8)
+        let scaled = try CompiledInput(paths: [folder.path]).ruleset
+        try lab.node("nft", "delete", "table", "ip", "nfcompile")
+        try lab.loadRuleset(scaled.nftText())
+        #expect(try flows["dns-2"]?.ask().pod == "dns-2", "nft -f left the flow in conntrack")
+
+        agent = try AgentProcess(lab: lab, manifests: folder)
+        #expect(agent.wait { !agent.syncLines.isEmpty }, "\(agent.log)")
+        let first = agent.syncLines.first ?? ""
+        #expect(first.contains("operations=0"), "the rules were right: \(agent.log)")
+        #expect(
+            first.contains("staleFlows=\(toRemoved)"), "only the removed endpoint's flows are deleted: \(agent.log)")
+        #expect(try flows["dns-2"]?.ask().pod != "dns-2", "its next datagram reaches a live endpoint")
+        #expect(try flows["dns-0"]?.ask().pod == "dns-0")
+        #expect(try flows["dns-1"]?.ask().pod == "dns-1")
+    }
 }
 
 /// Connections opened back to back from one client until stopped, counting failures.

@@ -136,7 +136,7 @@ enum Fixtures {
         #expect(keys("nodeport-endpoints-1", in: ruleset) == [[.tcp, .port(31080), .integer(0)]])
         let root = try #require(chain("nodeport-lb", in: ruleset))
         #expect(
-            root.rules.first
+            root.rules.dropFirst().first
                 == Rule([
                     .notInSet([.transportProtocol, .destinationPort], set: "local-nodeports"), .setMarkBits(0x4000),
                 ]))
@@ -155,30 +155,76 @@ enum Fixtures {
         ])
         let clusterIP: [Value] = [.address(F.ip("10.96.0.15")), .tcp, .port(80)]
         let external: [Value] = [.address(F.ip("198.51.100.7")), .tcp, .port(80)]
+        let nodePort: [Value] = [.tcp, .port(31000)]
+        let here: SetElement.Data = .values([.address(F.ip("10.244.0.2")), .port(8080)])
         let ruleset = graph.compile(options: CompilerOptions(nodeName: "a"))
         #expect(keys("service-ips", in: ruleset) == [clusterIP, external])
         #expect(
-            keys("endpoints-2", in: ruleset) == [clusterIP + [.integer(0)], clusterIP + [.integer(1)]],
-            "the ClusterIP: every endpoint")
-        #expect(
-            set("endpoints-1", in: ruleset)?.elements.map(\.data) == [
-                .values([.address(F.ip("10.244.0.2")), .port(8080)])
+            keys("endpoints-2", in: ruleset) == [
+                clusterIP + [.integer(0)], clusterIP + [.integer(1)], external + [.integer(0)],
+                external + [.integer(1)],
             ],
-            "the external IP: this node's endpoint only")
-        #expect(keys("local-external-ips", in: ruleset) == [external], "its clients keep their address")
-        #expect(keys("local-nodeports", in: ruleset) == [[.tcp, .port(31000)]])
-        #expect(
-            set("nodeport-endpoints-1", in: ruleset)?.elements.map(\.data) == [
-                .values([.address(F.ip("10.244.0.2")), .port(8080)])
-            ])
+            "the ClusterIP, and the external IP for pods and the node: every endpoint")
+        #expect(keys("local-service-ips", in: ruleset) == [external], "external clients: this node's endpoints")
+        #expect(set("local-endpoints-1", in: ruleset)?.elements.map(\.data) == [here])
+        #expect(keys("local-external-ips", in: ruleset) == [external])
+        #expect(keys("local-nodeports", in: ruleset) == [nodePort])
+        #expect(keys("service-nodeports", in: ruleset) == [nodePort])
+        #expect(set("nodeport-endpoints-2", in: ruleset)?.elements.count == 2)
+        #expect(set("nodeport-local-endpoints-1", in: ruleset)?.elements.map(\.data) == [here])
+        #expect(keys("local-service-nodeports", in: ruleset) == [nodePort])
 
         let onNodeC = graph.compile(options: CompilerOptions(nodeName: "c"))
-        #expect(keys("service-ips", in: onNodeC) == [clusterIP])
-        #expect(keys("no-local-endpoint-services", in: onNodeC) == [external], "no endpoint here: dropped")
-        #expect(keys("no-local-endpoint-nodeports", in: onNodeC) == [[.tcp, .port(31000)]])
-        #expect(set("service-nodeports", in: onNodeC)?.elements.isEmpty == true)
+        #expect(keys("service-ips", in: onNodeC) == [clusterIP, external], "pods and the node still get through")
+        #expect(keys("local-service-ips", in: onNodeC) == [])
+        #expect(keys("no-local-endpoint-external-ips", in: onNodeC) == [external], "external clients: dropped")
+        #expect(keys("no-local-endpoint-nodeports", in: onNodeC) == [nodePort])
+        #expect(keys("service-nodeports", in: onNodeC) == [nodePort])
+        #expect(keys("no-local-endpoint-services", in: onNodeC) == [])
         try NftCheck.validate(ruleset.nftText())
         try NftCheck.validate(onNodeC.nftText())
+    }
+
+    @Test func externalClientsOfALocalPolicyAreShortCircuitedOnlyFromOutside() throws {
+        let ruleset = ServiceGraph(services: []).compile(options: CompilerOptions(nodeName: "a"))
+        let key: [Field] = [.destinationAddress(.ipv4), .transportProtocol, .destinationPort]
+        let external: [Statement] = [
+            .match(.sourceAddress(.ipv4), .notEqual, .network(IPNetwork("10.244.0.0/16")!)), .sourceIsLocal(false),
+        ]
+        let root = try #require(chain("lb", in: ruleset))
+        #expect(root.rules.first == Rule([.lookup(key, set: "local-external-ips"), .verdict(.jump("local-policy"))]))
+        let policy = try #require(chain("local-policy", in: ruleset))
+        #expect(
+            policy.rules == [
+                Rule([.lookup(key, set: "local-service-ips")] + external + [.verdict(.goto("local-lb"))]),
+                Rule(external + [.verdict(.accept)]),
+                Rule([.sourceIsLocal(true), .setMarkBits(0x4000)]),
+            ])
+        #expect(
+            chain("nodeport-local-policy", in: ruleset)?.rules.first?.statements.last
+                == .verdict(.goto("nodeport-local-lb")))
+        let check = try #require(chain("endpoints-check", in: ruleset))
+        #expect(
+            check.rules.contains(
+                Rule([.lookup(key, set: "no-local-endpoint-external-ips")] + external + [.verdict(.drop)])))
+        #expect(check.rules.contains(Rule([.lookup(key, set: "no-local-endpoint-services"), .verdict(.drop)])))
+    }
+
+    @Test func internalTrafficPolicyLocalUsesOnlyThisNodesEndpoints() throws {
+        var service = F.service(
+            "in", clusterIP: "10.96.0.17",
+            endpoints: [F.endpoint("10.244.0.2", node: "a"), F.endpoint("10.244.1.2", node: "b")])
+        service.internalTrafficPolicy = .local
+        let graph = ServiceGraph(services: [service])
+        let clusterIP: [Value] = [.address(F.ip("10.96.0.17")), .tcp, .port(80)]
+        let onA = graph.compile(options: CompilerOptions(nodeName: "a"))
+        #expect(
+            set("endpoints-1", in: onA)?.elements.map(\.data) == [
+                .values([.address(F.ip("10.244.0.2")), .port(8080)])
+            ])
+        let onC = graph.compile(options: CompilerOptions(nodeName: "c"))
+        #expect(keys("service-ips", in: onC) == [])
+        #expect(keys("no-local-endpoint-services", in: onC) == [clusterIP], "dropped, pods included")
     }
 
     @Test func everyProtocolAndBothFamiliesValidate() throws {
@@ -280,6 +326,40 @@ enum Fixtures {
             diff(current: before, desired: after).staleUDPFlows() == [
                 StaleFlow(frontend: F.ip("10.96.0.10"), port: 53, endpoint: nil)
             ])
+    }
+
+    @Test func aServingTerminatingEndpointKeepsItsFlows() {
+        let draining = F.endpoint("10.244.0.6", 53, ready: false, terminating: true)
+        let before = [F.endpoint("10.244.0.5", 53), F.endpoint("10.244.0.6", 53)]
+        let after = [F.endpoint("10.244.0.5", 53), draining]
+        let service = F.service(
+            "dns", clusterIP: "10.96.0.10", port: 53, nodePort: 30053, transport: .udp, endpoints: after)
+        let stale = diff(current: ruleset(before, nodePort: 30053), desired: ruleset(after, nodePort: 30053))
+            .staleUDPFlows()
+        #expect(stale.count == 2, "it left the buckets (a ready endpoint is left)")
+        #expect(stale.keepingServing(in: [service]).isEmpty, "but it still answers: its flows stay, as kube-proxy's")
+        let gone = F.service(
+            "dns", clusterIP: "10.96.0.10", port: 53, nodePort: 30053, transport: .udp,
+            endpoints: [F.endpoint("10.244.0.5", 53)])
+        #expect(stale.keepingServing(in: [gone]) == stale, "once it no longer serves, they go")
+    }
+
+    @Test func atStartEveryUDPFrontendKeepsOnlyItsServingEndpointsFlows() {
+        var service = F.service(
+            "dns", clusterIP: "10.96.0.10", port: 53, nodePort: 30053, transport: .udp,
+            endpoints: [
+                F.endpoint("10.244.0.5", 53), F.endpoint("10.244.0.6", 53, ready: false, terminating: true),
+                F.endpoint("10.244.0.7", 53, ready: false),
+            ], externalIPs: ["198.51.100.9"])
+        let serving: Set = [F.ip("10.244.0.5"), F.ip("10.244.0.6")]
+        #expect(
+            service.udpFlowGuards() == [
+                StaleFlow(frontend: F.ip("10.96.0.10"), port: 53, endpoint: nil, keeping: serving),
+                StaleFlow(frontend: F.ip("198.51.100.9"), port: 53, endpoint: nil, keeping: serving),
+                StaleFlow(frontend: nil, port: 30053, endpoint: nil, keeping: serving),
+            ])
+        service.ports[0].transport = .tcp
+        #expect(service.udpFlowGuards().isEmpty)
     }
 
     @Test func tcpFlowsAreNeverStale() {

@@ -19,10 +19,13 @@ enum RandomGraph {
                 guard gene > 0 else { return nil }
                 let endpointCount = gene % 5  // 0…4: a service may have none
                 let transport: TransportProtocol = gene % 3 == 0 ? .udp : .tcp
+                // Endpoints on two nodes (see `options`: this is node a); some draining.
                 let endpoints = (0..<endpointCount).map { slot in
-                    Endpoint(
+                    let draining = gene % 8 == 3 && slot == 0
+                    return Endpoint(
                         address: IPAddress(ipv4: 0x0AF4_0000 + UInt32(index * 16 + slot + gene % 2) + 2),
-                        port: UInt16(8000 + gene % 4), weight: gene % 7 == 0 && slot == 0 ? 3 : 1,
+                        port: UInt16(8000 + gene % 4), isReady: !draining, isServing: true, isTerminating: draining,
+                        nodeName: (slot + gene) % 2 == 0 ? "a" : "b", weight: gene % 7 == 0 && slot == 0 ? 3 : 1,
                         targetName: "pod-\(index)-\(slot)")
                 }
                 return Service(
@@ -37,9 +40,14 @@ enum RandomGraph {
                     externalIPs: gene % 11 == 0 ? [IPAddress(ipv4: 0xC633_6400 + UInt32(index))] : [],
                     loadBalancerIPs: gene % 19 == 0 ? [IPAddress(ipv4: 0xCB00_7100 + UInt32(index))] : [],
                     loadBalancerSourceRanges: gene % 19 == 0 && gene % 2 == 0 ? [IPNetwork("198.18.0.0/15")!] : [],
+                    externalTrafficPolicy: gene % 6 == 4 ? .local : .cluster,
+                    internalTrafficPolicy: gene % 9 == 5 ? .local : .cluster,
                     sessionAffinityTimeout: gene % 13 == 0 ? 10800 : gene % 17 == 0 ? 60 : nil)
             })
     }
+
+    /// The node the incremental tests compile for: the traffic policies choose among endpoints.
+    static let options = CompilerOptions(nodeName: "a")
 }
 
 @Suite struct DiffPropertyTests {
@@ -160,12 +168,12 @@ enum RandomGraph {
     @Test func incrementalTransactionsReachTheFullCompile() async {
         await propertyCheck(count: 500, input: RandomGraph.genome.array(of: 1...6)) { genomes in
             let graphs = genomes.map(RandomGraph.graph)
-            var incremental = IncrementalCompiler(options: CompilerOptions())
+            var incremental = IncrementalCompiler(options: RandomGraph.options)
             incremental.reset(to: graphs[0])
-            var kernel = graphs[0].compile()
+            var kernel = graphs[0].compile(options: RandomGraph.options)
             #expect(throws: Never.self) {
                 for graph in graphs.dropFirst() {
-                    let desired = graph.compile()
+                    let desired = graph.compile(options: RandomGraph.options)
                     let transaction = incremental.update(to: graph) ?? diff(current: kernel, desired: desired)
                     kernel = try kernel.applying(transaction)
                     #expect(kernel.canonical == desired.canonical)
@@ -180,11 +188,12 @@ enum RandomGraph {
     @Test func changesAreElementsUnlessTheBucketCountsInUseChange() async {
         await propertyCheck(count: 500, input: RandomGraph.genome, RandomGraph.genome) { before, after in
             let (old, new) = (RandomGraph.graph(before), RandomGraph.graph(after))
-            var incremental = IncrementalCompiler(options: CompilerOptions())
+            var incremental = IncrementalCompiler(options: RandomGraph.options)
             incremental.reset(to: old)
             guard let transaction = incremental.update(to: new) else { return }
             let countsChanged =
-                Self.bucketMaps(old.compile()) != Self.bucketMaps(new.compile())
+                Self.bucketMaps(old.compile(options: RandomGraph.options))
+                != Self.bucketMaps(new.compile(options: RandomGraph.options))
                 || Self.affinitySets(old.compile()) != Self.affinitySets(new.compile())
             for operation in transaction.operations {
                 switch operation {
@@ -238,10 +247,15 @@ enum RandomGraph {
         await propertyCheck(count: 500, input: RandomGraph.genome, RandomGraph.genome) { before, after in
             let old = RandomGraph.graph(before)
             let new = RandomGraph.graph(after)
-            var incremental = IncrementalCompiler(options: CompilerOptions())
+            var incremental = IncrementalCompiler(options: RandomGraph.options)
             incremental.reset(to: old)
             guard let transaction = incremental.update(to: new) else { return }  // a whole table comes or goes
-            #expect(transaction.effect == diff(current: old.compile(), desired: new.compile()).effect)
+            #expect(
+                transaction.effect
+                    == diff(
+                        current: old.compile(options: RandomGraph.options),
+                        desired: new.compile(options: RandomGraph.options)
+                    ).effect)
         }
     }
 }

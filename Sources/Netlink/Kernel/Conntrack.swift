@@ -9,12 +9,18 @@ public struct ConntrackFilter: Hashable, Sendable {
     public var port: UInt16
     public var transportProtocol: UInt8
     public var replySource: IPAddress?
+    /// Entries whose replies come from one of these are kept (a frontend's serving endpoints).
+    public var keepingReplySources: Set<IPAddress>
 
-    public init(destination: IPAddress?, port: UInt16, transportProtocol: UInt8, replySource: IPAddress?) {
+    public init(
+        destination: IPAddress?, port: UInt16, transportProtocol: UInt8, replySource: IPAddress?,
+        keepingReplySources: Set<IPAddress> = []
+    ) {
         self.destination = destination
         self.port = port
         self.transportProtocol = transportProtocol
         self.replySource = replySource
+        self.keepingReplySources = keepingReplySources
     }
 }
 
@@ -28,6 +34,8 @@ extension NetfilterConnection {
     public mutating func deleteConntrackEntries(matching filters: [ConntrackFilter]) throws(NetlinkError) -> Int {
         guard !filters.isEmpty else { return 0 }
         var deleted = 0
+        // By port: a start-up scan has a filter for every UDP frontend of the cluster.
+        let byPort = Dictionary(grouping: filters, by: \.port)
         // A filter names its family through an address; one with none (a NodePort flow from
         // any client) applies to both.
         var families: Set<UInt32> = []
@@ -44,7 +52,8 @@ extension NetfilterConnection {
                 sequence: takeSequence(), attributes: [])
             for message in try exchange(dump, dump: true) where message.type == Conntrack.new {
                 guard let entry = Conntrack.Entry(message) else { continue }
-                guard filters.contains(where: entry.matches) else { continue }
+                guard entry.original.destinationPort.flatMap({ byPort[$0] })?.contains(where: entry.matches) == true
+                else { continue }
                 let delete = Conntrack.message(
                     type: Conntrack.delete, flags: Messages.request | UInt16(NLM_F_ACK), family: UInt8(family),
                     sequence: takeSequence(), attributes: [entry.originalTupleAttribute])
@@ -146,6 +155,7 @@ enum Conntrack {
             original.transportProtocol == filter.transportProtocol && original.destinationPort == filter.port
                 && (filter.destination == nil || original.destination == filter.destination)
                 && (filter.replySource == nil || reply.source == filter.replySource)
+                && !(reply.source.map(filter.keepingReplySources.contains) ?? false)
         }
     }
 

@@ -153,6 +153,12 @@ enum ExpressionCoding {
             u32(e, NFTNL_EXPR_FIB_RESULT, UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue))
             u32(e, NFTNL_EXPR_FIB_DREG, destination.number)
             return e
+        case .fibSourceType(let destination):
+            let e = new("fib")
+            u32(e, NFTNL_EXPR_FIB_FLAGS, UInt32(NFTA_FIB_F_SADDR.rawValue))
+            u32(e, NFTNL_EXPR_FIB_RESULT, UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue))
+            u32(e, NFTNL_EXPR_FIB_DREG, destination.number)
+            return e
         case .randomNumber(let modulus, let destination):
             let e = new("numgen")
             u32(e, NFTNL_EXPR_NG_DREG, destination.number)
@@ -246,10 +252,13 @@ enum ExpressionCoding {
                 data: register(NFTNL_EXPR_DYNSET_SREG_DATA),
                 timeoutMilliseconds: nftnl_expr_get_u64(e, UInt16(NFTNL_EXPR_DYNSET_TIMEOUT)))
         case "fib":
-            guard u32(NFTNL_EXPR_FIB_FLAGS) == UInt32(NFTA_FIB_F_DADDR.rawValue),
-                u32(NFTNL_EXPR_FIB_RESULT) == UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue)
-            else { return nil }
-            return .fibDestinationType(destination: register(NFTNL_EXPR_FIB_DREG))
+            guard u32(NFTNL_EXPR_FIB_RESULT) == UInt32(NFT_FIB_RESULT_ADDRTYPE.rawValue) else { return nil }
+            switch u32(NFTNL_EXPR_FIB_FLAGS) {
+            case UInt32(NFTA_FIB_F_DADDR.rawValue):
+                return .fibDestinationType(destination: register(NFTNL_EXPR_FIB_DREG))
+            case UInt32(NFTA_FIB_F_SADDR.rawValue): return .fibSourceType(destination: register(NFTNL_EXPR_FIB_DREG))
+            default: return nil
+            }
         case "numgen":
             guard u32(NFTNL_EXPR_NG_TYPE) == UInt32(NFT_NG_RANDOM.rawValue), u32(NFTNL_EXPR_NG_OFFSET) == 0
             else { return nil }

@@ -18,6 +18,8 @@ enum Expression: Hashable, Sendable {
     case dynamicSetUpdate(set: String, key: Register, data: Register, timeoutMilliseconds: UInt64)
     /// `fib daddr type`: the route type of the destination address.
     case fibDestinationType(destination: Register)
+    /// `fib saddr type`: the route type of the source address.
+    case fibSourceType(destination: Register)
     case randomNumber(modulus: UInt32, destination: Register)
     case destinationNAT(family: UInt32, address: Register, port: Register)
     case masquerade(flags: UInt32)

@@ -11,6 +11,7 @@ enum Lifting {
         case prefix(Field, bytes: Int)
         case conntrack(Expression.ConntrackKey)
         case fibType
+        case fibSourceType
     }
 
     private struct Pending {
@@ -51,6 +52,8 @@ enum Lifting {
                 pending.append(Pending(register: destination, loaded: .conntrack(key)))
             case .fibDestinationType(let destination):
                 pending.append(Pending(register: destination, loaded: .fibType))
+            case .fibSourceType(let destination):
+                pending.append(Pending(register: destination, loaded: .fibSourceType))
             case .bitwise(let source, let destination, _, let mask, let xor):
                 guard source == destination, let last = pending.indices.last, pending[last].register == source,
                     pending[last].mask == nil
@@ -137,6 +140,8 @@ enum Lifting {
         switch loaded.loaded {
         case .fibType where mask == nil && comparison == .equal && ValueCoding.fromHostOrder(data) == 2:
             return .destinationIsLocal
+        case .fibSourceType where mask == nil && ValueCoding.fromHostOrder(data) == 2:
+            return .sourceIsLocal(comparison == .equal)
         case .conntrack(let key) where comparison == .notEqual && ValueCoding.fromHostOrder(data) == 0:
             guard let bits = mask.map(ValueCoding.fromHostOrder) else { return nil }
             if key == .status { return bits == 0x20 ? .connectionDestinationTranslated : nil }

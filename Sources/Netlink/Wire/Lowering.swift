@@ -27,6 +27,11 @@ enum Lowering {
                 .fibDestinationType(destination: first),
                 .compare(source: first, .equal, data: ValueCoding.hostOrder(2)),  // RTN_LOCAL
             ]
+        case .sourceIsLocal(let local):
+            return [
+                .fibSourceType(destination: first),
+                .compare(source: first, local ? .equal : .notEqual, data: ValueCoding.hostOrder(2)),  // RTN_LOCAL
+            ]
         case .connectionState(let states):
             return bitTest(.conntrack(.state, destination: first), bits: states.reduce(0) { $0 | $1.bit })
         case .connectionDestinationTranslated:
