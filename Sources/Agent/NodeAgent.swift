@@ -47,6 +47,13 @@ public actor NodeAgent: Service {
     private var ownGenerations: [UInt32] = []
     private var loggedWarnings: Set<Diagnostic> = []
     private var loggedErrors: Set<Diagnostic> = []
+    /// The Node changed what the options were completed with: the agent stops, with an error.
+    private var nodeChangedOptions = false
+
+    /// The Node changed pod ranges or addresses that the rules were compiled with.
+    public struct NodeChangedOptions: Error, CustomStringConvertible {
+        public var description: String { "this node's pod ranges or addresses changed: restart to use them" }
+    }
 
     /// An agent of the configuration's input: for the API server, `clusterWatch` is its watch
     /// (made by the caller, which reports a configuration that cannot work before starting).
@@ -59,7 +66,9 @@ public actor NodeAgent: Service {
         self.quietStore = quiet
         let input: any AgentInput
         if let clusterWatch {
-            let clusterInput = ClusterInput(options: configuration.graphOptions)
+            let clusterInput = ClusterInput(
+                options: configuration.graphOptions, fromNode: configuration.fromNode,
+                nodeName: configuration.compilerOptions.nodeName)
             cluster = (clusterWatch, clusterInput)
             input = clusterInput
         } else {
@@ -127,6 +136,7 @@ public actor NodeAgent: Service {
             wake.finish()
         }
         logger.info("agent stopped; the rules stay in the kernel")
+        if nodeChangedOptions { throw NodeChangedOptions() }
     }
 
     /// What the API server's watch reports: objects go to the input at once, a sync is queued.
@@ -145,6 +155,18 @@ public actor NodeAgent: Service {
             cluster.input.nodeChanged(facts)
             if facts == nil, let name = configuration.compilerOptions.nodeName {
                 logger.warning("this node's Node object \(name) does not exist (or was deleted)")
+            }
+            if !configuration.fromNode.isEmpty, facts != nil, let used = synchronizer.compilerOptions,
+                cluster.input.completing(used) != used
+            {
+                // Options shape rules and are fixed at start; kube-proxy exits here to be restarted.
+                logger.critical(
+                    "this node's pod ranges or addresses changed; they shape the rules: exiting, to be restarted with them"
+                )
+                nodeChangedOptions = true
+                wake.finish()
+            } else if !configuration.fromNode.isEmpty, synchronizer.compilerOptions == nil {
+                queue(wake) { _ in }  // the first sync may have waited for it
             }
         case .connection(let connection):
             metrics.recordConnection(connection)

@@ -1,3 +1,4 @@
+import Compiler
 import Foundation
 import Manifests
 import Pipeline
@@ -47,7 +48,9 @@ public final class Synchronizer {
 
     private let configuration: AgentConfiguration
     private let input: any AgentInput
-    private let reconciler: Reconciler
+    private let store: any RulesetStore
+    /// Made at the first sync, once the input can complete the options (the Node's facts).
+    private var reconciler: Reconciler?
     private let clock = ContinuousClock()
     private var hasSynced = false
 
@@ -62,8 +65,12 @@ public final class Synchronizer {
     init(configuration: AgentConfiguration, store: any RulesetStore, input: any AgentInput) {
         self.configuration = configuration
         self.input = input
-        self.reconciler = Reconciler(store: store, options: configuration.compilerOptions)
+        self.store = store
     }
+
+    /// The options the rules are compiled with: the configuration's, completed by the input at
+    /// the first sync; nil before it.
+    public var compilerOptions: CompilerOptions? { reconciler?.options }
 
     /// Whether a sync has committed (or found the kernel right) at least once.
     public var isSynced: Bool { hasSynced }
@@ -91,10 +98,13 @@ public final class Synchronizer {
             return try verifyOnly(work, report)
         }
         report.warnings = change.diagnostics.filter { $0.severity == .warning }
-        if hasSynced {
+        if hasSynced, let reconciler {
             report.outcome = try reconciler.sync(
                 changing: change.changed, removing: change.removed, verify: work.verify)
         } else {
+            let reconciler =
+                reconciler ?? Reconciler(store: store, options: input.completing(configuration.compilerOptions))
+            self.reconciler = reconciler
             report.outcome = try reconciler.sync(to: input.graph)
             hasSynced = true
         }
@@ -105,7 +115,7 @@ public final class Synchronizer {
     /// With bad input, a full sync still repairs the table to the last good graph.
     private func verifyOnly(_ work: Work, _ report: Report) throws -> Report {
         var report = report
-        if work.verify, hasSynced { report.outcome = try reconciler.sync(verify: true) }
+        if work.verify, hasSynced, let reconciler { report.outcome = try reconciler.sync(verify: true) }
         report.services = input.serviceCount
         return report
     }

@@ -16,6 +16,10 @@ public enum Names {
     /// External and load-balancer IPs, and NodePorts, of `externalTrafficPolicy: Local`: never
     /// masqueraded, so that the endpoint sees the client's address.
     public static let localExternalIPs = "local-external-ips"
+    /// External and load-balancer IPs of `externalTrafficPolicy: Cluster`: masqueraded whatever
+    /// the source, as kube-proxy does (the endpoint may be on another node, which must answer
+    /// through this one).
+    public static let clusterExternalIPs = "cluster-external-ips"
     public static let localNodePorts = "local-nodeports"
     public static let hairpin = "hairpin"
     public static let nodePortIPs = "nodeport-ips"
@@ -50,6 +54,16 @@ enum FrontendKind: Int, Hashable, Comparable, CaseIterable {
     /// The frontends of this kind that keep their client's address.
     var keepsSource: String { self == .address ? Names.localExternalIPs : Names.localNodePorts }
 
+    /// The set that records how a frontend of this kind treats its client's address, if any:
+    /// NodePorts are masqueraded unless they keep it, ClusterIPs by where the traffic comes from.
+    func sourceSet(_ source: ClientAddress) -> String? {
+        switch (self, source) {
+        case (_, .kept): keepsSource
+        case (.address, .masqueraded): Names.clusterExternalIPs
+        case (.nodePort, .masqueraded), (_, .masqueradedUnlessLocal): nil
+        }
+    }
+
     /// The root of the dispatch tree: marks for masquerading, then finds the bucket count.
     var dispatchChain: String { "\(prefix)lb" }
     /// The leaf for one bucket count: the DNAT through its bucket map.
@@ -83,4 +97,14 @@ struct BucketCount: Hashable, Comparable {
 
     /// The bits of the count, by value (10 → 2, 8): the bit sets a frontend with this count is in.
     var bits: [Int] { (0..<Int.bitWidth - 1).map { 1 << $0 }.filter { buckets & $0 != 0 } }
+}
+
+/// What a frontend's endpoints see as the client's address.
+enum ClientAddress {
+    /// The client's, when it is a pod of the cluster; the node's otherwise (ClusterIPs).
+    case masqueradedUnlessLocal
+    /// Always the node's (external and load-balancer IPs, NodePorts of policy Cluster).
+    case masqueraded
+    /// Always the client's (policy Local).
+    case kept
 }

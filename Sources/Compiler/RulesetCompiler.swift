@@ -38,23 +38,24 @@ struct Fragment: Equatable {
             let available = Self.usableEndpoints(port.endpoints).filter { $0.address.family == family }
             let local = available.filter { Self.isLocal($0, node: options.nodeName) }
             let externalLocal = service.externalTrafficPolicy == .local
+            let external: ClientAddress = externalLocal ? .kept : .masqueraded
 
             for address in service.clusterIPs where address.family == family {
                 addFrontend(
                     .address, [.address(address), proto, .port(port.port)],
                     endpoints: service.internalTrafficPolicy == .local ? local : available,
-                    anyEndpoints: !available.isEmpty, keepsSource: false, label: label)
+                    anyEndpoints: !available.isEmpty, source: .masqueradedUnlessLocal, label: label)
             }
             for address in service.externalIPs + service.loadBalancerIPs where address.family == family {
                 addFrontend(
                     .address, [.address(address), proto, .port(port.port)],
                     endpoints: externalLocal ? local : available,
-                    anyEndpoints: !available.isEmpty, keepsSource: externalLocal, label: label)
+                    anyEndpoints: !available.isEmpty, source: external, label: label)
             }
             if let nodePort = port.nodePort {
                 addFrontend(
                     .nodePort, [proto, .port(nodePort)], endpoints: externalLocal ? local : available,
-                    anyEndpoints: !available.isEmpty, keepsSource: externalLocal, label: "\(label) nodePort")
+                    anyEndpoints: !available.isEmpty, source: external, label: "\(label) nodePort")
             }
             for endpoint in available {
                 add(Names.hairpin, SetElement(key: [.address(endpoint.address), .address(endpoint.address)]))
@@ -78,12 +79,12 @@ struct Fragment: Equatable {
         elements[set, default: []].append(element)
     }
 
-    /// One frontend: membership of its kind's gate, of the bit sets of its bucket count and, for
-    /// a Local policy, of the set that keeps the client's address; and its buckets. `key` is the
+    /// One frontend: membership of its kind's gate, of the bit sets of its bucket count and of
+    /// the set that says what happens to its client's address; and its buckets. `key` is the
     /// frontend's key; the bucket keys extend it with the bucket number.
     private mutating func addFrontend(
-        _ kind: FrontendKind, _ key: [Value], endpoints chosen: [Endpoint], anyEndpoints: Bool, keepsSource: Bool,
-        label: String
+        _ kind: FrontendKind, _ key: [Value], endpoints chosen: [Endpoint], anyEndpoints: Bool,
+        source: ClientAddress, label: String
     ) {
         guard !chosen.isEmpty else {
             // No endpoint at all: refused. Endpoints, but none on this node (a Local policy): dropped.
@@ -106,7 +107,7 @@ struct Fragment: Equatable {
         bucketCounts.insert(count)
         add(kind.gate, SetElement(key: key, comment: label))
         for bit in count.bits { add(kind.bitSet(bit), SetElement(key: key)) }
-        if keepsSource { add(kind.keepsSource, SetElement(key: key, comment: label)) }
+        if let set = kind.sourceSet(source) { add(set, SetElement(key: key, comment: label)) }
     }
 }
 
@@ -147,6 +148,9 @@ struct TableBuilder {
         }
         sets.append(
             NamedSet(
+                name: Names.clusterExternalIPs, key: key(.address), elements: elements(Names.clusterExternalIPs)))
+        sets.append(
+            NamedSet(
                 name: Names.hairpin, key: [.sourceAddress(family), .destinationAddress(family)],
                 elements: elements(Names.hairpin)))
         let nodeIPs = options.nodeIPs.filter { $0.family == family }
@@ -173,15 +177,15 @@ struct TableBuilder {
             chains: baseChains() + [
                 Chain(
                     name: Names.services,
-                    rules: FrontendKind.allCases.map { kind in
+                    rules: FrontendKind.allCases.flatMap { kind in
                         gated(kind, set: kind.gate, [.verdict(.goto(kind.dispatchChain))])
                     }),
                 Chain(
                     name: Names.endpointsCheck,
-                    rules: FrontendKind.allCases.map {
+                    rules: FrontendKind.allCases.flatMap {
                         gated($0, set: $0.noEndpoints, [.verdict(.goto(Names.rejectService))])
                     }
-                        + FrontendKind.allCases.map { gated($0, set: $0.noLocalEndpoints, [.verdict(.drop)]) }),
+                        + FrontendKind.allCases.flatMap { gated($0, set: $0.noLocalEndpoints, [.verdict(.drop)]) }),
                 Chain(
                     name: Names.rejectService,
                     rules: [
@@ -239,14 +243,20 @@ struct TableBuilder {
         return [root] + inner + leaves
     }
 
-    /// Addresses: traffic from outside the cluster CIDR, so that replies come back through this
-    /// node; NodePorts: all of it. Never for the frontends that keep the client's address.
+    /// ClusterIPs: traffic not from the cluster's pods (all of it with `masqueradeAll`), so that
+    /// replies come back through this node; external and load-balancer IPs of policy Cluster,
+    /// and NodePorts: all of it, as kube-proxy does. Never for the frontends that keep the
+    /// client's address (policy Local).
     private func masqueradeMarking(_ kind: FrontendKind) -> [Rule] {
         let mark: [Statement] = [.notInSet(key(kind), set: kind.keepsSource), .setMarkBits(options.masqueradeBit)]
         switch kind {
         case .address:
-            guard let cluster = options.clusterCIDRs.first(where: { $0.family == family }) else { return [] }
-            return [Rule([.match(.sourceAddress(family), .notEqual, .network(cluster))] + mark)]
+            if options.masqueradeAll { return [Rule(mark)] }
+            let external = Rule([
+                .lookup(key(kind), set: Names.clusterExternalIPs), .setMarkBits(options.masqueradeBit),
+            ])
+            guard let notLocal = options.localTraffic.match(local: false, family: family) else { return [external] }
+            return [external, Rule(notLocal + mark)]
         case .nodePort:
             return [Rule(mark)]
         }
@@ -274,20 +284,32 @@ struct TableBuilder {
         ]
     }
 
-    /// A rule that applies `statements` to the frontends in `set`. NodePorts answer on the node's
-    /// own addresses, checked after the set lookup so that other traffic costs no route lookup.
-    private func gated(_ kind: FrontendKind, set: String, _ statements: [Statement]) -> Rule {
-        Rule([.lookup(key(kind), set: set)] + (kind == .nodePort ? nodePortMatch() : []) + statements)
+    /// The rules that apply `statements` to the frontends in `set`: one, or for NodePorts one per
+    /// network of `nodePortNetworks`. NodePorts answer on the node's own addresses, checked after
+    /// the set lookup so that other traffic costs no route lookup.
+    private func gated(_ kind: FrontendKind, set: String, _ statements: [Statement]) -> [Rule] {
+        let lookup = Statement.lookup(key(kind), set: set)
+        guard kind == .nodePort else { return [Rule([lookup] + statements)] }
+        return nodePortMatches().map { Rule([lookup] + $0 + statements) }
     }
 
-    /// NodePorts answer on the node's own addresses: the ones given, or any local one but loopback.
-    private func nodePortMatch() -> [Statement] {
+    /// NodePorts answer on the node's own addresses: the ones given, or any local one but
+    /// loopback, inside one of `nodePortNetworks` when there are some (one alternative each).
+    private func nodePortMatches() -> [[Statement]] {
         if options.nodeIPs.contains(where: { $0.family == family }) {
-            return [.lookup([.destinationAddress(family)], set: Names.nodePortIPs)]
+            return [[.lookup([.destinationAddress(family)], set: Names.nodePortIPs)]]
         }
         // IPv6 has one loopback address, IPv4 a whole /8 (a full-length prefix is an address).
         let loopback: Value = family == .ipv4 ? .network(IPNetwork("127.0.0.0/8")!) : .address(IPAddress("::1")!)
-        return [.destinationIsLocal, .match(.destinationAddress(family), .notEqual, loopback)]
+        let local: [Statement] = [.destinationIsLocal, .match(.destinationAddress(family), .notEqual, loopback)]
+        let networks = options.nodePortNetworks.filter { $0.family == family }
+        // A family whose networks include everything (0.0.0.0/0) is not narrowed.
+        guard !networks.isEmpty, !networks.contains(where: { $0.prefixLength == 0 }) else { return [local] }
+        return networks.sorted().map { network in
+            let value: Value =
+                network.prefixLength == family.byteCount * 8 ? .address(network.address) : .network(network)
+            return [.match(.destinationAddress(family), .equal, value)] + local
+        }
     }
 
     private func masqueradingChain() -> Chain {

@@ -54,6 +54,9 @@ public enum Statement: Hashable, Sendable {
     case matchMasked(Field, mask: UInt32, Comparison, UInt32)
     /// `fib daddr type local`: the destination is an address of this host.
     case destinationIsLocal
+    /// `iifname "name"` (or `!=`): the interface the packet came in on, by name; a name ending in
+    /// `*` matches every interface whose name starts with the rest (`"veth*"`).
+    case inputInterfaceName(Comparison, String)
     /// `ct state …`
     case connectionState(Set<ConnectionState>)
     /// `ct status dnat`: the connection's destination was translated.

@@ -98,6 +98,8 @@ extension Statement {
             return "\(field.nftText) & \(hex(mask)) \(comparison.rawValue) \(hex(value))"
         case .destinationIsLocal:
             return "fib daddr type local"
+        case .inputInterfaceName(let comparison, let name):
+            return "iifname \(comparison == .equal ? "" : "!= ")\"\(name)\""
         case .connectionState(let states):
             return "ct state " + states.sorted().map(\.rawValue).joined(separator: ",")
         case .connectionDestinationTranslated:

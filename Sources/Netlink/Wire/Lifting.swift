@@ -11,6 +11,7 @@ enum Lifting {
         case prefix(Field, bytes: Int)
         case conntrack(Expression.ConntrackKey)
         case fibType
+        case inputInterfaceName
     }
 
     private struct Pending {
@@ -44,6 +45,8 @@ enum Lifting {
                 } else {
                     return nil
                 }
+            case .meta(.inputInterfaceName, let destination):
+                pending.append(Pending(register: destination, loaded: .inputInterfaceName))
             case .meta(_, let destination), .randomNumber(_, let destination):
                 guard let field = Field(loadedBy: expression) else { return nil }
                 pending.append(Pending(register: destination, loaded: .field(field)))
@@ -121,6 +124,8 @@ enum Lifting {
         switch loaded.loaded {
         case .fibType where mask == nil && comparison == .equal && ValueCoding.fromHostOrder(data) == 2:
             return .destinationIsLocal
+        case .inputInterfaceName where mask == nil:
+            return InterfaceName.name(data).map { .inputInterfaceName(comparison, $0) }
         case .conntrack(let key) where comparison == .notEqual && ValueCoding.fromHostOrder(data) == 0:
             guard let bits = mask.map(ValueCoding.fromHostOrder) else { return nil }
             if key == .status { return bits == 0x20 ? .connectionDestinationTranslated : nil }
