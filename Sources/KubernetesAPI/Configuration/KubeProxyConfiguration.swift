@@ -140,9 +140,6 @@ private struct Reader {
         switch path {
         case "clusterCIDR":
             networks(value, path: path, flag: "--cluster-cidr", text: value.string)
-        case "detectLocal.clusterCIDRs":
-            networks(
-                value, path: path, flag: "--cluster-cidr", text: strings(value, path: path)?.joined(separator: ","))
         case "nodePortAddresses":
             guard let list = strings(value, path: path) else { return }
             guard !list.isEmpty else { return }
@@ -231,8 +228,7 @@ private struct Reader {
         }
     }
 
-    /// The first field that sets a flag wins (`clusterCIDR` and `detectLocal.clusterCIDRs`,
-    /// `syncPeriod` and `nftables.syncPeriod`).
+    /// The first field that sets a flag wins (`syncPeriod` and `nftables.syncPeriod`).
     private mutating func add(_ flag: String, _ value: String?, at node: Node) {
         guard !arguments.contains(where: { $0.flag == flag }) else { return }
         arguments.append(.init(flag: flag, value: value, location: location(node)))
