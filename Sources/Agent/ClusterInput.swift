@@ -72,14 +72,18 @@ final class ClusterInput: AgentInput {
                 at: nil, "waiting for the first lists of Services and EndpointSlices from the API server",
                 fix: "check the connection to the API server (the log names the error); the kernel keeps its rules")
         }
-        if !fromNode.isEmpty, node == nil {
+        // kube-proxy waits for them too: a Node without a pod range yet is waited for.
+        let waitsForPodCIDRs = fromNode.podCIDRs && (node.map(Self.nodePodCIDRs) ?? []).isEmpty
+        let waitsForAddresses = fromNode.addresses && (node.map(Self.nodeIPs) ?? []).isEmpty
+        if waitsForPodCIDRs || waitsForAddresses {
             let needs = [
-                fromNode.podCIDRs ? "its spec.podCIDRs for --detect-local-mode NodeCIDR" : nil,
-                fromNode.addresses ? "its addresses for --nodeport-addresses primary" : nil,
+                waitsForPodCIDRs ? "spec.podCIDRs (for --detect-local-mode NodeCIDR)" : nil,
+                waitsForAddresses ? "an InternalIP or ExternalIP address (for --nodeport-addresses primary)" : nil,
             ].compactMap { $0 }
             return .error(
-                at: nil, "waiting for this node's Node object \(nodeName ?? "")  (\(needs.joined(separator: ", ")))",
-                fix: "check --node-name; or give --node-cidr / --node-ip, which the Node is then not needed for")
+                at: nil,
+                "waiting for \(needs.joined(separator: " and ")) of this node's Node object \(nodeName ?? "")\(node == nil ? " (not seen yet)" : "")",
+                fix: "check --node-name; or give --node-cidr / --node-ip, and the Node is not needed for them")
         }
         return nil
     }

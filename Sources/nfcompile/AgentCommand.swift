@@ -72,6 +72,7 @@ struct AgentCommand: AsyncParsableCommand {
         where !value.isEmpty && BindAddress(value) == nil {
             throw ValidationError("\(name) '\(value)' is not host:port")
         }
+        _ = try cluster.compilerOptions(apiServer: manifests == nil)
         if let masqueradeBit, masqueradeBit > 31 {
             throw ValidationError("--masquerade-bit \(masqueradeBit) is not a bit: use 0 to 31")
         }

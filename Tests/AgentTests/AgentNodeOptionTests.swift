@@ -9,14 +9,16 @@ import Testing
 @Suite struct AgentNodeOptionTests {
     static let primary = "192.0.2.1"
 
-    static func node(podCIDR: String) -> String {
-        """
-        {"apiVersion": "v1", "kind": "Node",
-         "metadata": {"name": "node-a", "uid": "u-node-a", "creationTimestamp": "2026-12-01T10:00:00Z"},
-         "spec": {"podCIDR": "\(podCIDR)", "podCIDRs": ["\(podCIDR)"]},
-         "status": {"addresses": [{"type": "Hostname", "address": "node-a"},
-                                  {"type": "InternalIP", "address": "\(primary)"}]}}
-        """
+    /// Node `node-a`; without a pod range, as before the node IPAM controller gave it one.
+    static func node(podCIDR: String?) -> String {
+        let spec = podCIDR.map { "{\"podCIDR\": \"\($0)\", \"podCIDRs\": [\"\($0)\"]}" } ?? "{}"
+        return """
+            {"apiVersion": "v1", "kind": "Node",
+             "metadata": {"name": "node-a", "uid": "u-node-a", "creationTimestamp": "2026-12-01T10:00:00Z"},
+             "spec": \(spec),
+             "status": {"addresses": [{"type": "Hostname", "address": "node-a"},
+                                      {"type": "InternalIP", "address": "\(primary)"}]}}
+            """
     }
 
     @Test func nodeCIDRAndPrimaryAddressesComeFromTheNode() async throws {
@@ -31,8 +33,17 @@ import Testing
                 "--nodeport-addresses", "primary",
             ])
         #expect(
-            agent.wait(seconds: 15) { agent.log.contains("waiting for this node's Node object node-a") },
+            agent.wait(seconds: 15) { agent.log.contains("of this node's Node object node-a (not seen yet)") },
             "no sync before the Node is known: \(agent.log)")
+        #expect(agent.syncLines.isEmpty, "\(agent.log)")
+        // A Node without a pod range yet is waited for too, as kube-proxy waits for it.
+        try setup.server.apply(Self.node(podCIDR: nil))
+        #expect(
+            agent.wait(seconds: 15) {
+                // The message ends at the name (then its fix): the Node is there, its range is not.
+                agent.log.contains(
+                    "waiting for spec.podCIDRs (for --detect-local-mode NodeCIDR) of this node's Node object node-a\n")
+            }, "\(agent.log)")
         #expect(agent.syncLines.isEmpty, "\(agent.log)")
 
         // The client's network is this node's pod range: its traffic is local, not masqueraded.
