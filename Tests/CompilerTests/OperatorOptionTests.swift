@@ -110,4 +110,34 @@ import Testing
         let services = { (options: CompilerOptions) in self.table(options).chains.first { $0.name == "services" } }
         #expect(services(everything) == services(plain))
     }
+
+    @Test func bothFamiliesGetTheirOwnNetworksAndTheInterfaceModesApplyToBoth() throws {
+        let v6 = Service(
+            id: ServiceID(namespace: "default", name: "v6"),
+            ports: [
+                ServicePort(
+                    name: "http", transport: .tcp, port: 80, nodePort: 30090,
+                    endpoints: [F.endpoint("fd00:10:244::2")])
+            ],
+            clusterIPs: [F.ip("10.96.0.12"), F.ip("fd00:10:96::12")], externalIPs: [F.ip("2001:db8::10")])
+        let graph = ServiceGraph(services: [Self.web, v6])
+        let networks = graph.compile(
+            options: CompilerOptions(
+                localTraffic: .sourceNetworks([IPNetwork("10.244.0.0/16")!, IPNetwork("fd00:10:244::/56")!]),
+                nodePortNetworks: [IPNetwork("fd00:1::/64")!]))
+        let ip6 = try #require(networks.tables.first { $0.family == .ip6 })
+        let text = networks.nftText()
+        #expect(
+            text.contains("ip6 saddr != fd00:10:244::/56 ip6 daddr . meta l4proto . th dport != @local-external-ips"))
+        #expect(text.contains("@service-nodeports ip6 daddr fd00:1::/64 fib daddr type local ip6 daddr != ::1"))
+        #expect(
+            ip6.sets.first { $0.name == "cluster-external-ips" }?.elements.map(\.key) == [
+                [.address(F.ip("2001:db8::10")), .tcp, .port(80)]
+            ])
+        try NftCheck.validate(text)
+
+        let prefix = graph.compile(options: CompilerOptions(localTraffic: .interfaceNamePrefix("cali"))).nftText()
+        #expect(prefix.components(separatedBy: "iifname != \"cali*\"").count == 3, "one rule in each family")
+        try NftCheck.validate(prefix)
+    }
 }
