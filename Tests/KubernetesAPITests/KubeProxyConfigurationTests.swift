@@ -112,6 +112,7 @@ import Testing
                 oomScoreAdj: null
                 portRange: ""
                 showHiddenMetricsForVersion: ""
+                nftables: null
 
                 """
         let file = try KubeProxyConfiguration(text: text, file: "kube-proxy.yaml")
@@ -141,6 +142,7 @@ import Testing
         (header + "detectLocalMode: PodCIDR\n", 3, "detectLocalMode 'PodCIDR' is not a mode"),
         (header + "nodePortAddresses: [primary, nowhere]\n", 3, "nodePortAddresses: 'nowhere' is neither"),
         (header + "nftables:\n  masqueradeBit: 40\n", 4, "nftables.masqueradeBit 40 is not a bit"),
+        (header + "detectLocal: cali\n", 3, "detectLocal must be a mapping of fields"),
         (header + "clusterCIDR: [a\n", 4, "not valid YAML or JSON"),
         ("- just\n- a list\n", 1, "must be a mapping"),
     ])

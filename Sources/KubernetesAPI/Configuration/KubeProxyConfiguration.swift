@@ -209,6 +209,7 @@ private struct Reader {
             }
         case "detectLocal", "nftables", "clientConnection":
             guard let mapping = value.mapping else {
+                if value.null != nil { return }  // left out
                 errors.append(
                     .error(
                         at: location(value), "\(path) must be a mapping of fields", fix: "indent its fields under it"))
