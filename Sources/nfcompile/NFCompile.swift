@@ -24,7 +24,11 @@ extension NFCompile {
         var arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == "agent", let path = configPath(arguments) {
             do {
-                let file = try KubeProxyConfiguration(path: path)
+                var file = try KubeProxyConfiguration(path: path)
+                if arguments.contains(where: { $0 == "--manifests" || $0.hasPrefix("--manifests=") }) {
+                    // A folder instead of the API server: the file's kubeconfig is not used.
+                    file.arguments.removeAll { $0.flag == "--kubeconfig" }
+                }
                 printToStandardError(file.warnings)
                 arguments = ["agent"] + file.arguments(given: Array(arguments.dropFirst()))
             } catch {

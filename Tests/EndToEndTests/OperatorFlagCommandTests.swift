@@ -76,13 +76,16 @@ import Testing
             apiVersion: kubeproxy.config.k8s.io/v1alpha1
             kind: KubeProxyConfiguration
             detectLocalMode: InterfaceNamePrefix
+            clientConnection:
+              kubeconfig: /var/lib/kube-proxy/kubeconfig.conf
             conntrack:
               maxPerCore: 1
             """)
         defer { try? FileManager.default.removeItem(at: file) }
         let outcome = try run(["agent", "--manifests", "/nonexistent", "--config", file.path])
         #expect(outcome.status == 64, "\(outcome.errors)")
-        #expect(outcome.errors.contains("\(file.path):4:1: warning: conntrack is not honoured"), "\(outcome.errors)")
+        #expect(outcome.errors.contains("\(file.path):6:1: warning: conntrack is not honoured"), "\(outcome.errors)")
+        #expect(!outcome.errors.contains("leave out --kubeconfig"), "a folder agent ignores the file's kubeconfig")
         #expect(outcome.errors.contains("--detect-local-mode InterfaceNamePrefix needs --pod-interface-name-prefix"))
     }
 }
