@@ -13,9 +13,26 @@ public struct AgentConfiguration: Sendable {
         case kubernetes(APIServerConfiguration)
     }
 
+    /// What the compiler options take from this node's Node object, read before the first sync
+    /// (the API server only), as kube-proxy reads it at start.
+    public struct FromNode: Sendable, Hashable {
+        /// `spec.podCIDRs` are the local traffic (`--detect-local-mode NodeCIDR`).
+        public var podCIDRs: Bool
+        /// The primary addresses accept NodePorts (`--nodeport-addresses primary`).
+        public var addresses: Bool
+
+        public init(podCIDRs: Bool = false, addresses: Bool = false) {
+            self.podCIDRs = podCIDRs
+            self.addresses = addresses
+        }
+
+        public var isEmpty: Bool { !podCIDRs && !addresses }
+    }
+
     public var input: Input
     public var graphOptions: GraphOptions
     public var compilerOptions: CompilerOptions
+    public var fromNode = FromNode()
     /// Bursts of changes are coalesced: at most one sync per this interval (kube-proxy's minSyncPeriod).
     public var minSyncPeriod: Duration
     /// A full verification against a kernel dump at least this often (kube-proxy's syncPeriod).

@@ -1,3 +1,4 @@
+import Compiler
 import Foundation
 import Manifests
 import Pipeline
@@ -17,6 +18,13 @@ protocol AgentInput: AnyObject {
     /// The graph of the last commit.
     var graph: ServiceGraph { get }
     var serviceCount: Int { get }
+    /// The compiler options completed with what only this input knows (the API's Node); asked
+    /// once, before the first sync, when `notReady` is nil.
+    func completing(_ options: CompilerOptions) -> CompilerOptions
+}
+
+extension AgentInput {
+    func completing(_ options: CompilerOptions) -> CompilerOptions { options }
 }
 
 /// A folder of manifests, read again where the watcher says it changed.

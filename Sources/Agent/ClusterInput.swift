@@ -1,3 +1,5 @@
+import Addressing
+import Compiler
 import Foundation
 import KubernetesAPI
 import Manifests
@@ -23,9 +25,32 @@ final class ClusterInput: AgentInput {
     /// This node's Node object, as last reported.
     private(set) var node: NodeFacts?
 
-    init(options: GraphOptions) {
+    /// What the compiler options wait for from the Node.
+    private let fromNode: AgentConfiguration.FromNode
+    private let nodeName: String?
+
+    init(options: GraphOptions, fromNode: AgentConfiguration.FromNode = .init(), nodeName: String? = nil) {
         builder = GraphBuilder(options: options)
+        self.fromNode = fromNode
+        self.nodeName = nodeName
     }
+
+    /// The options with the Node's pod ranges and addresses where they were asked for.
+    func completing(_ options: CompilerOptions) -> CompilerOptions {
+        var options = options
+        guard let node else { return options }
+        if fromNode.podCIDRs { options.localTraffic = .sourceNetworks(Self.nodePodCIDRs(node)) }
+        if fromNode.addresses { options.nodeIPs = Self.nodeIPs(node) }
+        return options
+    }
+
+    /// The first pod range of each family (kube-proxy uses the first).
+    static func nodePodCIDRs(_ node: NodeFacts) -> [IPNetwork] {
+        var seen: Set<IPFamily> = []
+        return node.podCIDRs.compactMap(IPNetwork.init).filter { seen.insert($0.family).inserted }
+    }
+
+    static func nodeIPs(_ node: NodeFacts) -> [IPAddress] { node.hostIPs.compactMap(IPAddress.init) }
 
     func receive(_ changes: [ObjectChange]) {
         for change in changes where change.kind != .node { pending[change.source] = change }
@@ -42,11 +67,25 @@ final class ClusterInput: AgentInput {
     }
 
     var notReady: Diagnostic? {
-        hasListed
-            ? nil
-            : .error(
+        guard hasListed else {
+            return .error(
                 at: nil, "waiting for the first lists of Services and EndpointSlices from the API server",
                 fix: "check the connection to the API server (the log names the error); the kernel keeps its rules")
+        }
+        // kube-proxy waits for them too: a Node without a pod range yet is waited for.
+        let waitsForPodCIDRs = fromNode.podCIDRs && (node.map(Self.nodePodCIDRs) ?? []).isEmpty
+        let waitsForAddresses = fromNode.addresses && (node.map(Self.nodeIPs) ?? []).isEmpty
+        if waitsForPodCIDRs || waitsForAddresses {
+            let needs = [
+                waitsForPodCIDRs ? "spec.podCIDRs (for --detect-local-mode NodeCIDR)" : nil,
+                waitsForAddresses ? "an InternalIP or ExternalIP address (for --nodeport-addresses primary)" : nil,
+            ].compactMap { $0 }
+            return .error(
+                at: nil,
+                "waiting for \(needs.joined(separator: " and ")) of this node's Node object \(nodeName ?? "")\(node == nil ? " (not seen yet)" : "")",
+                fix: "check --node-name; or give --node-cidr / --node-ip, and the Node is not needed for them")
+        }
+        return nil
     }
 
     func commit(_ work: Synchronizer.Work, first: Bool) throws(InputError) -> GraphChange {

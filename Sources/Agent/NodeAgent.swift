@@ -49,6 +49,13 @@ public actor NodeAgent: Service {
     private var ownGenerations: [UInt32] = []
     private var loggedWarnings: Set<Diagnostic> = []
     private var loggedErrors: Set<Diagnostic> = []
+    /// The Node changed what the options were completed with: the agent stops, with an error.
+    private var nodeChangedOptions = false
+
+    /// The Node changed pod ranges or addresses that the rules were compiled with.
+    public struct NodeChangedOptions: Error, CustomStringConvertible {
+        public var description: String { "this node's pod ranges or addresses changed: restart to use them" }
+    }
 
     /// An agent of the configuration's input: for the API server, `clusterWatch` is its watch
     /// (made by the caller, which reports a configuration that cannot work before starting).
@@ -61,7 +68,9 @@ public actor NodeAgent: Service {
         self.quietStore = quiet
         let input: any AgentInput
         if let clusterWatch {
-            let clusterInput = ClusterInput(options: configuration.graphOptions)
+            let clusterInput = ClusterInput(
+                options: configuration.graphOptions, fromNode: configuration.fromNode,
+                nodeName: configuration.compilerOptions.nodeName)
             cluster = (clusterWatch, clusterInput)
             input = clusterInput
         } else {
@@ -98,6 +107,7 @@ public actor NodeAgent: Service {
         }
         await serviceHealth.closeAll()
         logger.info("agent stopped; the rules stay in the kernel")
+        if nodeChangedOptions { throw NodeChangedOptions() }
     }
 
     private func runLoops() async throws {
@@ -171,6 +181,18 @@ public actor NodeAgent: Service {
             }
             if facts == nil, let name = configuration.compilerOptions.nodeName {
                 logger.warning("this node's Node object \(name) does not exist (or was deleted)")
+            }
+            if !configuration.fromNode.isEmpty, facts != nil, let used = synchronizer.compilerOptions,
+                cluster.input.completing(used) != used
+            {
+                // Options shape rules and are fixed at start; kube-proxy exits here to be restarted.
+                logger.critical(
+                    "this node's pod ranges or addresses changed; they shape the rules: exiting, to be restarted with them"
+                )
+                nodeChangedOptions = true
+                wake.finish()
+            } else if !configuration.fromNode.isEmpty, synchronizer.compilerOptions == nil {
+                queue(wake) { _ in }  // the first sync may have waited for it
             }
         case .connection(let connection):
             metrics.recordConnection(connection)
@@ -262,7 +284,7 @@ public actor NodeAgent: Service {
             if let change = report.change {
                 serviceHealth.follow(change)
                 metrics.follow(
-                    change, node: configuration.compilerOptions.nodeName, zone: synchronizer.compilerOptions.zone)
+                    change, node: configuration.compilerOptions.nodeName, zone: synchronizer.compilerOptions?.zone)
                 if cluster == nil, case .some(let changing, let removing) = change {
                     metrics.serviceChanges.increment(by: Int64(changing.count + removing.count))
                 }

@@ -58,7 +58,11 @@ public final class Synchronizer {
 
     private let configuration: AgentConfiguration
     private let input: any AgentInput
-    private let reconciler: Reconciler
+    private let store: any RulesetStore
+    /// Made at the first sync, once the input can complete the options (the Node's facts).
+    private var reconciler: Reconciler?
+    /// The zone the Node gave before the first sync, if it gave one.
+    private var nodeZone: String??
     private let clock = ContinuousClock()
     private var hasSynced = false
 
@@ -73,14 +77,20 @@ public final class Synchronizer {
     init(configuration: AgentConfiguration, store: any RulesetStore, input: any AgentInput) {
         self.configuration = configuration
         self.input = input
-        self.reconciler = Reconciler(store: store, options: configuration.compilerOptions)
+        self.store = store
     }
 
     /// This node's zone, as its Node object's `topology.kubernetes.io/zone` label says: when it
     /// changes, the next sync compiles the whole table again (zone hints choose other endpoints).
-    /// Returns whether it changed.
+    /// Before the first sync it is kept for the options the reconciler starts with. Returns
+    /// whether it changed.
     @discardableResult
     public func nodeZoneChanged(_ zone: String?) -> Bool {
+        guard let reconciler else {
+            let changed = (nodeZone ?? configuration.compilerOptions.zone) != zone
+            nodeZone = .some(zone)
+            return changed
+        }
         guard reconciler.options.zone != zone else { return false }
         var options = reconciler.options
         options.zone = zone
@@ -88,8 +98,9 @@ public final class Synchronizer {
         return true
     }
 
-    /// The options the table is compiled with now.
-    public var compilerOptions: CompilerOptions { reconciler.options }
+    /// The options the rules are compiled with: the configuration's, completed by the input at
+    /// the first sync; nil before it.
+    public var compilerOptions: CompilerOptions? { reconciler?.options }
 
     /// Whether a sync has committed (or found the kernel right) at least once.
     public var isSynced: Bool { hasSynced }
@@ -117,11 +128,15 @@ public final class Synchronizer {
             return try verifyOnly(work, report)
         }
         report.warnings = change.diagnostics.filter { $0.severity == .warning }
-        if hasSynced {
+        if hasSynced, let reconciler {
             report.outcome = try reconciler.sync(
                 changing: change.changed, removing: change.removed, verify: work.verify)
             report.change = .some(changing: change.changed, removing: change.removed)
         } else {
+            var options = input.completing(configuration.compilerOptions)
+            if let nodeZone { options.zone = nodeZone }
+            let reconciler = self.reconciler ?? Reconciler(store: store, options: options)
+            self.reconciler = reconciler
             report.outcome = try reconciler.sync(to: input.graph)
             report.change = .all(input.graph.services)
             hasSynced = true
@@ -133,7 +148,7 @@ public final class Synchronizer {
     /// With bad input, a full sync still repairs the table to the last good graph.
     private func verifyOnly(_ work: Work, _ report: Report) throws -> Report {
         var report = report
-        if work.verify, hasSynced { report.outcome = try reconciler.sync(verify: true) }
+        if work.verify, hasSynced, let reconciler { report.outcome = try reconciler.sync(verify: true) }
         report.services = input.serviceCount
         return report
     }

@@ -21,6 +21,10 @@ public enum Names {
     /// External and load-balancer IPs, and NodePorts, of `externalTrafficPolicy: Local`: external
     /// clients keep their address; the node's own traffic is masqueraded, pods' is not.
     public static let localExternalIPs = "local-external-ips"
+    /// External and load-balancer IPs of `externalTrafficPolicy: Cluster`: masqueraded whatever
+    /// the source, as kube-proxy does (the endpoint may be on another node, which must answer
+    /// through this one).
+    public static let clusterExternalIPs = "cluster-external-ips"
     public static let localNodePorts = "local-nodeports"
     /// The same frontends when they have endpoints on this node: external clients go to those
     /// (`local-lb`), pods and the node to the cluster-wide ones (`lb`).

@@ -53,6 +53,10 @@ struct Fragment: Equatable {
                     .address, [.address(address), proto, .port(port.port)], endpoints: available,
                     anyEndpoints: !available.isEmpty, local: externalLocal ? local : nil, affinity: affinity,
                     label: label)
+                // Policy Cluster: every client is masqueraded, as kube-proxy does.
+                if !externalLocal {
+                    add(Names.clusterExternalIPs, SetElement(key: [.address(address), proto, .port(port.port)]))
+                }
             }
             if let nodePort = port.nodePort {
                 addFrontend(
@@ -182,6 +186,9 @@ struct TableBuilder {
         }
         sets.append(
             NamedSet(
+                name: Names.clusterExternalIPs, key: key(.address), elements: elements(Names.clusterExternalIPs)))
+        sets.append(
+            NamedSet(
                 name: Names.hairpin, key: [.sourceAddress(family), .destinationAddress(family)],
                 elements: elements(Names.hairpin)))
         sets.append(NamedSet(name: Names.firewallIPs, key: key(.address), elements: elements(Names.firewallIPs)))
@@ -221,15 +228,15 @@ struct TableBuilder {
             chains: baseChains() + [
                 Chain(
                     name: Names.services,
-                    rules: FrontendKind.entries.map { kind in
+                    rules: FrontendKind.entries.flatMap { kind in
                         gated(kind, set: kind.gate, [.verdict(.goto(kind.dispatchChain))])
                     }),
                 Chain(
                     name: Names.endpointsCheck,
-                    rules: FrontendKind.entries.map {
+                    rules: FrontendKind.entries.flatMap {
                         gated($0, set: $0.noEndpoints, [.verdict(.goto(Names.rejectService))])
-                    } + [gated(.address, set: Names.noLocalEndpointServices, [.verdict(.drop)])]
-                        + FrontendKind.entries.map {
+                    } + gated(.address, set: Names.noLocalEndpointServices, [.verdict(.drop)])
+                        + FrontendKind.entries.flatMap {
                             gated($0, set: $0.noLocalExternalEndpoints, externalClient() + [.verdict(.drop)])
                         }),
                 Chain(
@@ -372,23 +379,23 @@ struct TableBuilder {
             ])
     }
 
-    /// Traffic from neither a pod (the cluster CIDR) nor the node itself.
+    /// Traffic from neither a pod (as `--detect-local-mode` tells them) nor the node itself.
     private func externalClient() -> [Statement] {
-        let pods = options.clusterCIDRs.first { $0.family == family }.map {
-            [Statement.match(.sourceAddress(family), .notEqual, .network($0))]
-        }
-        return (pods ?? []) + [.sourceIsLocal(false)]
+        (options.localTraffic.match(local: false, family: family) ?? []) + [.sourceIsLocal(false)]
     }
 
-    /// Addresses: traffic from outside the cluster CIDR, so that replies come back through this
-    /// node; NodePorts: all of it, but for `externalTrafficPolicy: Local` (`local-policy` marks
-    /// what it must). The local kinds never mark: the endpoint sees the client's address.
+    /// ClusterIPs: traffic not from the cluster's pods (all of it with `masqueradeAll`), so that
+    /// replies come back through this node; external and load-balancer IPs of policy Cluster,
+    /// and NodePorts: all of it, as kube-proxy does. `externalTrafficPolicy: Local` frontends
+    /// are marked by `local-policy` where they must be; the local kinds never are.
     private func masqueradeMarking(_ kind: FrontendKind) -> [Rule] {
         let mark = Statement.setMarkBits(options.masqueradeBit)
         switch kind {
         case .address:
-            guard let cluster = options.clusterCIDRs.first(where: { $0.family == family }) else { return [] }
-            return [Rule([.match(.sourceAddress(family), .notEqual, .network(cluster)), mark])]
+            if options.masqueradeAll { return [Rule([mark])] }
+            let external = Rule([.lookup(key(kind), set: Names.clusterExternalIPs), mark])
+            guard let notLocal = options.localTraffic.match(local: false, family: family) else { return [external] }
+            return [external, Rule(notLocal + [mark])]
         case .nodePort:
             return [Rule([.notInSet(key(kind), set: kind.keepsSource), mark])]
         case .localAddress, .localNodePort:
@@ -426,20 +433,32 @@ struct TableBuilder {
         ]
     }
 
-    /// A rule that applies `statements` to the frontends in `set`. NodePorts answer on the node's
-    /// own addresses, checked after the set lookup so that other traffic costs no route lookup.
-    private func gated(_ kind: FrontendKind, set: String, _ statements: [Statement]) -> Rule {
-        Rule([.lookup(key(kind), set: set)] + (kind.hasAddress ? [] : nodePortMatch()) + statements)
+    /// The rules that apply `statements` to the frontends in `set`: one, or for NodePorts one per
+    /// network of `nodePortNetworks`. NodePorts answer on the node's own addresses, checked after
+    /// the set lookup so that other traffic costs no route lookup.
+    private func gated(_ kind: FrontendKind, set: String, _ statements: [Statement]) -> [Rule] {
+        let lookup = Statement.lookup(key(kind), set: set)
+        guard !kind.hasAddress else { return [Rule([lookup] + statements)] }
+        return nodePortMatches().map { Rule([lookup] + $0 + statements) }
     }
 
-    /// NodePorts answer on the node's own addresses: the ones given, or any local one but loopback.
-    private func nodePortMatch() -> [Statement] {
+    /// NodePorts answer on the node's own addresses: the ones given, or any local one but
+    /// loopback, inside one of `nodePortNetworks` when there are some (one alternative each).
+    private func nodePortMatches() -> [[Statement]] {
         if options.nodeIPs.contains(where: { $0.family == family }) {
-            return [.lookup([.destinationAddress(family)], set: Names.nodePortIPs)]
+            return [[.lookup([.destinationAddress(family)], set: Names.nodePortIPs)]]
         }
         // IPv6 has one loopback address, IPv4 a whole /8 (a full-length prefix is an address).
         let loopback: Value = family == .ipv4 ? .network(IPNetwork("127.0.0.0/8")!) : .address(IPAddress("::1")!)
-        return [.destinationIsLocal, .match(.destinationAddress(family), .notEqual, loopback)]
+        let local: [Statement] = [.destinationIsLocal, .match(.destinationAddress(family), .notEqual, loopback)]
+        let networks = options.nodePortNetworks.filter { $0.family == family }
+        // A family whose networks include everything (0.0.0.0/0) is not narrowed.
+        guard !networks.isEmpty, !networks.contains(where: { $0.prefixLength == 0 }) else { return [local] }
+        return networks.sorted().map { network in
+            let value: Value =
+                network.prefixLength == family.byteCount * 8 ? .address(network.address) : .network(network)
+            return [.match(.destinationAddress(family), .equal, value)] + local
+        }
     }
 
     private func masqueradingChain() -> Chain {

@@ -63,6 +63,9 @@ public enum Statement: Hashable, Sendable {
     /// `fib saddr type local` (true) or `fib saddr type != local` (false): whether the source is
     /// an address of this host.
     case sourceIsLocal(Bool)
+    /// `iifname "name"` (or `!=`): the interface the packet came in on, by name; a name ending in
+    /// `*` matches every interface whose name starts with the rest (`"veth*"`).
+    case inputInterfaceName(Comparison, String)
     /// `ct state …`
     case connectionState(Set<ConnectionState>)
     /// `ct status dnat`: the connection's destination was translated.

@@ -102,6 +102,8 @@ extension Statement {
             return "fib daddr type local"
         case .sourceIsLocal(let local):
             return local ? "fib saddr type local" : "fib saddr type != local"
+        case .inputInterfaceName(let comparison, let name):
+            return "iifname \(comparison == .equal ? "" : "!= ")\"\(name)\""
         case .connectionState(let states):
             return "ct state " + states.sorted().map(\.rawValue).joined(separator: ",")
         case .connectionDestinationTranslated:

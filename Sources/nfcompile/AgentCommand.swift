@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import Compiler
 import Foundation
 import KubernetesAPI
 import Logging
@@ -45,6 +46,18 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "host:port for Prometheus /metrics; empty to disable.")
     var metricsBindAddress = "127.0.0.1:10249"
 
+    @Option(
+        help: ArgumentHelp(
+            "The packet mark bit (0-31) that asks for masquerading (kube-proxy's nftables.masqueradeBit).",
+            valueName: "bit"))
+    var masqueradeBit: UInt32?
+
+    @Option(
+        help: ArgumentHelp(
+            "A KubeProxyConfiguration file (kubeproxy.config.k8s.io/v1alpha1, YAML or JSON): its fields that map onto these options are used where no flag is given; the others are named in a warning.",
+            valueName: "file"))
+    var config: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -59,6 +72,10 @@ struct AgentCommand: AsyncParsableCommand {
         where !value.isEmpty && BindAddress(value) == nil {
             throw ValidationError("\(name) '\(value)' is not host:port")
         }
+        _ = try cluster.compilerOptions(apiServer: manifests == nil)
+        if let masqueradeBit, masqueradeBit > 31 {
+            throw ValidationError("--masquerade-bit \(masqueradeBit) is not a bit: use 0 to 31")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level '\(logLevel)' is not a level")
         }
@@ -71,20 +88,30 @@ struct AgentCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "nfcompile.agent")
-        var compilerOptions = cluster.compilerOptions
+        var compilerOptions: CompilerOptions
+        do {
+            compilerOptions = try cluster.compilerOptions(apiServer: manifests == nil)
+        } catch {
+            logger.critical("\(error.message)")
+            throw ExitCode(1)
+        }
+        compilerOptions.masqueradeBit = masqueradeBit.map { 1 << $0 } ?? compilerOptions.masqueradeBit
         let input: AgentConfiguration.Input
         var clusterWatch: ClusterWatch?
+        var fromNode = AgentConfiguration.FromNode()
         if let manifests {
             input = .manifests(folder: manifests)
         } else {
             // As kube-proxy: this node is the host's name unless given, and no cluster range is
             // invented (traffic is masqueraded by source only when --cluster-cidr says from where).
             compilerOptions.nodeName = compilerOptions.nodeName ?? ProcessInfo.processInfo.hostName.lowercased()
-            if cluster.clusterCIDR.isEmpty {
-                compilerOptions.clusterCIDRs = []
+            if cluster.detectLocalMode == .clusterCIDR, cluster.clusterCIDRs.isEmpty {
                 logger.warning(
-                    "no --cluster-cidr: service traffic from outside the cluster is not masqueraded by its source")
+                    "--detect-local-mode ClusterCIDR without --cluster-cidr: no traffic counts as the pods', so traffic to ClusterIPs is not masqueraded by its source (as kube-proxy)"
+                )
             }
+            fromNode = AgentConfiguration.FromNode(
+                podCIDRs: cluster.needsNode.podCIDRs, addresses: cluster.needsNode.addresses)
             do {
                 let server = try APIServerConfiguration.resolve(kubeconfig: kubeconfig, master: master)
                 logger.info("watching the API server \(server.server) (\(server.origin))")
@@ -95,10 +122,11 @@ struct AgentCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let configuration = AgentConfiguration(
+        var configuration = AgentConfiguration(
             input: input, graphOptions: cluster.graphOptions, compilerOptions: compilerOptions,
             minSyncPeriod: minSyncPeriod.duration, syncPeriod: syncPeriod.duration,
             healthzAddress: BindAddress(healthzBindAddress), metricsAddress: BindAddress(metricsBindAddress))
+        configuration.fromNode = fromNode
         let agent: NodeAgent
         do {
             agent = NodeAgent(

@@ -1,4 +1,7 @@
 import ArgumentParser
+import Foundation
+import KubernetesAPI
+import Manifests
 
 @main
 struct NFCompile: AsyncParsableCommand {
@@ -12,4 +15,37 @@ struct NFCompile: AsyncParsableCommand {
         subcommands: [Compile.self, Apply.self, Diff.self, Show.self, Flush.self, AgentCommand.self],
         defaultSubcommand: Compile.self
     )
+}
+
+extension NFCompile {
+    /// Runs the command line, with an agent's `--config FILE` expanded first: the file's options
+    /// come before the given ones, which override them (kube-proxy's precedence).
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "agent", let path = configPath(arguments) {
+            do {
+                var file = try KubeProxyConfiguration(path: path)
+                if arguments.contains(where: { $0 == "--manifests" || $0.hasPrefix("--manifests=") }) {
+                    // A folder instead of the API server: the file's kubeconfig is not used.
+                    file.arguments.removeAll { $0.flag == "--kubeconfig" }
+                }
+                printToStandardError(file.warnings)
+                arguments = ["agent"] + file.arguments(given: Array(arguments.dropFirst()))
+            } catch {
+                printToStandardError(error.diagnostics)
+                printToStandardError("nfcompile: --config \(path) cannot be used; nothing was started")
+                Foundation.exit(1)
+            }
+        }
+        await main(arguments)
+    }
+
+    /// The value of `--config` (`--config FILE` or `--config=FILE`), if given.
+    private static func configPath(_ arguments: [String]) -> String? {
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--config", index + 1 < arguments.count { return arguments[index + 1] }
+            if argument.hasPrefix("--config=") { return String(argument.dropFirst("--config=".count)) }
+        }
+        return nil
+    }
 }

@@ -126,7 +126,8 @@ enum Dispatch {
         }.max()
         #expect(
             worst == 8,
-            "32 = 0b100000 has six bits, plus the local-policy test and the affinity lookup; a row of rules would be 34")
+            "32 = 0b100000 has six bits, plus the local-policy test and the affinity lookup; a row of rules would be 34"
+        )
     }
 
     @Test func theTableHasNoVerdictMap() {

@@ -79,6 +79,9 @@ public struct NodeFacts: Sendable, Hashable {
     public var zone: String?
     /// `spec.podCIDRs` (or the older single `spec.podCIDR`).
     public var podCIDRs: [String]
+    /// The node's primary addresses, at most one per family, as kube-proxy finds them in
+    /// `status.addresses`: the first `InternalIP` of each family, else its first `ExternalIP`.
+    public var hostIPs: [String]
     /// `metadata.deletionTimestamp` is set: the node is going away.
     public var isBeingDeleted: Bool
     /// The cluster autoscaler's `ToBeDeletedByClusterAutoscaler` taint is set: the node is being drained
@@ -88,12 +91,14 @@ public struct NodeFacts: Sendable, Hashable {
     public var resourceVersion: String
 
     public init(
-        name: String, zone: String? = nil, podCIDRs: [String] = [], isBeingDeleted: Bool = false,
-        isTaintedToBeDeleted: Bool = false, labels: [String: String] = [:], resourceVersion: String = ""
+        name: String, zone: String? = nil, podCIDRs: [String] = [], hostIPs: [String] = [],
+        isBeingDeleted: Bool = false, isTaintedToBeDeleted: Bool = false, labels: [String: String] = [:],
+        resourceVersion: String = ""
     ) {
         self.name = name
         self.zone = zone
         self.podCIDRs = podCIDRs
+        self.hostIPs = hostIPs
         self.isBeingDeleted = isBeingDeleted
         self.isTaintedToBeDeleted = isTaintedToBeDeleted
         self.labels = labels
@@ -146,16 +151,39 @@ extension NodeFacts {
                 var podCIDRs: [String]?
                 var taints: [Taint]?
             }
+            struct Status: Decodable {
+                struct Address: Decodable {
+                    var type: String
+                    var address: String
+                }
+                var addresses: [Address]?
+            }
             var metadata: Metadata
             var spec: Spec?
+            var status: Status?
         }
         guard let node = try? JSONDecoder().decode(Node.self, from: Data(json)) else { return nil }
         let labels = node.metadata.labels ?? [:]
         self.init(
             name: node.metadata.name, zone: labels[Self.zoneLabel],
             podCIDRs: node.spec?.podCIDRs ?? node.spec?.podCIDR.map { [$0] } ?? [],
+            hostIPs: Self.hostIPs(node.status?.addresses?.map { ($0.type, $0.address) } ?? []),
             isBeingDeleted: node.metadata.deletionTimestamp != nil,
             isTaintedToBeDeleted: node.spec?.taints?.contains { $0.key == Self.toBeDeletedTaint } ?? false,
             labels: labels, resourceVersion: node.metadata.resourceVersion ?? "")
+    }
+}
+
+extension NodeFacts {
+    /// The first `InternalIP` of each family, else the first `ExternalIP` (kube-proxy's node IPs).
+    static func hostIPs(_ addresses: [(type: String, address: String)]) -> [String] {
+        func family(_ address: String) -> Int { address.contains(":") ? 6 : 4 }
+        var chosen: [Int: String] = [:]
+        for type in ["InternalIP", "ExternalIP"] {
+            for entry in addresses where entry.type == type && chosen[family(entry.address)] == nil {
+                chosen[family(entry.address)] = entry.address
+            }
+        }
+        return chosen.sorted { $0.key < $1.key }.map(\.value)
     }
 }

@@ -36,6 +36,7 @@ enum Expression: Hashable, Sendable {
 
     enum MetaKey: UInt32, Hashable, Sendable {
         case mark = 3  // NFT_META_MARK
+        case inputInterfaceName = 6  // NFT_META_IIFNAME
         case l4proto = 16  // NFT_META_L4PROTO
     }
 

@@ -12,6 +12,7 @@ enum Lifting {
         case conntrack(Expression.ConntrackKey)
         case fibType
         case fibSourceType
+        case inputInterfaceName
     }
 
     private struct Pending {
@@ -45,6 +46,8 @@ enum Lifting {
                 } else {
                     return nil
                 }
+            case .meta(.inputInterfaceName, let destination):
+                pending.append(Pending(register: destination, loaded: .inputInterfaceName))
             case .meta(_, let destination), .randomNumber(_, let destination), .conntrackOriginal(_, let destination):
                 guard let field = Field(loadedBy: expression) else { return nil }
                 pending.append(Pending(register: destination, loaded: .field(field)))
@@ -142,6 +145,8 @@ enum Lifting {
             return .destinationIsLocal
         case .fibSourceType where mask == nil && ValueCoding.fromHostOrder(data) == 2:
             return .sourceIsLocal(comparison == .equal)
+        case .inputInterfaceName where mask == nil:
+            return InterfaceName.name(data).map { .inputInterfaceName(comparison, $0) }
         case .conntrack(let key) where comparison == .notEqual && ValueCoding.fromHostOrder(data) == 0:
             guard let bits = mask.map(ValueCoding.fromHostOrder) else { return nil }
             if key == .status { return bits == 0x20 ? .connectionDestinationTranslated : nil }

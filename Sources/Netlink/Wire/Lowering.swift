@@ -32,6 +32,11 @@ enum Lowering {
                 .fibSourceType(destination: first),
                 .compare(source: first, local ? .equal : .notEqual, data: ValueCoding.hostOrder(2)),  // RTN_LOCAL
             ]
+        case .inputInterfaceName(let comparison, let name):
+            return [
+                .meta(.inputInterfaceName, destination: first),
+                .compare(source: first, compareOperator(comparison), data: InterfaceName.bytes(name)),
+            ]
         case .connectionState(let states):
             return bitTest(.conntrack(.state, destination: first), bits: states.reduce(0) { $0 | $1.bit })
         case .connectionDestinationTranslated:
@@ -185,5 +190,26 @@ extension Verdict {
         case (.goto, let chain?): self = .goto(chain)
         default: return nil
         }
+    }
+}
+
+/// Interface names as nft compares them: a whole name NUL-padded to IFNAMSIZ (16 bytes), a
+/// wildcard (`veth*`) as its prefix alone, without NUL, so that only those bytes are compared.
+enum InterfaceName {
+    static let size = 16  // IFNAMSIZ
+
+    static func bytes(_ name: String) -> [UInt8] {
+        if name.hasSuffix("*") { return Array(name.dropLast().utf8) }
+        let bytes = Array(name.utf8.prefix(size - 1))
+        return bytes + [UInt8](repeating: 0, count: size - bytes.count)
+    }
+
+    /// The name a comparison's data stands for; nil when it is not one `bytes` writes.
+    static func name(_ data: [UInt8]) -> String? {
+        guard let end = data.firstIndex(of: 0) else {
+            return data.isEmpty ? nil : String(decoding: data, as: UTF8.self) + "*"
+        }
+        guard data.count == size, end > 0, data[end...].allSatisfy({ $0 == 0 }) else { return nil }
+        return String(decoding: data[..<end], as: UTF8.self)
     }
 }
