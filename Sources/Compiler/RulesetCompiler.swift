@@ -392,10 +392,13 @@ struct TableBuilder {
         let mark = Statement.setMarkBits(options.masqueradeBit)
         switch kind {
         case .address:
-            if options.masqueradeAll { return [Rule([mark])] }
+            // Pods and the node coming back from `local-policy` are not marked for the frontends
+            // that keep the client's address, as kube-proxy marks only ClusterIP traffic.
+            let unlessKept: [Statement] = [.notInSet(key(kind), set: kind.keepsSource), mark]
+            if options.masqueradeAll { return [Rule(unlessKept)] }
             let external = Rule([.lookup(key(kind), set: Names.clusterExternalIPs), mark])
             guard let notLocal = options.localTraffic.match(local: false, family: family) else { return [external] }
-            return [external, Rule(notLocal + [mark])]
+            return [external, Rule(notLocal + unlessKept)]
         case .nodePort:
             return [Rule([.notInSet(key(kind), set: kind.keepsSource), mark])]
         case .localAddress, .localNodePort:

@@ -285,6 +285,9 @@ struct SchemaFields: ExpressibleByDictionaryLiteral, Sendable {
         self.slots = slots
     }
 
+    /// The fields in the order they were listed.
+    var entries: [(name: String, schema: Schema)] { Array(zip(names, schemas)) }
+
     /// These fields and those of `other` that are not already here.
     func merging(_ other: SchemaFields) -> SchemaFields {
         let own = Set(names)

@@ -644,13 +644,19 @@ public struct GraphBuilder {
         }
         var assembly = ServiceAssembly(id: id, manifest: manifest)
         let clusterIPs = assembleClusterIPs(&assembly)
-        let family = clusterIPs.first?.family ?? options.serviceCIDR.family
+        // A dual-stack Service has endpoints in each family of its ClusterIPs (IPv4 and IPv6
+        // slices, or each pod's address of the family); the compiler gives each family its own.
+        var families: [IPFamily] = []
+        for address in clusterIPs where !families.contains(address.family) { families.append(address.family) }
+        if families.isEmpty { families = [options.serviceCIDR.family] }
         let selected = selectedInstances(of: manifest)
         let ports = manifest.ports.enumerated().map { index, port in
             ServicePort(
                 name: port.name, transport: port.transport, port: port.port,
                 nodePort: assembleNodePort(index, port, &assembly),
-                endpoints: endpoints(of: id, port: port, family: family, selected: selected, &assembly))
+                endpoints: families.flatMap { family in
+                    endpoints(of: id, port: port, family: family, selected: selected, &assembly)
+                })
         }
         if let selector = manifest.selector, !selector.isEmpty, !hasExplicitEndpoints(id), selected.isEmpty {
             let text = selector.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
