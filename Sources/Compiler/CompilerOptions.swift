@@ -30,6 +30,9 @@ public struct CompilerOptions: Hashable, Sendable {
     public var zone: String?
     /// The packet mark bit that asks postrouting to masquerade (kube-proxy uses the same bit).
     public var masqueradeBit: UInt32
+    /// The cluster's service ranges: traffic to an address in them that no Service holds is
+    /// dropped instead of routed on (kube-proxy's check); the default is `--service-cidr`'s.
+    public var serviceCIDRs: [IPNetwork] = [IPNetwork("10.96.0.0/12")!]
 
     public init(
         tableName: String = "nfcompile", clusterCIDRs: [IPNetwork] = [IPNetwork("10.244.0.0/16")!],

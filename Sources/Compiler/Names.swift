@@ -34,6 +34,8 @@ public enum Names {
     /// Load-balancer frontends of Services with `loadBalancerSourceRanges`: new connections to
     /// them are dropped unless their source is in `firewall-allowed` (frontend . source range).
     public static let firewallIPs = "firewall-ips"
+    /// Every ClusterIP: traffic still addressed to one after DNAT is to a port it does not serve.
+    public static let clusterIPs = "cluster-ips"
     public static let firewallAllowed = "firewall-allowed"
     public static let nodePortIPs = "nodeport-ips"
 
@@ -48,6 +50,9 @@ public enum Names {
     public static let endpointsCheck = "endpoints-check"
     public static let rejectService = "reject-service"
     public static let firewallCheck = "firewall-check"
+    /// After DNAT: a ClusterIP's unserved port is refused, an unallocated service address dropped.
+    public static let clusterIPsCheck = "cluster-ips-check"
+    public static let filterOutputPostDNAT = "filter-output-post-dnat"
     /// Records, after DNAT, which endpoint a client of a `sessionAffinity: ClientIP` frontend got.
     public static let affinityRecord = "affinity-record"
     public static let masquerading = "masquerading"

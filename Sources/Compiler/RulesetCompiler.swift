@@ -34,6 +34,9 @@ struct Fragment: Equatable {
 
     init(of service: Service, family: IPFamily, options: CompilerOptions) {
         let affinity = service.sessionAffinityTimeout
+        for address in service.clusterIPs where address.family == family {
+            add(Names.clusterIPs, SetElement(key: [.address(address)], comment: service.id.description))
+        }
         for port in service.ports {
             let label = "\(service.id):\(port.name ?? String(port.port))"
             let proto = Value.transportProtocol(port.transport.ipProtocolNumber)
@@ -194,6 +197,9 @@ struct TableBuilder {
         sets.append(NamedSet(name: Names.firewallIPs, key: key(.address), elements: elements(Names.firewallIPs)))
         sets.append(
             NamedSet(
+                name: Names.clusterIPs, key: [.destinationAddress(family)], elements: elements(Names.clusterIPs)))
+        sets.append(
+            NamedSet(
                 name: Names.firewallAllowed, key: key(.address) + [.sourceAddress(family)], isInterval: true,
                 elements: elements(Names.firewallAllowed)))
         let nodeIPs = options.nodeIPs.filter { $0.family == family }
@@ -239,6 +245,7 @@ struct TableBuilder {
                         + FrontendKind.entries.flatMap {
                             gated($0, set: $0.noLocalExternalEndpoints, externalClient() + [.verdict(.drop)])
                         }),
+                clusterIPsCheckChain(),
                 Chain(
                     name: Names.firewallCheck,
                     rules: [
@@ -410,6 +417,9 @@ struct TableBuilder {
         let checkNew = [Rule([.connectionState([.new]), .verdict(.jump(Names.endpointsCheck))])]
         // Before DNAT, on the way in and out: load-balancer source ranges.
         let firewall = [Rule([.connectionState([.new]), .verdict(.jump(Names.firewallCheck))])]
+        // After DNAT (forwarded, and locally sent past nat-output): what is still addressed to a
+        // service address was not balanced.
+        let clusterIPsCheck = [Rule([.connectionState([.new]), .verdict(.jump(Names.clusterIPsCheck))])]
         return [
             Chain(
                 name: Names.natPrerouting, hook: .init(type: .nat, point: .prerouting, priority: -100),
@@ -429,11 +439,31 @@ struct TableBuilder {
             Chain(name: Names.filterInput, hook: .init(type: .filter, point: .input, priority: -110), rules: checkNew),
             Chain(
                 name: Names.filterForward, hook: .init(type: .filter, point: .forward, priority: -110),
-                rules: checkNew),
+                rules: checkNew + clusterIPsCheck),
             Chain(
                 name: Names.filterOutput, hook: .init(type: .filter, point: .output, priority: -110),
                 rules: checkNew + firewall),
+            Chain(
+                name: Names.filterOutputPostDNAT, hook: .init(type: .filter, point: .output, priority: -90),
+                rules: clusterIPsCheck),
         ]
+    }
+
+    /// kube-proxy's ClusterIP checks: a port a ClusterIP does not serve is refused at once (as a
+    /// Service without endpoints is), an address of the service ranges that no Service holds is
+    /// dropped rather than routed to the default gateway.
+    private func clusterIPsCheckChain() -> Chain {
+        let unallocated = options.serviceCIDRs.filter { $0.family == family }.map { range in
+            Rule([.match(.destinationAddress(family), .equal, .network(range)), .verdict(.drop)])
+        }
+        return Chain(
+            name: Names.clusterIPsCheck,
+            rules: [
+                Rule([
+                    .lookup([.destinationAddress(family)], set: Names.clusterIPs), .verdict(.goto(Names.rejectService)),
+                ])
+            ]
+                + unallocated)
     }
 
     /// The rules that apply `statements` to the frontends in `set`: one, or for NodePorts one per

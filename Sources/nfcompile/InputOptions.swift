@@ -151,10 +151,12 @@ struct ClusterOptions: ParsableArguments {
         if nodePortAddresses.isPrimary, nodeIP.isEmpty, !apiServer {
             throw ValidationError("--nodeport-addresses primary needs --node-ip without the API server")
         }
-        return CompilerOptions(
+        var options = CompilerOptions(
             tableName: table, localTraffic: localTraffic, masqueradeAll: masqueradeAll,
             nodeIPs: nodePortAddresses.networks.isEmpty ? nodeIP : [],
             nodePortNetworks: nodePortAddresses.networks, nodeName: nodeName, zone: nodeZone)
+        options.serviceCIDRs = serviceCIDRs
+        return options
     }
 
     /// What the agent on the API server must read from its Node before the first sync: its pod
