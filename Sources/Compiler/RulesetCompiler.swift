@@ -267,7 +267,9 @@ struct TableBuilder {
     }
 
     /// A frontend key: `address . protocol . port`, or `protocol . port` for a NodePort.
-    func key(_ kind: FrontendKind) -> [Field] {
+    func key(_ kind: FrontendKind) -> [Field] { Self.key(kind, family: family) }
+
+    static func key(_ kind: FrontendKind, family: IPFamily) -> [Field] {
         kind.hasAddress
             ? [.destinationAddress(family), .transportProtocol, .destinationPort]
             : [.transportProtocol, .destinationPort]
@@ -280,10 +282,12 @@ struct TableBuilder {
     }
 
     /// Session affinity of one kind: client . frontend → endpoint, filled by `affinity-record`.
-    func affinityMap(_ kind: FrontendKind) -> NamedSet {
+    func affinityMap(_ kind: FrontendKind) -> NamedSet { Self.affinityMap(kind, family: family) }
+
+    static func affinityMap(_ kind: FrontendKind, family: IPFamily) -> NamedSet {
         NamedSet(
-            name: kind.affinityMap, key: [.sourceAddress(family)] + key(kind),
-            data: .fields([.destinationAddress(family), .destinationPort]), dynamicCapacity: Self.affinityCapacity)
+            name: kind.affinityMap, key: [.sourceAddress(family)] + key(kind, family: family),
+            data: .fields([.destinationAddress(family), .destinationPort]), dynamicCapacity: affinityCapacity)
     }
 
     /// Clients remembered per family and frontend kind: the kernel's own default for a set the

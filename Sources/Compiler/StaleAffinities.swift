@@ -43,8 +43,7 @@ extension Transaction {
 
     private static func affinities(_ elements: [SetElement], in set: String, table: TableID) -> [StaleAffinity] {
         guard let timeout = FrontendKind.affinitySetKind(set) else { return [] }
-        let map = TableBuilder(family: table.family.addressFamily, options: CompilerOptions())
-            .affinityMap(timeout.kind)
+        let map = TableBuilder.affinityMap(timeout.kind, family: table.family.addressFamily)
         return elements.compactMap { element in
             guard case .address(let endpoint)? = element.key.last else { return nil }
             return StaleAffinity(table: table, map: map, frontend: Array(element.key.dropLast()), endpoint: endpoint)

@@ -279,11 +279,6 @@ public final class NetworkLab: @unchecked Sendable {
         rulesetsLoaded += 1
     }
 
-    /// Our tables in the node, read back over netlink.
-    public func readRuleset(tableName: String = "nfcompile") throws -> Ruleset {
-        try KernelRulesetStore(networkNamespace: nodeNamespace).read(tableName: tableName)
-    }
-
     /// Loads an `nft -f` script into the node with nft itself: for the tests of `--dry-run`
     /// output. Every other test applies over netlink with `apply(_:)`.
     ///

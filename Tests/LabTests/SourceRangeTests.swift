@@ -106,7 +106,7 @@ import Testing
 
         let moved = Self.manifests.replacingOccurrences(of: "- 198.18.0.0/24", with: "- 198.51.100.0/25")
         try cluster.load(ClusterLab.compile(manifests: moved))
-        #expect(try lab.readRuleset().canonical == cluster.compiled.ruleset.canonical)
+        #expect(try lab.kernelRuleset().canonical == cluster.compiled.ruleset.canonical)
 
         let now = try lab.connectTCP(from: other, to: Self.loadBalancerIP, port: 80)
         #expect(now.pod.hasPrefix("web-"), "198.51.100.7 is inside the new range: \(now)")

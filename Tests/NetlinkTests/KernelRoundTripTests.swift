@@ -32,7 +32,7 @@ import Testing
         #expect(viaNetlink == viaText)
         // And the table nft wrote from our text reads back as ours: an agent taking over a node
         // where the dry run was loaded by hand finds nothing to repair.
-        #expect(try twin.readRuleset().canonical == ruleset.canonical)
+        #expect(try twin.kernelRuleset().canonical == ruleset.canonical)
     }
 
     /// Every statement the dispatch writes (bit-set tests, inner chains, negated lookups, Local

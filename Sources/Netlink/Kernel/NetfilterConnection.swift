@@ -211,8 +211,8 @@ public struct NetfilterConnection: ~Copyable {
             do {
                 let generation = try commit(Transaction([.deleteElements(table, set: declaration.name, selected)]))
                 return (selected.count, generation)
-            } catch .refused(let refusals) where attempt < 3 {
-                _ = refusals  // an element expired meanwhile: read again
+            } catch .refused(_) where attempt < 3 {
+                continue  // an element expired meanwhile: read again
             }
         }
     }
