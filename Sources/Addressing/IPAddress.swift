@@ -42,8 +42,9 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         (high, low) = words
     }
 
-    /// Two words that order like the addresses of one family (for fast sorting).
-    public var orderedWords: [UInt64] { [high, low] }
+    /// Two words that order like the addresses of one family (for fast sorting); an IPv4
+    /// address is all in the low one.
+    public var orderedWords: (high: UInt64, low: UInt64) { (high, low) }
 
     /// Network-order bytes: 4 for IPv4, 16 for IPv6.
     public var bytes: [UInt8] {

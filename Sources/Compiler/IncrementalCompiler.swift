@@ -24,8 +24,8 @@ public struct IncrementalCompiler: Sendable {
     private var freeNumbers: [Int32] = []
 
     private struct TableState: Sendable {
-        /// set → key → the services claiming it, by number, the first in service order first.
-        var claims: [String: [PackedKey: Claimants]] = [:]
+        /// set → key → the services claiming it.
+        var claims: [String: ClaimTable] = [:]
         /// Frontends using each bucket count: its map, leaf chain and place in the dispatch tree
         /// exist while some frontend does.
         var countUse: [BucketCount: Int] = [:]
@@ -150,7 +150,7 @@ public struct IncrementalCompiler: Sendable {
     }
 
     private func winner(_ family: IPFamily, _ set: String, _ key: PackedKey) -> ServiceID? {
-        tables[family]?.claims[set]?[key].flatMap { ids[Int($0.first)] }
+        tables[family]?.claims[set]?.first(claiming: key).flatMap { ids[Int($0)] }
     }
 
     fileprivate func fragments(of service: Service) -> [(IPFamily, Fragment)] {
@@ -190,18 +190,12 @@ public struct IncrementalCompiler: Sendable {
             var state = tables.removeValue(forKey: family) ?? TableState()
             if hasFrontend { state.frontendServices += add ? 1 : -1 }
             for (set, elements) in fragment.elements {
+                var table = state.claims.removeValue(forKey: set) ?? ClaimTable()
                 for element in elements {
                     let key = PackedKey(element.key)
-                    if add {
-                        if let claimants = state.claims[set]?[key] {
-                            state.claims[set]![key] = claimants.adding(number, by: precedes)
-                        } else {
-                            state.claims[set, default: [:]][key] = Claimants(number)
-                        }
-                    } else if let claimants = state.claims[set]?[key] {
-                        state.claims[set]![key] = claimants.removing(number)
-                    }
+                    if add { table.add(number, claiming: key, by: precedes) } else { table.remove(number, claiming: key) }
                 }
+                if !table.isEmpty { state.claims[set] = table }
             }
             for count in fragment.bucketCounts {
                 state.countUse[count, default: 0] += add ? 1 : -1
@@ -217,40 +211,62 @@ public struct IncrementalCompiler: Sendable {
     }
 }
 
-/// The services claiming one key, by number; the first is the winner. Nearly always one.
-private enum Claimants: Sendable {
-    case one(Int32)
-    case many([Int32])
+/// The services claiming the keys of one set, by number, the first in service order first (the
+/// winner). It holds a claim per element for as long as the agent runs, so it is compact: a key
+/// that fits two words is kept in two, and its claimant, nearly always the only one, is a number
+/// beside it; the rare keys that several services claim keep their lists aside.
+private struct ClaimTable: Sendable {
+    private var narrow: [PackedKey.Narrow: Int32] = [:]
+    private var wide: [PackedKey: Int32] = [:]
+    private var contested: [PackedKey: [Int32]] = [:]
+    /// Stored for a key whose claimants are in `contested`.
+    private static let isContested: Int32 = -1
 
-    init(_ number: Int32) { self = .one(number) }
+    var isEmpty: Bool { narrow.isEmpty && wide.isEmpty }
 
-    var first: Int32 {
-        switch self {
-        case .one(let number): number
-        case .many(let numbers): numbers[0]
-        }
+    func first(claiming key: PackedKey) -> Int32? {
+        guard let number = stored(key) else { return nil }
+        return number == Self.isContested ? contested[key]?.first : number
     }
 
-    /// With `number` in its place (a service claims a key once however often its fragment has it).
-    func adding(_ number: Int32, by precedes: (Int32, Int32) -> Bool) -> Claimants {
+    /// Puts `number` in its place among the key's claimants (a service claims a key once however
+    /// often its fragment has it).
+    mutating func add(_ number: Int32, claiming key: PackedKey, by precedes: (Int32, Int32) -> Bool) {
         var numbers: [Int32]
-        switch self {
-        case .one(let existing): numbers = [existing]
-        case .many(let existing): numbers = existing
+        switch stored(key) {
+        case nil:
+            store(number, for: key)
+            return
+        case Self.isContested?:
+            numbers = contested[key] ?? []
+        case let existing?:
+            numbers = [existing]
         }
-        guard !numbers.contains(number) else { return self }
+        guard !numbers.contains(number) else { return }
         numbers.insert(number, at: numbers.firstIndex { precedes(number, $0) } ?? numbers.endIndex)
-        return .many(numbers)
+        contested[key] = numbers
+        store(Self.isContested, for: key)
     }
 
-    /// Without `number`; nil when no claimant is left.
-    func removing(_ number: Int32) -> Claimants? {
-        switch self {
-        case .one(let existing): return existing == number ? nil : self
-        case .many(let existing):
-            let left = existing.filter { $0 != number }
-            return left.count == 1 ? .one(left[0]) : left.isEmpty ? nil : .many(left)
+    mutating func remove(_ number: Int32, claiming key: PackedKey) {
+        switch stored(key) {
+        case nil:
+            return
+        case Self.isContested?:
+            let left = (contested.removeValue(forKey: key) ?? []).filter { $0 != number }
+            if left.count > 1 { contested[key] = left }
+            store(left.count == 1 ? left[0] : left.isEmpty ? nil : Self.isContested, for: key)
+        case let existing?:
+            if existing == number { store(nil, for: key) }
         }
+    }
+
+    private func stored(_ key: PackedKey) -> Int32? {
+        if let narrowKey = key.narrow { narrow[narrowKey] } else { wide[key] }
+    }
+
+    private mutating func store(_ number: Int32?, for key: PackedKey) {
+        if let narrowKey = key.narrow { narrow[narrowKey] = number } else { wide[key] = number }
     }
 }
 

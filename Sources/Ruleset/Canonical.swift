@@ -39,21 +39,33 @@ extension [SetElement] {
 }
 
 /// A key's values packed into fixed words that order like the values (field by field,
-/// numerically): addresses take two words, protocols, ports and numbers share the rest. Within
-/// one set (whose key's fields are fixed) two keys pack alike exactly when they are equal, so a
-/// packed key stands for its key without an allocation of its own.
+/// numerically): an IPv6 address takes two words; IPv4 addresses, protocols, ports and numbers
+/// share words. Within one set (whose key's fields and address family are fixed) two keys pack
+/// alike exactly when they are equal, so a packed key stands for its key without an allocation
+/// of its own.
 public struct PackedKey: Hashable, Comparable, Sendable {
     private var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
     /// Keys longer than the words hold (none that nfcompile writes) fall back to the values.
     private var overflow: [Value] = []
 
     public init(_ key: [Value]) {
-        var packed: [UInt64] = []
-        packed.reserveCapacity(6)
+        var count = 0
         var small: UInt64 = 0
         var smallBits = 0
+        func append(_ word: UInt64) {
+            switch count {
+            case 0: words.0 = word
+            case 1: words.1 = word
+            case 2: words.2 = word
+            case 3: words.3 = word
+            case 4: words.4 = word
+            case 5: words.5 = word
+            default: break
+            }
+            count += 1
+        }
         func flush() {
-            if smallBits > 0 { packed.append(small) }
+            if smallBits > 0 { append(small) }
             small = 0
             smallBits = 0
         }
@@ -62,26 +74,45 @@ public struct PackedKey: Hashable, Comparable, Sendable {
             small = small << UInt64(bits) | value
             smallBits += bits
         }
+        func push(_ address: IPAddress) {
+            let (high, low) = address.orderedWords
+            if address.family == .ipv4 {
+                push(low, bits: 32)
+            } else {
+                flush()
+                append(high)
+                append(low)
+            }
+        }
         for value in key {
             switch value {
-            case .address(let address):
-                flush()
-                packed += address.orderedWords
+            case .address(let address): push(address)
             case .network(let network):
-                flush()
-                packed += network.address.orderedWords + [UInt64(network.prefixLength)]
+                push(network.address)
+                push(UInt64(network.prefixLength), bits: 8)
             case .transportProtocol(let number): push(UInt64(number), bits: 8)
             case .port(let port): push(UInt64(port), bits: 16)
             case .integer(let integer): push(UInt64(integer), bits: 32)
             }
         }
         flush()
-        guard packed.count <= 6 else {
+        if count > 6 {
+            words = (0, 0, 0, 0, 0, 0)
             overflow = key
-            return
         }
-        packed += [UInt64](repeating: 0, count: 6 - packed.count)
-        words = (packed[0], packed[1], packed[2], packed[3], packed[4], packed[5])
+    }
+
+    /// The key in two words, when it fits (every key of an IPv4 table does): for tables that keep
+    /// a key per element for long.
+    public var narrow: Narrow? {
+        guard overflow.isEmpty, words.2 == 0, words.3 == 0, words.4 == 0, words.5 == 0 else { return nil }
+        return Narrow(first: words.0, second: words.1)
+    }
+
+    /// A packed key of at most two words (see `narrow`).
+    public struct Narrow: Hashable, Sendable {
+        let first: UInt64
+        let second: UInt64
     }
 
     public func hash(into hasher: inout Hasher) {
