@@ -289,10 +289,11 @@ public actor NodeAgent: Service {
                     metrics.serviceChanges.increment(by: Int64(changing.count + removing.count))
                 }
             }
-            log(report)
             // A full sync's transient structures (the whole compiled table, its batch) are freed
             // but glibc keeps the pages: give them back, or the agent stays at its peak for good.
+            // Before the sync's log line, which tells watchers (and the benchmark) it is over.
             if report.kind == .full { _ = returnFreedMemory(0) }
+            log(report)
         } catch {
             metrics.syncFailures.increment()
             logger.error("sync failed; the kernel keeps its rules", metadata: ["error": "\(error)"])

@@ -301,7 +301,18 @@ public struct EndpointSliceManifest: Hashable, Sendable {
 
     public struct Endpoint: Hashable, Sendable {
         /// Parsed addresses; empty for FQDN slices.
-        public var addresses: [Located<IPAddress>]
+        public var addresses: [Located<IPAddress>] {
+            get { address.map { [$0] + otherAddresses } ?? [] }
+            set {
+                address = newValue.first
+                otherAddresses = Array(newValue.dropFirst())
+            }
+        }
+        /// The first address, the one a proxy uses (the API calls the others fungible). Kept apart
+        /// from the rest, which nearly every endpoint lacks, so that no array is allocated per
+        /// endpoint: a cluster has hundreds of thousands, and the agent keeps them all.
+        public private(set) var address: Located<IPAddress>?
+        public private(set) var otherAddresses: [Located<IPAddress>] = []
         /// Conditions; nil means "unknown", which Kubernetes treats as true for ready and serving.
         public var ready: Bool?
         public var serving: Bool?
@@ -322,7 +333,8 @@ public struct EndpointSliceManifest: Hashable, Sendable {
         ) {
             self.zoneHints = zoneHints
             self.nodeHints = nodeHints
-            self.addresses = addresses
+            self.address = addresses.first
+            self.otherAddresses = Array(addresses.dropFirst())
             self.ready = ready
             self.serving = serving
             self.terminating = terminating

@@ -40,7 +40,10 @@ struct ServiceAssembly {
     mutating func endpoints(from slice: EndpointSliceManifest, port: ServiceManifest.Port, family: IPFamily)
         -> [Endpoint]
     {
-        for endpoint in slice.endpoints { for address in endpoint.addresses { checkEndpoint(address) } }
+        for endpoint in slice.endpoints {
+            if let address = endpoint.address { checkEndpoint(address) }
+            for address in endpoint.otherAddresses { checkEndpoint(address) }
+        }
         guard
             let slicePort = slice.ports.first(where: {
                 ($0.name ?? "") == (port.name ?? "") && $0.transport == port.transport
@@ -49,7 +52,7 @@ struct ServiceAssembly {
         // As the API defines them: only an endpoint's first address is used; missing `ready` and
         // `serving` mean true, a missing `terminating` false.
         return slice.endpoints.compactMap { endpoint in
-            guard let address = endpoint.addresses.first, address.value.family == family else { return nil }
+            guard let address = endpoint.address, address.value.family == family else { return nil }
             return Endpoint(
                 address: address.value, port: number, isReady: endpoint.ready ?? true,
                 isServing: endpoint.serving ?? true,

@@ -260,7 +260,7 @@ struct LoadOnce: ParsableCommand {
 }
 
 /// `nfcompile-bench agent-state FILE`: what the agent keeps after its first sync, stage by stage,
-/// as resident memory once freed pages are given back: the decoded objects, the graph builder, the
+/// as resident memory once freed pages are given back, and the part of it that is not code: the decoded objects, the graph builder, the
 /// incremental compiler. For finding where the agent's memory goes.
 struct AgentState: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "agent-state", shouldDisplay: false)
@@ -268,22 +268,25 @@ struct AgentState: ParsableCommand {
     @Argument var file: String
 
     func run() throws {
-        var stages: [(String, Double)] = [("start", Measure.residentMiB)]
+        var stages: [(String, Double, Double)] = [("start", Measure.residentMiB, Measure.anonymousMiB)]
         var builder = GraphBuilder()
         do {
             let manifests = try ManifestLoader.load(paths: [file])
-            stages.append(("decoded objects", Measure.residentMiB))
+            stages.append(("decoded objects", Measure.residentMiB, Measure.anonymousMiB))
             builder.replace(file, with: manifests)
         }
         _ = try builder.commit()
-        stages.append(("graph builder (objects released)", Measure.residentMiB))
+        stages.append(("graph builder (objects released)", Measure.residentMiB, Measure.anonymousMiB))
         var compiler = IncrementalCompiler(options: SyntheticCluster.options)
         compiler.reset(to: builder.graph)
-        stages.append(("incremental compiler", Measure.residentMiB))
+        stages.append(("incremental compiler", Measure.residentMiB, Measure.anonymousMiB))
         let ruleset = builder.graph.compile(options: SyntheticCluster.options)
-        stages.append(("a compiled ruleset besides (transient in a sync)", Measure.residentMiB))
+        stages.append(("a compiled ruleset besides (transient in a sync)", Measure.residentMiB, Measure.anonymousMiB))
         _ = ruleset.tables.count
         _ = compiler.options
-        for (stage, mib) in stages { print(String(format: "%8.1f MiB  %@", mib, stage)) }
+        print("resident   of it anonymous")
+        for (stage, resident, anonymous) in stages {
+            print(String(format: "%8.1f MiB %8.1f MiB  %@", resident, anonymous, stage))
+        }
     }
 }

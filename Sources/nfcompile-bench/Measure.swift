@@ -26,11 +26,17 @@ enum Measure {
     /// Peak resident memory of this process so far, in MiB: VmHWM, not getrusage's ru_maxrss,
     /// which Linux carries over from the parent across fork and exec.
     /// Resident memory now, after giving freed pages back to the kernel (what is really in use).
-    static var residentMiB: Double {
+    static var residentMiB: Double { statusMiB("VmRSS:") }
+
+    /// The resident memory that is not a file's pages (code and libraries): the heap and stacks.
+    static var anonymousMiB: Double { statusMiB("RssAnon:") }
+
+    /// A field of /proc/self/status, once freed memory is given back.
+    private static func statusMiB(_ field: String) -> Double {
         _ = returnFreedMemory(0)
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return (Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0) / 1024
+        let line = status.split(separator: "\n").first { $0.hasPrefix(field) } ?? ""
+        return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
     }
 
     static var peakMemoryMiB: Double {
