@@ -139,6 +139,16 @@ import Testing
 
         let remembered = try lab.node("nft", "list", "map", "ip6", "nfcompile", "affinity")
         #expect(remembered.contains(DualStackService.outsideAddress), "the client is in the affinity map:\n\(remembered)")
+
+        // The update's 60 bytes of key and data fit the registers only packed (see Lowering), a
+        // layout that reads back as written, in our reader and in nft's listing.
+        #expect(try lab.kernelRuleset().canonical == cluster.compiled.ruleset.canonical)
+        let record = try lab.node("nft", "list", "chain", "ip6", "nfcompile", "affinity-record")
+        #expect(
+            record.contains(
+                "update @affinity { ct original ip6 saddr . ct original ip6 daddr . meta l4proto . ct original proto-dst timeout 3h : ip6 daddr . tcp dport }"
+            ),
+            "\(record)")
     }
 
     /// `loadBalancerSourceRanges` of IPv6: a client outside the range is dropped at the
