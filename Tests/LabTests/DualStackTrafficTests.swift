@@ -20,12 +20,16 @@ import Testing
         defer { cluster.tearDown() }
         let lab = cluster.lab
         let pod = try lab.addHost("pod", address: ClusterLab.insideAddress, secondAddress: DualStackService.insideAddress)
+        let outside = try lab.addHost(
+            "outside", address: ClusterLab.outsideAddress, secondAddress: DualStackService.outsideAddress)
         let clusterIPv4 = try cluster.clusterIP("web")
         let clusterIPv6 = try cluster.clusterIP("web", family: .ipv6)
 
-        // A pod keeps its address; the node's own traffic comes from its address of the family.
+        // A pod keeps its address; a client outside the pod networks is masqueraded, and the
+        // node's own traffic comes from its address of the family either way.
         let clients = [
-            (pod, ClusterLab.insideAddress, DualStackService.insideAddress), (lab.nodeNamespace, lab.nodeIP, lab.nodeIPv6),
+            (pod, ClusterLab.insideAddress, DualStackService.insideAddress), (outside, lab.nodeIP, lab.nodeIPv6),
+            (lab.nodeNamespace, lab.nodeIP, lab.nodeIPv6),
         ]
         for (client, sourceIPv4, sourceIPv6) in clients {
             let overIPv4 = try answers(untilAllOf: ["web-0", "web-1"]) {
@@ -76,6 +80,24 @@ import Testing
         }
     }
 
+    /// externalTrafficPolicy Local on a node without a local endpoint: an external IPv6 client of
+    /// the NodePort is dropped, a pod gets through (kube-proxy's short-circuit).
+    @Test func ipv6NodePortOfPolicyLocalWithoutLocalEndpoints() throws {
+        var local = Self.web
+        local.nodePort = 30090
+        local.spec = ["externalTrafficPolicy: Local"]
+        // No endpoint names this node: none is local.
+        let cluster = try ClusterLab(compiled: DualStackService.compile([local], nodeName: "node-c"))
+        defer { cluster.tearDown() }
+        let lab = cluster.lab
+        let external = try lab.addHost("outside", address: DualStackService.outsideAddress)
+        let pod = try lab.addHost("pod", address: DualStackService.insideAddress)
+
+        #expect(lab.isDropped(from: external, to: lab.nodeIPv6, port: 30090), "no local endpoint for external clients")
+        let reply = try lab.connectTCP(from: pod, to: lab.nodeIPv6, port: 30090)
+        #expect(["web-0", "web-2"].contains(reply.pod), "pods reach every endpoint: \(reply)")
+    }
+
     /// A pod reaching itself through the IPv6 ClusterIP is seen from the node's IPv6 address; the
     /// other endpoint sees the pod's own.
     @Test func ipv6HairpinIsMasqueraded() throws {
@@ -119,12 +141,12 @@ import Testing
 
     /// `sessionAffinity: ClientIP` over IPv6: a client's connections stay on one endpoint, through
     /// the ClusterIP and the NodePort, and the client is remembered in the `ip6` table's map.
+    static let sticky = DualStackService(
+        name: "sticky", clusterIPs: ["fd00:10:96::70"], type: "NodePort", nodePort: 30070,
+        spec: ["sessionAffinity: ClientIP"], endpoints: (0..<4).map { ("sticky-\($0)", "fd00:10:244::2\($0)") })
+
     @Test func ipv6ClientsKeepTheirEndpoint() throws {
-        let sticky = DualStackService(
-            name: "sticky", clusterIPs: ["fd00:10:96::70"], type: "NodePort", nodePort: 30070,
-            spec: ["sessionAffinity: ClientIP"],
-            endpoints: (0..<4).map { ("sticky-\($0)", "fd00:10:244::2\($0)") })
-        let cluster = try ClusterLab(compiled: DualStackService.compile([sticky]))
+        let cluster = try ClusterLab(compiled: DualStackService.compile([Self.sticky]))
         defer { cluster.tearDown() }
         let lab = cluster.lab
         let client = try lab.addHost("client", address: DualStackService.outsideAddress)
@@ -149,6 +171,24 @@ import Testing
                 "update @affinity { ct original ip6 saddr . ct original ip6 daddr . meta l4proto . ct original proto-dst timeout 3h : ip6 daddr . tcp dport }"
             ),
             "\(record)")
+    }
+
+    /// The endpoint an IPv6 client is bound to goes away: its entry is deleted with it, and the
+    /// client's next connections stay on one of the others.
+    @Test func anIPv6AffinityEntryGoesWithItsEndpoint() throws {
+        let cluster = try ClusterLab(compiled: DualStackService.compile([Self.sticky]))
+        defer { cluster.tearDown() }
+        let lab = cluster.lab
+        let client = try lab.addHost("client", address: DualStackService.outsideAddress)
+        let clusterIP = try cluster.clusterIP("sticky", family: .ipv6)
+        let bound = try lab.connectTCP(from: client, to: clusterIP, port: 80).pod
+
+        var without = Self.sticky
+        without.endpoints.removeAll { $0.pod == bound }
+        try cluster.load(DualStackService.compile([without]))
+        let next = try (0..<8).map { _ in try lab.connectTCP(from: client, to: clusterIP, port: 80).pod }
+        #expect(!next.contains(bound), "\(bound) is gone: \(next)")
+        #expect(Set(next).count == 1, "and the client is sticky to its new endpoint: \(next)")
     }
 
     /// `loadBalancerSourceRanges` of IPv6: a client outside the range is dropped at the
