@@ -49,15 +49,17 @@ import Testing
         }
     }
 
-    /// NodePorts answer on the node's IPv6 address: masqueraded for externalTrafficPolicy Cluster,
-    /// the client's address kept for Local.
-    @Test func ipv6NodePortsAreMasqueradedUnlessTheirPolicyIsLocal() throws {
+    /// NodePorts answer on the node's IPv6 address, external IPs on theirs: masqueraded for
+    /// externalTrafficPolicy Cluster, the client's address kept for Local.
+    @Test func ipv6NodePortsAndExternalIPsAreMasqueradedUnlessTheirPolicyIsLocal() throws {
+        var web = Self.web
+        web.spec = ["externalIPs: [\"fd00:203:0:113::20\"]"]
         var local = Self.web
         local.name = "local"
         local.clusterIPs = ["10.96.0.51", "fd00:10:96::51"]
         local.nodePort = 30090
-        local.spec = ["externalTrafficPolicy: Local"]
-        let cluster = try ClusterLab(compiled: DualStackService.compile([Self.web, local]))
+        local.spec = ["externalTrafficPolicy: Local", "externalIPs: [\"fd00:203:0:113::21\"]"]
+        let cluster = try ClusterLab(compiled: DualStackService.compile([web, local]))
         defer { cluster.tearDown() }
         let lab = cluster.lab
         let client = try lab.addHost("outside", address: DualStackService.outsideAddress)
@@ -65,12 +67,17 @@ import Testing
         let cases = [
             ("TCP NodePort, policy Cluster", try lab.connectTCP(from: client, to: lab.nodeIPv6, port: 30080), lab.nodeIPv6),
             ("UDP NodePort, policy Cluster", try lab.sendUDP(from: client, to: lab.nodeIPv6, port: 30081), lab.nodeIPv6),
+            ("external IP, policy Cluster", try lab.connectTCP(from: client, to: "fd00:203:0:113::20", port: 80), lab.nodeIPv6),
             (
                 "TCP NodePort, policy Local", try lab.connectTCP(from: client, to: lab.nodeIPv6, port: 30090),
                 DualStackService.outsideAddress
             ),
             (
                 "UDP NodePort, policy Local", try lab.sendUDP(from: client, to: lab.nodeIPv6, port: 30091),
+                DualStackService.outsideAddress
+            ),
+            (
+                "external IP, policy Local", try lab.connectTCP(from: client, to: "fd00:203:0:113::21", port: 80),
                 DualStackService.outsideAddress
             ),
         ]
