@@ -87,6 +87,27 @@ import Testing
         }
     }
 
+    /// kube-proxy's `--nodeport-addresses` in IPv6: given as networks or as the node's addresses,
+    /// NodePorts answer on those only; another local address refuses (nothing listens there).
+    @Test(arguments: [false, true])
+    func ipv6NodePortAddressesNarrowWhereNodePortsAnswer(asNodeIPs: Bool) throws {
+        let other = "fd00:192:0:2::1"
+        let compiled =
+            asNodeIPs
+            ? try DualStackService.compile([Self.web], nodeIPs: [IPAddress(other)!])
+            : try DualStackService.compile([Self.web], nodePortNetworks: [IPNetwork("fd00:198:18::/64")!])
+        let cluster = try ClusterLab(compiled: compiled)
+        defer { cluster.tearDown() }
+        let lab = cluster.lab
+        try cluster.addNodeAddress(other)
+        let client = try lab.addHost("client", address: DualStackService.outsideAddress)
+        let (answering, refusing) = asNodeIPs ? (other, lab.nodeIPv6) : (lab.nodeIPv6, other)
+
+        #expect(try lab.connectTCP(from: client, to: answering, port: 30080).pod.hasPrefix("web-"))
+        let error = #expect(throws: SocketError.self) { try lab.connectTCP(from: client, to: refusing, port: 30080) }
+        #expect(error?.isRefused == true, "no NodePort on \(refusing): \(String(describing: error))")
+    }
+
     /// externalTrafficPolicy Local on a node without a local endpoint: an external IPv6 client of
     /// the NodePort is dropped, a pod gets through (kube-proxy's short-circuit).
     @Test func ipv6NodePortOfPolicyLocalWithoutLocalEndpoints() throws {

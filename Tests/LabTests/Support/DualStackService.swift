@@ -77,9 +77,16 @@ struct DualStackService {
         return yaml
     }
 
-    /// Compiles the Services for a node named `nodeName` (nil: every endpoint is local).
-    static func compile(_ services: [DualStackService], nodeName: String? = nil) throws -> CompiledInput {
-        var options = CompilerOptions(clusterCIDRs: clusterCIDRs, nodeName: nodeName)
+    /// Compiles the Services for a node named `nodeName` (nil: every endpoint is local) whose
+    /// NodePorts answer on `nodeIPs` or inside `nodePortNetworks` (kube-proxy's
+    /// `--nodeport-addresses`; neither: on every local address).
+    static func compile(
+        _ services: [DualStackService], nodeName: String? = nil, nodeIPs: [IPAddress] = [],
+        nodePortNetworks: [IPNetwork] = []
+    ) throws -> CompiledInput {
+        var options = CompilerOptions(
+            localTraffic: .sourceNetworks(clusterCIDRs), nodeIPs: nodeIPs, nodePortNetworks: nodePortNetworks,
+            nodeName: nodeName)
         options.serviceCIDRs = serviceCIDRs
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nfc-dual-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
