@@ -149,12 +149,13 @@ public final class NetworkLab: @unchecked Sendable {
         for (host, namespace) in zip(hosts, names) {
             hostCount += 1
             let veth = "veth\(hostCount)"
-            nodeSide += [
-                "link add \(veth) type veth peer name eth0 netns \(namespace)",
-                "link set \(veth) up",
-                "address add \(nodeIP)/32 dev \(veth)",
-                "address add \(nodeIPv6)/128 dev \(veth) nodad",
-            ] + host.addresses.map { "route add \(Self.hostPrefix($0)) dev \(veth)" }
+            nodeSide +=
+                [
+                    "link add \(veth) type veth peer name eth0 netns \(namespace)",
+                    "link set \(veth) up",
+                    "address add \(nodeIP)/32 dev \(veth)",
+                    "address add \(nodeIPv6)/128 dev \(veth) nodad",
+                ] + host.addresses.map { "route add \(Self.hostPrefix($0)) dev \(veth)" }
         }
         try ip(in: nodeNamespace, nodeSide)
         for (host, namespace) in zip(hosts, names) {
@@ -201,7 +202,8 @@ public final class NetworkLab: @unchecked Sendable {
             for ipv6 in [false, true] where pod.addresses.contains(where: { Self.isIPv6($0) == ipv6 }) {
                 for port in pod.tcpPorts {
                     let process = try startListener(
-                        in: namespace, (ipv6 ? "TCP6-LISTEN:\(port),ipv6only=1" : "TCP4-LISTEN:\(port)")
+                        in: namespace,
+                        (ipv6 ? "TCP6-LISTEN:\(port),ipv6only=1" : "TCP4-LISTEN:\(port)")
                             + ",fork,reuseaddr,backlog=1024",
                         "SYSTEM:\(answer); while read -r line; do \(answer); done")
                     started.append((process, identity, port, ipv6))

@@ -121,7 +121,8 @@ public final class UDPFlow: @unchecked Sendable {
 
     init(namespace: NetNamespace, address: String, port: Int, timeout: TimeInterval) throws {
         flow = "udp \(address):\(port) from \(namespace.name) (one flow)"
-        socket = try Sockets.connectedUDPSocket(namespace: namespace, address: address, port: port, timeout: timeout, flow: flow)
+        socket = try Sockets.connectedUDPSocket(
+            namespace: namespace, address: address, port: port, timeout: timeout, flow: flow)
     }
 
     deinit { Glibc.close(socket) }

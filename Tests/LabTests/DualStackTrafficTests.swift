@@ -19,7 +19,8 @@ import Testing
         let cluster = try ClusterLab(compiled: DualStackService.compile([Self.web]))
         defer { cluster.tearDown() }
         let lab = cluster.lab
-        let pod = try lab.addHost("pod", address: ClusterLab.insideAddress, secondAddress: DualStackService.insideAddress)
+        let pod = try lab.addHost(
+            "pod", address: ClusterLab.insideAddress, secondAddress: DualStackService.insideAddress)
         let outside = try lab.addHost(
             "outside", address: ClusterLab.outsideAddress, secondAddress: DualStackService.outsideAddress)
         let clusterIPv4 = try cluster.clusterIP("web")
@@ -64,22 +65,15 @@ import Testing
         let lab = cluster.lab
         let client = try lab.addHost("outside", address: DualStackService.outsideAddress)
 
+        let node = lab.nodeIPv6
+        let itself = DualStackService.outsideAddress
         let cases = [
-            ("TCP NodePort, policy Cluster", try lab.connectTCP(from: client, to: lab.nodeIPv6, port: 30080), lab.nodeIPv6),
-            ("UDP NodePort, policy Cluster", try lab.sendUDP(from: client, to: lab.nodeIPv6, port: 30081), lab.nodeIPv6),
-            ("external IP, policy Cluster", try lab.connectTCP(from: client, to: "fd00:203:0:113::20", port: 80), lab.nodeIPv6),
-            (
-                "TCP NodePort, policy Local", try lab.connectTCP(from: client, to: lab.nodeIPv6, port: 30090),
-                DualStackService.outsideAddress
-            ),
-            (
-                "UDP NodePort, policy Local", try lab.sendUDP(from: client, to: lab.nodeIPv6, port: 30091),
-                DualStackService.outsideAddress
-            ),
-            (
-                "external IP, policy Local", try lab.connectTCP(from: client, to: "fd00:203:0:113::21", port: 80),
-                DualStackService.outsideAddress
-            ),
+            ("TCP NodePort, policy Cluster", try lab.connectTCP(from: client, to: node, port: 30080), node),
+            ("UDP NodePort, policy Cluster", try lab.sendUDP(from: client, to: node, port: 30081), node),
+            ("external IP, policy Cluster", try lab.connectTCP(from: client, to: "fd00:203:0:113::20", port: 80), node),
+            ("TCP NodePort, policy Local", try lab.connectTCP(from: client, to: node, port: 30090), itself),
+            ("UDP NodePort, policy Local", try lab.sendUDP(from: client, to: node, port: 30091), itself),
+            ("external IP, policy Local", try lab.connectTCP(from: client, to: "fd00:203:0:113::21", port: 80), itself),
         ]
         for (path, reply, source) in cases {
             #expect(["web-0", "web-2"].contains(reply.pod), "\(path) reaches an IPv6 endpoint: \(reply)")
@@ -155,7 +149,9 @@ import Testing
         #expect(try lab.connectTCP(from: pod, to: clusterIPv6, port: 80).pod.hasPrefix("web-"), "port 80 is served")
 
         for client in [pod, lab.nodeNamespace] {
-            let error = #expect(throws: SocketError.self) { try lab.connectTCP(from: client, to: clusterIPv6, port: 81) }
+            let error = #expect(throws: SocketError.self) {
+                try lab.connectTCP(from: client, to: clusterIPv6, port: 81)
+            }
             #expect(error?.isRefused == true, "from \(client): \(String(describing: error))")
         }
 
@@ -188,7 +184,8 @@ import Testing
         #expect(Set(datagrams).count == 1, "UDP flows from new source ports too: \(datagrams)")
 
         let remembered = try lab.node("nft", "list", "map", "ip6", "nfcompile", "affinity")
-        #expect(remembered.contains(DualStackService.outsideAddress), "the client is in the affinity map:\n\(remembered)")
+        #expect(
+            remembered.contains(DualStackService.outsideAddress), "the client is in the affinity map:\n\(remembered)")
 
         // The update's 60 bytes of key and data fit the registers only packed (see Lowering), a
         // layout that reads back as written, in our reader and in nft's listing.
