@@ -163,12 +163,13 @@ import Testing
         #expect(error?.isTimeout == true, "dropped, not refused: \(String(describing: error))")
     }
 
-    /// `sessionAffinity: ClientIP` over IPv6: a client's connections stay on one endpoint, through
-    /// the ClusterIP and the NodePort, and the client is remembered in the `ip6` table's map.
+    /// An IPv6-only Service with session affinity and four endpoints.
     static let sticky = DualStackService(
         name: "sticky", clusterIPs: ["fd00:10:96::70"], type: "NodePort", nodePort: 30070,
         spec: ["sessionAffinity: ClientIP"], endpoints: (0..<4).map { ("sticky-\($0)", "fd00:10:244::2\($0)") })
 
+    /// `sessionAffinity: ClientIP` over IPv6: a client's connections stay on one endpoint, through
+    /// the ClusterIP and the NodePort, and the client is remembered in the `ip6` table's map.
     @Test func ipv6ClientsKeepTheirEndpoint() throws {
         let cluster = try ClusterLab(compiled: DualStackService.compile([Self.sticky]))
         defer { cluster.tearDown() }
