@@ -50,13 +50,13 @@ public struct NetNamespace: Sendable {
         }
     }
 
-    /// Creates a socket inside the namespace. A socket belongs to the namespace it was created in
+    /// Creates a socket of `family` (AF_INET, AF_INET6) inside the namespace. A socket belongs to the namespace it was created in
     /// for the rest of its life, so the caller may use it from any thread afterwards.
     ///
     /// Why a thread of its own: `setns` moves only the calling thread. A dedicated thread enters
     /// the namespace, creates the socket and exits, so no thread of a shared pool (the test
     /// runner's, Dispatch's) ever runs in a foreign namespace.
-    public func makeSocket(type: Int32) throws -> Int32 {
+    public func makeSocket(type: Int32, family: Int32 = AF_INET) throws -> Int32 {
         let result = SocketResult()
         let done = DispatchSemaphore(value: 0)
         let path = self.path
@@ -73,7 +73,7 @@ public struct NetNamespace: Sendable {
                     .failure(LabError("cannot enter network namespace \(path): \(String(cString: strerror(errno)))")))
                 return
             }
-            let socket = Glibc.socket(AF_INET, type | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let socket = Glibc.socket(family, type | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard socket >= 0 else {
                 result.set(.failure(LabError("socket() in \(path): \(String(cString: strerror(errno)))")))
                 return

@@ -11,8 +11,10 @@ import Ruleset
 /// A throwaway cluster node in network namespaces, for tests with real traffic.
 ///
 /// Topology (Calico-like, routed, no bridge): a node namespace holding our rules; pod and client
-/// namespaces, each joined to the node by a veth pair. The node answers on `nodeIP`, which it also
-/// puts on every veth so that masqueraded traffic leaves with the node's address. Every namespace
+/// namespaces, each joined to the node by a veth pair. The node answers on `nodeIP` and `nodeIPv6`,
+/// which it also puts on every veth so that masqueraded traffic leaves with the node's address.
+/// Hosts have IPv4 or IPv6 addresses or one of each (dual-stack pods), with routes of their
+/// families via the node. Every namespace
 /// name starts with a prefix unique to this lab, so tests can run in parallel, and `tearDown()`
 /// (also run by `deinit`) removes them all, even after a failure.
 ///
@@ -27,6 +29,9 @@ public final class NetworkLab: @unchecked Sendable {
 
     /// The node's own address: NodePorts answer on it, masqueraded packets come from it.
     public let nodeIP = "198.18.0.1"
+    /// The node's IPv6 address, as `nodeIP` for IPv6. The lab's IPv6 addresses are in fd00::/8
+    /// (ULA): hosts outside the cluster in fd00:198:18::/64, pods in fd00:10:244::/64.
+    public let nodeIPv6 = "fd00:198:18::1"
     public let prefix: String
     public var nodeNamespace: String { "\(prefix)-node" }
     /// How long a client waits for a connection or an answer before it reports a timeout.
@@ -38,19 +43,27 @@ public final class NetworkLab: @unchecked Sendable {
     public static let slowdown: Double =
         ProcessInfo.processInfo.environment["NFCOMPILE_LAB_SLOWDOWN"].flatMap(Double.init).map { max($0, 1) } ?? 1
 
-    /// A pod: a host whose listeners answer on the given ports (see `addPods`).
-    public struct Pod: Sendable {
+    /// A pod: a host whose listeners answer on the given ports (see `addPods`), on each of its
+    /// addresses.
+    public struct Pod: Equatable, Sendable {
         public var name: String
         public var address: String
+        /// An address of the other family, for a dual-stack pod.
+        public var secondAddress: String?
         public var tcpPorts: [Int]
         public var udpPorts: [Int]
 
-        public init(name: String, address: String, tcpPorts: [Int] = [], udpPorts: [Int] = []) {
+        public init(
+            name: String, address: String, secondAddress: String? = nil, tcpPorts: [Int] = [], udpPorts: [Int] = []
+        ) {
             self.name = name
             self.address = address
+            self.secondAddress = secondAddress
             self.tcpPorts = tcpPorts
             self.udpPorts = udpPorts
         }
+
+        public var addresses: [String] { [address] + (secondAddress.map { [$0] } ?? []) }
     }
 
     private var namespaces: [NetNamespace] = []
@@ -73,7 +86,12 @@ public final class NetworkLab: @unchecked Sendable {
             try node(
                 "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
                 // Every veth added later inherits `default`: no sysctl per veth.
-                "net.ipv4.conf.default.rp_filter=0")
+                "net.ipv4.conf.default.rp_filter=0", "net.ipv6.conf.all.forwarding=1",
+                "net.ipv6.conf.default.forwarding=1",
+                // A router sends the neighbor solicitations of forwarded packets from its link-local
+                // address, and none while that address is tentative: without DAD, a veth forwards
+                // IPv6 from its first packet instead of a second later.
+                "net.ipv6.conf.default.accept_dad=0")
             // Somewhere to route service addresses that no rule translated, so that the
             // forward hook sees them (and rejects them when the service has no endpoints).
             // A veth whose peer stays down: a dead end that needs no extra kernel module.
@@ -84,7 +102,9 @@ public final class NetworkLab: @unchecked Sendable {
                     "link add uplink type veth peer name uplink-peer",
                     "link set uplink up",
                     "address add \(nodeIP)/32 dev uplink",
+                    "address add \(nodeIPv6)/128 dev uplink nodad",
                     "route add default dev uplink",
+                    "route add ::/0 dev uplink",
                 ])
         } catch {
             tearDown()
@@ -98,16 +118,23 @@ public final class NetworkLab: @unchecked Sendable {
 
     // MARK: Hosts and pods
 
-    /// Adds a host with `address` joined to the node, and returns its namespace name.
+    /// Adds a host with `address` (and `secondAddress`, of the other family) joined to the node,
+    /// and returns its namespace name.
     @discardableResult
-    public func addHost(_ name: String, address: String) throws -> String {
-        try addHosts([(name, address)])[0]
+    public func addHost(_ name: String, address: String, secondAddress: String? = nil) throws -> String {
+        try addHosts([(name, [address] + (secondAddress.map { [$0] } ?? []))])[0]
     }
 
     /// Adds hosts joined to the node, with two `ip` runs for all of them plus one per host,
     /// and returns their namespace names in order.
     @discardableResult
     public func addHosts(_ hosts: [(name: String, address: String)]) throws -> [String] {
+        try addHosts(hosts.map { ($0.name, [$0.address]) })
+    }
+
+    /// Adds hosts with addresses of either family or both; see `addHosts(_:)`.
+    @discardableResult
+    public func addHosts(_ hosts: [(name: String, addresses: [String])]) throws -> [String] {
         guard !hosts.isEmpty else { return [] }
         let names = hosts.map { "\(prefix)-\($0.name)" }
         guard Set(names).count == names.count,
@@ -122,24 +149,30 @@ public final class NetworkLab: @unchecked Sendable {
         for (host, namespace) in zip(hosts, names) {
             hostCount += 1
             let veth = "veth\(hostCount)"
-            nodeSide += [
-                "link add \(veth) type veth peer name eth0 netns \(namespace)",
-                "link set \(veth) up",
-                "address add \(nodeIP)/32 dev \(veth)",
-                "route add \(host.address)/32 dev \(veth)",
-            ]
+            nodeSide +=
+                [
+                    "link add \(veth) type veth peer name eth0 netns \(namespace)",
+                    "link set \(veth) up",
+                    "address add \(nodeIP)/32 dev \(veth)",
+                    "address add \(nodeIPv6)/128 dev \(veth) nodad",
+                ] + host.addresses.map { "route add \(Self.hostPrefix($0)) dev \(veth)" }
         }
         try ip(in: nodeNamespace, nodeSide)
         for (host, namespace) in zip(hosts, names) {
-            try ip(
-                in: namespace,
+            let addresses = host.addresses.map { address in
+                "address add \(Self.hostPrefix(address)) dev eth0" + (Self.isIPv6(address) ? " nodad" : "")
+            }
+            // For each family the host has: a route to the node's address, then the default via it.
+            let gateways = [nodeIP, nodeIPv6].filter { gateway in
+                host.addresses.contains { Self.isIPv6($0) == Self.isIPv6(gateway) }
+            }
+            let routes = gateways.flatMap { gateway in
                 [
-                    "link set lo up",
-                    "link set eth0 up",
-                    "address add \(host.address)/32 dev eth0",
-                    "route add \(nodeIP) dev eth0 scope link",
-                    "route add default via \(nodeIP) dev eth0",
-                ])
+                    "route add \(gateway) dev eth0 scope link",
+                    "route add \(Self.isIPv6(gateway) ? "::/0" : "default") via \(gateway) dev eth0",
+                ]
+            }
+            try ip(in: namespace, ["link set lo up", "link set eth0 up"] + addresses + routes)
         }
         return names
     }
@@ -158,25 +191,33 @@ public final class NetworkLab: @unchecked Sendable {
     /// - on each UDP port, once per datagram; served by a `UDPResponder` thread.
     @discardableResult
     public func addPods(_ pods: [Pod]) throws -> [String] {
-        let names = try addHosts(pods.map { ($0.name, $0.address) })
-        var started: [(process: Process, namespace: NetNamespace.Identity, port: Int)] = []
+        let names = try addHosts(pods.map { ($0.name, $0.addresses) })
+        var started: [(process: Process, namespace: NetNamespace.Identity, port: Int, ipv6: Bool)] = []
         for (pod, namespace) in zip(pods, names) {
             let identity = try NetNamespace(name: namespace).identity()
             // The pod name is a DNS label (or a dotted name): no shell or socat metacharacters.
             let answer = "echo \(pod.name) $SOCAT_PEERADDR"
-            for port in pod.tcpPorts {
-                let process = try startListener(
-                    in: namespace, "TCP-LISTEN:\(port),fork,reuseaddr,backlog=1024",
-                    "SYSTEM:\(answer); while read -r line; do \(answer); done")
-                started.append((process, identity, port))
-            }
-            for port in pod.udpPorts {
-                responders.append(
-                    try UDPResponder(namespace: NetNamespace(name: namespace), name: pod.name, port: port))
+            // Listeners for each family the pod has; the IPv6 ones take IPv6 only, else they
+            // would see IPv4 clients as ::ffff:a.b.c.d.
+            for ipv6 in [false, true] where pod.addresses.contains(where: { Self.isIPv6($0) == ipv6 }) {
+                for port in pod.tcpPorts {
+                    let process = try startListener(
+                        in: namespace,
+                        (ipv6 ? "TCP6-LISTEN:\(port),ipv6only=1" : "TCP4-LISTEN:\(port)")
+                            + ",fork,reuseaddr,backlog=1024",
+                        "SYSTEM:\(answer); while read -r line; do \(answer); done")
+                    started.append((process, identity, port, ipv6))
+                }
+                for port in pod.udpPorts {
+                    responders.append(
+                        try UDPResponder(
+                            namespace: NetNamespace(name: namespace), name: pod.name, port: port,
+                            family: ipv6 ? AF_INET6 : AF_INET))
+                }
             }
         }
         for listener in started {
-            try waitUntilListening(listener.process, in: listener.namespace, port: listener.port)
+            try waitUntilListening(listener.process, in: listener.namespace, port: listener.port, ipv6: listener.ipv6)
         }
         return names
     }
@@ -408,6 +449,11 @@ public final class NetworkLab: @unchecked Sendable {
 
     // MARK: Private
 
+    static func isIPv6(_ address: String) -> Bool { address.contains(":") }
+
+    /// The one-address prefix of `address`: /32 or /128.
+    private static func hostPrefix(_ address: String) -> String { "\(address)/\(isIPv6(address) ? 128 : 32)" }
+
     private func addNamespaces(_ names: [String]) throws {
         // Recorded first, so that tearDown deletes whatever part of the batch succeeded.
         namespaces += names.map { NetNamespace(name: $0) }
@@ -423,9 +469,11 @@ public final class NetworkLab: @unchecked Sendable {
 
     /// Waits until `process` (which becomes socat inside the namespace: `env` and `ip netns
     /// exec` both exec, keeping the pid) listens on TCP `port`. Reads the namespace's own socket
-    /// table in `/proc/PID/net/tcp`, trusted only once the process is inside the namespace: no
-    /// program to start per poll.
-    private func waitUntilListening(_ process: Process, in namespace: NetNamespace.Identity, port: Int) throws {
+    /// table in `/proc/PID/net/tcp` (`tcp6`), trusted only once the process is inside the
+    /// namespace: no program to start per poll.
+    private func waitUntilListening(
+        _ process: Process, in namespace: NetNamespace.Identity, port: Int, ipv6: Bool = false
+    ) throws {
         let pid = process.processIdentifier
         let localPort = String(format: ":%04X", port)
         let deadline = Date().addingTimeInterval(5 * Self.slowdown)
@@ -434,7 +482,7 @@ public final class NetworkLab: @unchecked Sendable {
                 throw LabError("the TCP listener on port \(port) exited with status \(process.terminationStatus)")
             }
             if NetNamespace.process(pid, isIn: namespace),
-                let table = try? String(contentsOfFile: "/proc/\(pid)/net/tcp", encoding: .utf8),
+                let table = try? String(contentsOfFile: "/proc/\(pid)/net/tcp\(ipv6 ? "6" : "")", encoding: .utf8),
                 table.split(whereSeparator: \.isNewline).dropFirst().contains(where: { line in
                     // Fields: sl, local_address, rem_address, st (0A is LISTEN), …
                     let fields = line.split(separator: " ")

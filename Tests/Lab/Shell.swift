@@ -37,7 +37,10 @@ public enum Shell {
         process.terminationHandler = { _ in exited.signal() }
         try process.run()
         if let input, let inputPipe {
-            inputPipe.fileHandleForWriting.write(Data(input.utf8))
+            // A program may exit before reading its input (socat that could not connect): the
+            // write fails with EPIPE then, and the exit status below says what happened. The
+            // non-throwing write(_:) crashed the test process on it.
+            try? inputPipe.fileHandleForWriting.write(contentsOf: Data(input.utf8))
             try inputPipe.fileHandleForWriting.close()
         }
         // Read both pipes to the end before waiting, so a chatty program cannot block on a full pipe.

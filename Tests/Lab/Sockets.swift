@@ -35,7 +35,7 @@ public struct Reply: Equatable, Sendable, CustomStringConvertible {
         let words = text.split(whereSeparator: \.isWhitespace).map(String.init)
         guard words.count == 2 else { throw LabError("unexpected answer from a pod: \"\(text)\"") }
         pod = words[0]
-        peer = words[1]
+        peer = SocketAddress.canonical(words[1])
     }
 
     public var description: String { "\(pod) (saw \(peer))" }
@@ -55,11 +55,12 @@ public final class TCPConnection: @unchecked Sendable {
 
     init(namespace: NetNamespace, address: String, port: Int, timeout: TimeInterval) throws {
         flow = "tcp \(address):\(port) from \(namespace.name)"
-        socket = try namespace.makeSocket(type: Int32(SOCK_STREAM.rawValue))
+        let destination = try SocketAddress(address, port: port)
+        socket = try namespace.makeSocket(type: Int32(SOCK_STREAM.rawValue), family: destination.family)
         greeting = Reply(pod: "", peer: "")
         do {
             try Sockets.setTimeouts(socket, timeout, flow: flow)
-            try Sockets.connect(socket, to: Sockets.address(address, port: port), timeout: timeout, flow: flow)
+            try Sockets.connect(socket, to: destination, timeout: timeout, flow: flow)
             greeting = try readReply()
         } catch {
             close()
@@ -120,56 +121,46 @@ public final class UDPFlow: @unchecked Sendable {
 
     init(namespace: NetNamespace, address: String, port: Int, timeout: TimeInterval) throws {
         flow = "udp \(address):\(port) from \(namespace.name) (one flow)"
-        socket = try namespace.makeSocket(type: Int32(SOCK_DGRAM.rawValue))
-        do {
-            try Sockets.setTimeouts(socket, timeout, flow: flow)
-            var destination = try Sockets.address(address, port: port)
-            let status = withUnsafePointer(to: &destination) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard status == 0 else { throw SocketError(operation: "connect", code: errno, flow: flow) }
-        } catch {
-            Glibc.close(socket)
-            throw error
-        }
+        socket = try Sockets.connectedUDPSocket(
+            namespace: namespace, address: address, port: port, timeout: timeout, flow: flow)
     }
 
     deinit { Glibc.close(socket) }
 
     /// Sends a datagram on the flow and returns the answer.
-    public func ask() throws -> Reply {
-        let datagram = Array("ping\n".utf8)
-        let sent = datagram.withUnsafeBytes { bytes in
-            Sockets.retryingEINTR { Glibc.send(socket, bytes.baseAddress, bytes.count, 0) }
-        }
-        guard sent == datagram.count else { throw SocketError(operation: "send", code: errno, flow: flow) }
-        var answer = [UInt8](repeating: 0, count: 512)
-        let count = answer.withUnsafeMutableBytes { bytes in
-            Sockets.retryingEINTR { Glibc.recv(socket, bytes.baseAddress, bytes.count, 0) }
-        }
-        guard count >= 0 else { throw SocketError(operation: "receive", code: errno, flow: flow) }
-        return try Reply(String(decoding: answer[..<count], as: UTF8.self))
-    }
+    public func ask() throws -> Reply { try Sockets.ask(socket, flow: flow) }
 }
-
 enum Sockets {
     /// Sends one UDP datagram from `namespace` and returns the answer. On a connected UDP socket
     /// an ICMP port unreachable comes back as ECONNREFUSED on the next receive.
     static func exchangeUDP(namespace: NetNamespace, address: String, port: Int, timeout: TimeInterval) throws -> Reply
     {
         let flow = "udp \(address):\(port) from \(namespace.name)"
-        let socket = try namespace.makeSocket(type: Int32(SOCK_DGRAM.rawValue))
+        let socket = try connectedUDPSocket(
+            namespace: namespace, address: address, port: port, timeout: timeout, flow: flow)
         defer { close(socket) }
-        try setTimeouts(socket, timeout, flow: flow)
-        var destination = try Sockets.address(address, port: port)
-        let status = withUnsafePointer(to: &destination) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        return try ask(socket, flow: flow)
+    }
+
+    /// A UDP socket in `namespace` connected to `address:port`, with the timeouts set.
+    static func connectedUDPSocket(
+        namespace: NetNamespace, address: String, port: Int, timeout: TimeInterval, flow: String
+    ) throws -> Int32 {
+        let destination = try SocketAddress(address, port: port)
+        let socket = try namespace.makeSocket(type: Int32(SOCK_DGRAM.rawValue), family: destination.family)
+        do {
+            try setTimeouts(socket, timeout, flow: flow)
+            let status = destination.withSockaddr { Glibc.connect(socket, $0, $1) }
+            guard status == 0 else { throw SocketError(operation: "connect", code: errno, flow: flow) }
+            return socket
+        } catch {
+            close(socket)
+            throw error
         }
-        guard status == 0 else { throw SocketError(operation: "connect", code: errno, flow: flow) }
+    }
+
+    /// Sends a datagram on a connected UDP socket and returns the answer.
+    static func ask(_ socket: Int32, flow: String) throws -> Reply {
         let datagram = Array("ping\n".utf8)
         let sent = datagram.withUnsafeBytes { bytes in retryingEINTR { send(socket, bytes.baseAddress, bytes.count, 0) }
         }
@@ -194,17 +185,12 @@ enum Sockets {
 
     /// Connects a TCP socket within `timeout`: a non-blocking connect, then a poll that a
     /// signal cannot cut short. Throws ECONNREFUSED for a reset, ETIMEDOUT when nothing came.
-    static func connect(_ socket: Int32, to destination: sockaddr_in, timeout: TimeInterval, flow: String) throws {
+    static func connect(_ socket: Int32, to destination: SocketAddress, timeout: TimeInterval, flow: String) throws {
         let flags = fcntl(socket, F_GETFL)
         guard flags >= 0, fcntl(socket, F_SETFL, flags | O_NONBLOCK) == 0 else {
             throw SocketError(operation: "fcntl", code: errno, flow: flow)
         }
-        var destination = destination
-        let status = withUnsafePointer(to: &destination) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
+        let status = destination.withSockaddr { Glibc.connect(socket, $0, $1) }
         if status != 0 {
             guard errno == EINPROGRESS else { throw SocketError(operation: "connect", code: errno, flow: flow) }
             let deadline = Date(timeIntervalSinceNow: timeout)
@@ -235,18 +221,6 @@ enum Sockets {
             }
         }
     }
-
-    static func address(_ text: String, port: Int) throws -> sockaddr_in {
-        var result = sockaddr_in()
-        result.sin_family = sa_family_t(AF_INET)
-        result.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, text, &result.sin_addr) == 1 else {
-            throw LabError(
-                "\"\(text)\" is not an IPv4 address (the lab's sockets take addresses; use connectTCP(from:toName:) for names)"
-            )
-        }
-        return result
-    }
 }
 
 /// A pod's UDP listener: answers every datagram with "`name` `peer-address`", from a socket
@@ -265,19 +239,20 @@ final class UDPResponder: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private var isStopped = false
 
-    init(namespace: NetNamespace, name: String, port: Int) throws {
+    /// Serves `port` on every address of `family` (AF_INET or AF_INET6) in the namespace.
+    init(namespace: NetNamespace, name: String, port: Int, family: Int32 = AF_INET) throws {
         self.name = name
-        socket = try namespace.makeSocket(type: Int32(SOCK_DGRAM.rawValue))
-        var local = sockaddr_in()
-        local.sin_family = sa_family_t(AF_INET)
-        local.sin_port = in_port_t(UInt16(port).bigEndian)
-        let status = withUnsafePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        socket = try namespace.makeSocket(type: Int32(SOCK_DGRAM.rawValue), family: family)
+        let local = SocketAddress(anyOf: family, port: port)
+        // IPv6 only: IPv4 datagrams have their own socket, and would be seen from ::ffff:a.b.c.d here.
+        var status: Int32 = 0
+        if family == AF_INET6 {
+            var only: Int32 = 1
+            status = setsockopt(socket, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &only, socklen_t(MemoryLayout<Int32>.size))
         }
+        if status == 0 { status = local.withSockaddr { bind(socket, $0, $1) } }
         guard status == 0 else {
-            let error = SocketError(operation: "bind", code: errno, flow: "udp *:\(port) in \(namespace.name)")
+            let error = SocketError(operation: "bind", code: errno, flow: "udp \(local):\(port) in \(namespace.name)")
             close(socket)
             throw error
         }
@@ -306,8 +281,8 @@ final class UDPResponder: @unchecked Sendable {
             var ready = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
             // A short poll, so that stop() is noticed within 50 ms.
             guard poll(&ready, 1, 50) > 0 else { continue }
-            var peer = sockaddr_in()
-            var peerLength = socklen_t(MemoryLayout<sockaddr_in>.size)
+            var peer = sockaddr_storage()
+            var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let count = buffer.withUnsafeMutableBytes { bytes in
                 withUnsafeMutablePointer(to: &peer) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -316,9 +291,7 @@ final class UDPResponder: @unchecked Sendable {
                 }
             }
             guard count >= 0 else { continue }
-            let address = UInt32(bigEndian: peer.sin_addr.s_addr)
-            let dotted = [24, 16, 8, 0].map { String((address >> $0) & 0xFF) }.joined(separator: ".")
-            let answer = Array("\(name) \(dotted)\n".utf8)
+            let answer = Array("\(name) \(SocketAddress(peer))\n".utf8)
             _ = answer.withUnsafeBytes { bytes in
                 withUnsafePointer(to: &peer) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -326,6 +299,81 @@ final class UDPResponder: @unchecked Sendable {
                     }
                 }
             }
+        }
+    }
+}
+
+/// An IPv4 or IPv6 socket address (`sockaddr_in`, `sockaddr_in6`).
+struct SocketAddress: CustomStringConvertible {
+    private var storage = sockaddr_storage()
+    let family: Int32
+
+    /// Parses an address of either family (`inet_pton`), not a name.
+    init(_ text: String, port: Int) throws {
+        family = text.contains(":") ? AF_INET6 : AF_INET
+        let parsed = withPointers(
+            v4: { address in
+                address.pointee.sin_port = in_port_t(UInt16(port).bigEndian)
+                return inet_pton(AF_INET, text, &address.pointee.sin_addr)
+            },
+            v6: { address in
+                address.pointee.sin6_port = in_port_t(UInt16(port).bigEndian)
+                return inet_pton(AF_INET6, text, &address.pointee.sin6_addr)
+            })
+        guard parsed == 1 else {
+            throw LabError(
+                "\"\(text)\" is not an IPv4 or IPv6 address (the lab's sockets take addresses; use connectTCP(from:toName:) for names)"
+            )
+        }
+    }
+
+    /// The wildcard address of `family` (0.0.0.0 or ::), to bind to.
+    init(anyOf family: Int32, port: Int) {
+        self.family = family
+        _ = withPointers(
+            v4: { $0.pointee.sin_port = in_port_t(UInt16(port).bigEndian) },
+            v6: { $0.pointee.sin6_port = in_port_t(UInt16(port).bigEndian) })
+    }
+
+    /// A peer address as `recvfrom` filled it.
+    init(_ storage: sockaddr_storage) {
+        self.storage = storage
+        family = Int32(storage.ss_family)
+    }
+
+    /// The address alone, as `inet_ntop` writes it (IPv6 compressed: `fd00:198:18::1`).
+    var description: String {
+        var copy = self
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        _ = copy.withPointers(
+            v4: { inet_ntop(AF_INET, &$0.pointee.sin_addr, &text, socklen_t(text.count)) },
+            v6: { inet_ntop(AF_INET6, &$0.pointee.sin6_addr, &text, socklen_t(text.count)) })
+        return String(cString: text)
+    }
+
+    /// An address as a pod reported it, in the form `description` gives: socat writes IPv6 peers
+    /// in brackets and in full (`[fd00:0000:…:0001]`).
+    static func canonical(_ text: String) -> String {
+        let bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
+        return (try? SocketAddress(bare, port: 0).description) ?? text
+    }
+
+    func withSockaddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
+        let length = family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
+        return withUnsafePointer(to: storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(length)) }
+        }
+    }
+
+    /// Sets the family and runs the closure of that family on the storage.
+    private mutating func withPointers<Result>(
+        v4: (UnsafeMutablePointer<sockaddr_in>) -> Result, v6: (UnsafeMutablePointer<sockaddr_in6>) -> Result
+    ) -> Result {
+        storage.ss_family = sa_family_t(family)
+        return withUnsafeMutablePointer(to: &storage) { storage in
+            family == AF_INET6
+                ? storage.withMemoryRebound(to: sockaddr_in6.self, capacity: 1, v6)
+                : storage.withMemoryRebound(to: sockaddr_in.self, capacity: 1, v4)
         }
     }
 }

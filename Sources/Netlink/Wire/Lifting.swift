@@ -123,7 +123,7 @@ enum Lifting {
                 let keyPart = pending.filter { ($0.register.offset ?? .max) < dataOffset }
                 guard let key = concatenation(keyPart),
                     let data = concatenation(Array(pending.dropFirst(keyPart.count)), from: dataOffset),
-                    (key.reduce(0, { $0 + $1.paddedLength }) + 15) / 16 * 16 == dataOffset
+                    Lowering.updateDataOffset(key: key, data: data) == dataOffset
                 else { return nil }
                 pending = []
                 statements.append(.updateMap(map: set, key: key, data: data, timeoutSeconds: seconds))

@@ -66,8 +66,7 @@ enum Lowering {
             // NFT_REJECT_ICMP_UNREACH with ICMP port unreachable (3) or ICMPv6 port unreachable (4).
             return [.reject(type: 0, code: family == .ip ? 3 : 4)]
         case .updateMap(let map, let key, let data, let timeout):
-            // The data follows the key from the next 16-byte register, as nft puts it.
-            let dataOffset = (key.reduce(0) { $0 + $1.paddedLength } + 15) / 16 * 16
+            let dataOffset = updateDataOffset(key: key, data: data)
             return load(key) + load(data, from: dataOffset) + [
                 .dynamicSetUpdate(
                     set: map, key: first, data: Register(offset: dataOffset),
@@ -76,6 +75,17 @@ enum Lowering {
         case .verdict(let verdict):
             return [verdict.immediate]
         }
+    }
+
+    /// Where a dynamic map update's data follows its key: from the next 16-byte register, as nft
+    /// puts it, unless the data would then pass the end of the 64 bytes of registers (an IPv6
+    /// affinity entry: a 40-byte key, 20 bytes of data) and the kernel would refuse the rule with
+    /// ERANGE. Then right after the key, in 4-byte registers: the kernel takes it, nft 1.0.6
+    /// cannot write it (it aborts on the rule's text) but lists it.
+    static func updateDataOffset(key: [Field], data: [Field]) -> Int {
+        let keyLength = key.reduce(0) { $0 + $1.paddedLength }
+        let nextRegister = (keyLength + 15) / 16 * 16
+        return nextRegister + data.reduce(0) { $0 + $1.paddedLength } <= 64 ? nextRegister : keyLength
     }
 
     /// Loads a concatenation into consecutive registers from the first (or from `start` bytes on).

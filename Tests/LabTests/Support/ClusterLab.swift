@@ -1,3 +1,4 @@
+import Addressing
 import Compiler
 import Foundation
 import Lab
@@ -18,8 +19,10 @@ final class ClusterLab {
 
     let lab: NetworkLab
     private(set) var compiled: CompiledInput
-    /// Pod name → address, for every pod started.
-    private(set) var pods: [String: String] = [:]
+    /// Pod name → the pod, for every pod started.
+    private(set) var running: [String: NetworkLab.Pod] = [:]
+    /// Pod name → address (the IPv4 one of a dual-stack pod), for every pod started.
+    var pods: [String: String] { running.mapValues(\.address) }
     /// Pod name → its namespace.
     private(set) var podNamespaces: [String: String] = [:]
 
@@ -54,7 +57,7 @@ final class ClusterLab {
     /// Loads another compiled input's ruleset (through the lab's only way in) and publishes
     /// its Service names. Its pods must already run: start them with `alsoStart`.
     func load(_ next: CompiledInput) throws {
-        let missing = Self.podSpecs(for: [next]).filter { pods[$0.name] != $0.address }
+        let missing = try Self.podSpecs(for: [next]).filter { running[$0.name]?.addresses != $0.addresses }
         guard missing.isEmpty else {
             throw LabError("pods of the new input are not running (or have other addresses): \(missing.map(\.name))")
         }
@@ -73,8 +76,8 @@ final class ClusterLab {
         try #require(compiled.graph.services.first { $0.id.name == name }, "no Service \(name) in the compiled input")
     }
 
-    func clusterIP(_ name: String) throws -> String {
-        try #require(service(name).clusterIPs.first(where: { $0.family == .ipv4 })).description
+    func clusterIP(_ name: String, family: IPFamily = .ipv4) throws -> String {
+        try #require(service(name).clusterIPs.first(where: { $0.family == family })).description
     }
 
     func port(_ service: String, named name: String) throws -> ServicePort {
@@ -112,26 +115,27 @@ final class ClusterLab {
     // MARK: Pods
 
     private func startPods(for inputs: [CompiledInput]) throws {
-        let specs = Self.podSpecs(for: inputs)
+        let specs = try Self.podSpecs(for: inputs)
         let namespaces = try lab.addPods(specs)
         for (spec, namespace) in zip(specs, namespaces) {
-            pods[spec.name] = spec.address
+            running[spec.name] = spec
             podNamespaces[spec.name] = namespace
         }
     }
 
-    /// One pod per endpoint address, with every port some service sends to it. Throws when
-    /// two inputs disagree on a pod's address.
-    private static func podSpecs(for inputs: [CompiledInput]) -> [NetworkLab.Pod] {
-        var byAddress: [String: NetworkLab.Pod] = [:]
+    /// One pod per endpoint target (per address when it has none), with an address of each
+    /// family it has endpoints of, and every port some service sends to it. Throws when two
+    /// endpoints give one pod two addresses of a family.
+    private static func podSpecs(for inputs: [CompiledInput]) throws -> [NetworkLab.Pod] {
+        var byName: [String: NetworkLab.Pod] = [:]
         for input in inputs {
             for service in input.graph.services {
                 for port in service.ports {
                     for endpoint in port.endpoints {
                         let address = endpoint.address.description
-                        var pod =
-                            byAddress[address]
-                            ?? NetworkLab.Pod(name: endpoint.targetName ?? "pod-\(address)", address: address)
+                        let name = endpoint.targetName ?? "pod-\(address)"
+                        var pod = byName[name] ?? NetworkLab.Pod(name: name, address: address)
+                        try pod.add(address)
                         switch port.transport {
                         case .tcp:
                             if !pod.tcpPorts.contains(Int(endpoint.port)) { pod.tcpPorts.append(Int(endpoint.port)) }
@@ -139,11 +143,28 @@ final class ClusterLab {
                             if !pod.udpPorts.contains(Int(endpoint.port)) { pod.udpPorts.append(Int(endpoint.port)) }
                         case .sctp: break
                         }
-                        byAddress[address] = pod
+                        byName[name] = pod
                     }
                 }
             }
         }
-        return byAddress.values.sorted { $0.name < $1.name }
+        return byName.values.sorted { $0.name < $1.name }
+    }
+}
+
+extension NetworkLab.Pod {
+    /// Adds an address of the family the pod has none of yet; the IPv4 one stays first.
+    mutating func add(_ newAddress: String) throws {
+        guard !addresses.contains(newAddress) else { return }
+        let isIPv6 = newAddress.contains(":")
+        guard secondAddress == nil, address.contains(":") != isIPv6 else {
+            throw LabError("pod \(name) has endpoints at \(addresses + [newAddress]): at most one address per family")
+        }
+        if isIPv6 {
+            secondAddress = newAddress
+        } else {
+            secondAddress = address
+            address = newAddress
+        }
     }
 }

@@ -44,7 +44,8 @@ extension ClusterLab {
 
     /// Gives the node another local address (on its uplink), which clients reach through it.
     func addNodeAddress(_ address: String) throws {
-        try lab.ip(in: lab.nodeNamespace, ["address add \(address)/32 dev uplink"])
+        let prefix = address.contains(":") ? "/128 dev uplink nodad" : "/32 dev uplink"
+        try lab.ip(in: lab.nodeNamespace, ["address add \(address)\(prefix)"])
     }
 }
 
