@@ -193,7 +193,11 @@ public struct IncrementalCompiler: Sendable {
                 var table = state.claims.removeValue(forKey: set) ?? ClaimTable()
                 for element in elements {
                     let key = PackedKey(element.key)
-                    if add { table.add(number, claiming: key, by: precedes) } else { table.remove(number, claiming: key) }
+                    if add {
+                        table.add(number, claiming: key, by: precedes)
+                    } else {
+                        table.remove(number, claiming: key)
+                    }
                 }
                 if !table.isEmpty { state.claims[set] = table }
             }
