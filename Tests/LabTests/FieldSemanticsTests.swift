@@ -367,14 +367,14 @@ import Testing
         let manifests = Self.namedPorts(thirdPortName: "metrics")
         let compiled = try ClusterLab.compile(manifests: manifests)
         let lines = manifests.split(separator: "\n", omittingEmptySubsequences: false)
-        // 1-based lines of the third pod's document and of the Service's targetPort.
-        let podLine = try #require(lines.firstIndex(of: "  name: named-2")) - 2 + 1
-        let targetPortLine = try #require(lines.firstIndex(of: "      targetPort: http")) + 1
+        // 1-based lines where the third pod's document and the Service's port begin.
+        let podLine = try #require(lines.firstIndex(of: "  name: named-2")) - 3 + 1
+        let portLine = try #require(lines.firstIndex(of: "    - name: web")) + 1
 
         let warnings = compiled.diagnostics.filter { $0.severity == .warning }
         #expect(warnings.count == 1, "\(compiled.diagnostics)")
         let warning = try #require(warnings.first)
-        #expect(warning.location?.file.hasSuffix("manifests.yaml") == true && warning.location?.line == targetPortLine)
+        #expect(warning.location?.file.hasSuffix("manifests.yaml") == true && warning.location?.line == portLine)
         for part in ["\"default/named-2\"", "\"default/named\"", "manifests.yaml:\(podLine):"] {
             #expect(warning.message.contains(part), "\(part) in: \(warning.message)")
         }
