@@ -84,6 +84,15 @@ struct DualStackService {
         _ services: [DualStackService], nodeName: String? = nil, nodeIPs: [IPAddress] = [],
         nodePortNetworks: [IPNetwork] = []
     ) throws -> CompiledInput {
+        try compile(
+            yaml: services.map(\.yaml).joined(separator: "\n---\n"), nodeName: nodeName, nodeIPs: nodeIPs,
+            nodePortNetworks: nodePortNetworks)
+    }
+
+    /// Compiles manifests given as YAML text with the same options.
+    static func compile(
+        yaml: String, nodeName: String? = nil, nodeIPs: [IPAddress] = [], nodePortNetworks: [IPNetwork] = []
+    ) throws -> CompiledInput {
         var options = CompilerOptions(
             localTraffic: .sourceNetworks(clusterCIDRs), nodeIPs: nodeIPs, nodePortNetworks: nodePortNetworks,
             nodeName: nodeName)
@@ -91,7 +100,6 @@ struct DualStackService {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nfc-dual-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let yaml = services.map(\.yaml).joined(separator: "\n---\n")
         try yaml.write(to: directory.appendingPathComponent("services.yaml"), atomically: true, encoding: .utf8)
         return try CompiledInput(
             paths: [directory.path], graphOptions: GraphOptions(serviceCIDRs: serviceCIDRs), compilerOptions: options)
