@@ -1,6 +1,7 @@
 import Addressing
 import Compiler
 import Foundation
+import Lab
 import Pipeline
 import Ruleset
 import ServiceGraph
@@ -65,13 +66,15 @@ import Testing
           podIPs: [{ip: 10.244.0.5}, {ip: "fd00:10:244::5"}]
         """
 
-    static func compile(_ yaml: String) throws -> CompiledInput {
+    static func compile(_ yaml: String, options compilerOptions: CompilerOptions = CompilerOptions()) throws
+        -> CompiledInput
+    {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nfc-dual-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try yaml.write(to: directory.appendingPathComponent("web.yaml"), atomically: true, encoding: .utf8)
         let options = GraphOptions(serviceCIDRs: [IPNetwork("10.96.0.0/12")!, IPNetwork("fd00:10:96::/112")!])
-        return try CompiledInput(paths: [directory.path], graphOptions: options)
+        return try CompiledInput(paths: [directory.path], graphOptions: options, compilerOptions: compilerOptions)
     }
 
     func buckets(_ ruleset: Ruleset, _ family: TableFamily) -> [SetElement] {
@@ -96,5 +99,25 @@ import Testing
             $0.name == Names.serviceNodePorts
         }
         #expect(nodePorts?.elements.map(\.key) == [[.tcp, .port(30080)]], "the IPv6 table answers the NodePort too")
+    }
+
+    /// The whole ruleset of a dual-stack input (Snapshots/dual-stack.yaml: a Service in both
+    /// families with policy Local, an IPv6 Service of internal policy Local, a load balancer
+    /// without node ports and with a proxied ingress), reviewed like code; re-recorded on purpose
+    /// with NFCOMPILE_RECORD=1.
+    @Test func dualStackInputMatchesItsSnapshot() throws {
+        let snapshots = Repository.root.appendingPathComponent("Tests/CompilerTests/Snapshots")
+        let yaml = try String(contentsOf: snapshots.appendingPathComponent("dual-stack.yaml"), encoding: .utf8)
+        let options = CompilerOptions(
+            clusterCIDRs: [IPNetwork("10.244.0.0/16")!, IPNetwork("fd00:10:244::/56")!], nodeName: "node-a")
+        let text = try Self.compile(yaml, options: options).ruleset.nftText()
+        let snapshot = snapshots.appendingPathComponent("dual-stack.nft")
+        if Repository.isRecording { try text.write(to: snapshot, atomically: true, encoding: .utf8) }
+        let expected = try String(contentsOf: snapshot, encoding: .utf8)
+        #expect(
+            text == expected,
+            "Tests/CompilerTests/Snapshots/dual-stack.nft is out of date: review, then re-record with NFCOMPILE_RECORD=1"
+        )
+        try NftCheck.validate(expected)
     }
 }
