@@ -1,6 +1,4 @@
 import Compiler
-import FlyingFox
-import FlyingSocks
 import Foundation
 import Logging
 import ServiceGraph
@@ -16,7 +14,7 @@ import Synchronization
 final class ServiceHealthServers: Sendable {
     private struct Served: Sendable {
         var check: HealthCheck
-        var server: HTTPServer
+        /// The server's task: cancelling it closes the port.
         var task: Task<Void, Never>
     }
 
@@ -69,7 +67,6 @@ final class ServiceHealthServers: Sendable {
 
     /// Serves the given checks of these Services, closing the ports of those mapped to nil.
     func update(_ checks: [ServiceID: HealthCheck?]) {
-        var stopping: [HTTPServer] = []
         var starting: [HealthCheck] = []
         served.withLock { served in
             for (id, check) in checks {
@@ -77,56 +74,44 @@ final class ServiceHealthServers: Sendable {
                     served[id]?.check = check
                     continue
                 }
-                if let existing = served.removeValue(forKey: id) {
-                    existing.task.cancel()
-                    stopping.append(existing.server)
-                }
+                served.removeValue(forKey: id)?.task.cancel()
                 if let check { starting.append(check) }
             }
         }
-        for server in stopping { Task { await server.stop(timeout: 0) } }
         for check in starting.sorted(by: { $0.service < $1.service }) { start(check) }
     }
 
     /// Closes every port (at shutdown).
     func closeAll() async {
-        let servers = served.withLock { served in
+        let tasks = served.withLock { served in
             defer { served = [:] }
-            return served.values.map { ($0.server, $0.task) }
+            return served.values.map(\.task)
         }
-        for (server, task) in servers {
-            await server.stop(timeout: 0)
+        for task in tasks {
             task.cancel()
+            await task.value
         }
     }
 
     private func start(_ check: HealthCheck) {
         let id = check.service
-        let server: HTTPServer
-        do {
-            server = HTTPServer(
-                address: try BindAddress(host: host, port: check.port).socketAddress(), logger: .disabled,
-                handler: ClosureHTTPHandler { [weak self] _ in
-                    let count = self?.served.withLock { $0[id]?.check.localEndpoints } ?? 0
-                    let healthy = self?.health.isHealthy() ?? false
-                    return Self.answer(service: id, localEndpoints: count, proxyHealthy: healthy).response
-                })
-        } catch {
-            logger.error("cannot serve the health check of Service \(id) on \(host):\(check.port): \(error)")
-            return
+        let responder = HTTPResponder(host: host, port: Int(check.port)) { [weak self] _ in
+            let count = self?.served.withLock { $0[id]?.check.localEndpoints } ?? 0
+            let healthy = self?.health.isHealthy() ?? false
+            return Self.answer(service: id, localEndpoints: count, proxyHealthy: healthy).response
         }
         let logger = logger
         let host = host
         let task = Task {
             do {
-                try await server.run()
+                try await responder.run()
             } catch  where !Task.isCancelled {
                 logger.error(
-                    "health check of Service \(id) on \(host):\(check.port) stopped: \(error)",
+                    "cannot serve the health check of Service \(id) on \(host):\(check.port): \(error)",
                     metadata: ["hint": "is another program listening on that port?"])
             } catch {}
         }
-        served.withLock { $0[id] = Served(check: check, server: server, task: task) }
+        served.withLock { $0[id] = Served(check: check, task: task) }
         logger.info("serving the health check of Service \(id) on port \(check.port)")
     }
 
@@ -136,11 +121,9 @@ final class ServiceHealthServers: Sendable {
         var headers: [String: String]
         var body: String
 
-        var response: HTTPResponse {
-            HTTPResponse(
-                statusCode: code == 200 ? .ok : .serviceUnavailable,
-                headers: Dictionary(uniqueKeysWithValues: headers.map { (HTTPHeader($0.key), $0.value) }),
-                body: Data(body.utf8))
+        var response: HTTPResponder.Response {
+            HTTPResponder.Response(
+                status: code, headers: headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, body: body)
         }
     }
 

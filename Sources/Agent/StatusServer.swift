@@ -1,8 +1,5 @@
-import FlyingFox
-import FlyingSocks
 import Foundation
 import ServiceLifecycle
-import Synchronization
 
 /// /healthz and /livez (kube-proxy's 10256) or /metrics (10249), as a lifecycle service.
 struct StatusServer: Service {
@@ -15,52 +12,37 @@ struct StatusServer: Service {
 
     func run() async throws {
         // Quiet: one log line per request would drown the sync log; the agent logs what matters.
-        let server = HTTPServer(address: try address.socketAddress(), logger: .disabled)
-        if routes.contains(.health) {
-            await server.appendRoute("GET /healthz") { [health, metrics] _ in
+        let responder = HTTPResponder(host: address.host, port: Int(address.port)) {
+            [health, metrics, routes] path in
+            switch path {
+            case "/healthz" where routes.contains(.health):
                 let answer = health.healthz()
                 metrics.healthz(answer.code).increment()
                 return Self.response(answer)
-            }
-            await server.appendRoute("GET /livez") { [health, metrics] _ in
+            case "/livez" where routes.contains(.health):
                 let answer = health.livez()
                 metrics.livez(answer.code).increment()
                 return Self.response(answer)
+            case "/metrics" where routes.contains(.metrics):
+                return HTTPResponder.Response(
+                    status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")],
+                    body: metrics.exposition())
+            default:
+                return HTTPResponder.Response(
+                    status: 404, headers: [("Content-Type", "text/plain; charset=utf-8")], body: "404 page not found\n")
             }
         }
-        if routes.contains(.metrics) {
-            await server.appendRoute("GET /metrics") { [metrics] _ in
-                HTTPResponse(
-                    statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                    body: Data(metrics.exposition().utf8))
-            }
-        }
-        let stopping = Atomic<Bool>(false)
         do {
-            try await withTaskCancellationOrGracefulShutdownHandler {
-                try await server.run()
-            } onCancelOrGracefulShutdown: {
-                stopping.store(true, ordering: .relaxed)
-                Task { await server.stop(timeout: 0.2) }
-            }
-        } catch  where stopping.load(ordering: .relaxed) || error is CancellationError {
-            // The server reports its own stop as an error (a closed socket): not a failure.
+            try await cancelWhenGracefulShutdown { try await responder.run() }
+        } catch is CancellationError {
+            // Stopped with the agent: not a failure.
         }
     }
 
-    static func response(_ answer: HealthState.Answer) -> HTTPResponse {
-        HTTPResponse(
-            statusCode: answer.code == 200 ? .ok : .serviceUnavailable,
-            headers: [.contentType: "application/json", HTTPHeader("X-Content-Type-Options"): "nosniff"],
-            body: Data(answer.body.utf8))
-    }
-}
-
-extension BindAddress {
-    /// The socket address to listen on: IPv6 when the host is one (`[::]`, `::1`), else IPv4.
-    func socketAddress() throws -> any SocketAddress {
-        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        if bare.contains(":") { return try sockaddr_in6.inet6(ip6: bare, port: port) }
-        return try sockaddr_in.inet(ip4: bare, port: port)
+    static func response(_ answer: HealthState.Answer) -> HTTPResponder.Response {
+        HTTPResponder.Response(
+            status: answer.code,
+            headers: [("Content-Type", "application/json"), ("X-Content-Type-Options", "nosniff")],
+            body: answer.body)
     }
 }
