@@ -109,6 +109,22 @@ import Testing
         let before = try kernel.generation()
         let after = try kernel.commit(.replacingTables(named: "nfcompile", with: ruleset))
         #expect(after != before)
-        #expect(try kernel.readRuleset(tableName: "nfcompile").canonical == ruleset.canonical)
+        let read = try kernel.readRuleset(tableName: "nfcompile").canonical
+        let expected = ruleset.canonical
+        #expect(read == expected)
+        // What differs, when something does (the whole table is too big for a message).
+        for want in expected.tables {
+            let got = read.tables.first { $0.family == want.family }
+            #expect(got?.chains == want.chains, "\(want.family) chains")
+            for set in want.sets {
+                let gotSet = got?.sets.first { $0.name == set.name }
+                guard let gotSet, gotSet != set else { continue }
+                let index = zip(gotSet.elements, set.elements).enumerated().first { $0.element.0 != $0.element.1 }?
+                    .offset
+                Issue.record(
+                    "set \(set.name): \(gotSet.elements.count) elements read, \(set.elements.count) written; first difference at \(index.map(String.init) ?? "the end"): \(index.map { "\(gotSet.elements[$0]) against \(set.elements[$0])" } ?? "")"
+                )
+            }
+        }
     }
 }

@@ -156,6 +156,12 @@ public struct NetfilterConnection: ~Copyable {
             {
                 table.sets[index].elements += try Self.elements(message, of: declaration)
             }
+            // A set's dump goes on from a count of elements already sent, so a rehash between
+            // two of its messages (the kernel grows a big set's hash table in the background,
+            // just after it was filled) sends some elements twice and skips as many: a key seen
+            // twice means the dump is not to be trusted, and it is read again.
+            let elements = table.sets[index].elements
+            if Set(elements.lazy.map { PackedKey($0.key) }).count != elements.count { interrupted = true }
         }
         for message in try dump(
             NFT_MSG_GETRULE, id, interrupted: &interrupted,
