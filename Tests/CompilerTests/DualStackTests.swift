@@ -111,13 +111,6 @@ import Testing
         let options = CompilerOptions(
             clusterCIDRs: [IPNetwork("10.244.0.0/16")!, IPNetwork("fd00:10:244::/56")!], nodeName: "node-a")
         let text = try Self.compile(yaml, options: options).ruleset.nftText()
-        let snapshot = snapshots.appendingPathComponent("dual-stack.nft")
-        if Repository.isRecording { try text.write(to: snapshot, atomically: true, encoding: .utf8) }
-        let expected = try String(contentsOf: snapshot, encoding: .utf8)
-        #expect(
-            text == expected,
-            "Tests/CompilerTests/Snapshots/dual-stack.nft is out of date: review, then re-record with NFCOMPILE_RECORD=1"
-        )
-        try NftCheck.validate(expected)
+        try expectSnapshot(text, named: "dual-stack")
     }
 }

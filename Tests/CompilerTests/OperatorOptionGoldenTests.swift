@@ -96,12 +96,6 @@ import Testing
     func optionsMatchTheirSnapshot(_ name: String) throws {
         let options = try #require(Self.cases.first { $0.name == name }).options
         let text = try Self.compile(options)
-        let snapshot = Repository.root.appendingPathComponent("Tests/CompilerTests/Snapshots/\(name).nft")
-        if Repository.isRecording { try text.write(to: snapshot, atomically: true, encoding: .utf8) }
-        let expected = try String(contentsOf: snapshot, encoding: .utf8)
-        #expect(
-            text == expected,
-            "Tests/CompilerTests/Snapshots/\(name).nft is out of date: review, then re-record with NFCOMPILE_RECORD=1")
-        try NftCheck.validate(expected)
+        try expectSnapshot(text, named: name)
     }
 }
