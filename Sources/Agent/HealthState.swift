@@ -81,10 +81,9 @@ public final class HealthState: Sendable {
     }
 
     private func times(healthy: Bool, now: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
         let last: Date? = healthy ? now : state.withLock { $0.lastUpdated }
-        let lastUpdated = last.map(formatter.string(from:)) ?? ""
-        return "\"lastUpdated\": \"\(lastUpdated)\",\"currentTime\": \"\(formatter.string(from: now))\""
+        let lastUpdated = last.map(style.format) ?? ""
+        return "\"lastUpdated\": \"\(lastUpdated)\",\"currentTime\": \"\(style.format(now))\""
     }
 }
