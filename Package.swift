@@ -137,7 +137,7 @@ let package = Package(
         .testTarget(
             name: "KubernetesAPITests", dependencies: ["KubernetesAPI", "APIServer", "Manifests", "Lab", "Yams"]),
         .testTarget(
-            name: "NetlinkTests", dependencies: ["Netlink", "Lab", "Compiler", "Pipeline", "Ruleset", "Addressing"]),
+            name: "NetlinkTests", dependencies: ["Netlink", "CNftnl", "CMnl", "Lab", "Compiler", "Pipeline", "Ruleset", "Addressing"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -47,13 +47,14 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     public var orderedWords: (high: UInt64, low: UInt64) { (high, low) }
 
     /// Network-order bytes: 4 for IPv4, 16 for IPv6.
-    public var bytes: [UInt8] {
-        (0..<family.byteCount).map { index in
-            let position = family.byteCount - 1 - index
-            return position < 8
-                ? UInt8(truncatingIfNeeded: low >> UInt64(position * 8))
-                : UInt8(truncatingIfNeeded: high >> UInt64((position - 8) * 8))
-        }
+    public var bytes: [UInt8] { (0..<family.byteCount).map(byte) }
+
+    /// The address's byte at `index` in network order (0 is the first on the wire).
+    public func byte(_ index: Int) -> UInt8 {
+        let position = family.byteCount - 1 - index
+        return position < 8
+            ? UInt8(truncatingIfNeeded: low >> UInt64(position * 8))
+            : UInt8(truncatingIfNeeded: high >> UInt64((position - 8) * 8))
     }
 
     /// Parses dotted-quad IPv4 or textual IPv6; nil for anything else (including a prefix length).

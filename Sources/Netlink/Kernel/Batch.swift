@@ -8,9 +8,12 @@ import Ruleset
 struct Batch {
     struct Record {
         var operation: Operation
-        /// For element messages: each element's attribute range in the message, to match the
-        /// kernel's extended-ack offset to the element it refused.
-        var elements: [(range: Range<Int>, element: SetElement)] = []
+        /// For element messages: which of the operation's elements the message carries, and where
+        /// each one's attribute starts in it, to match the kernel's extended-ack offset to the
+        /// element it refused. Offsets, not copies: a batch of 240,000 elements kept a second copy
+        /// of each (24 MiB) only for this.
+        var elements: Range<Int> = 0..<0
+        var elementOffsets: [UInt32] = []
     }
 
     private(set) var bytes: [UInt8] = []
@@ -38,18 +41,25 @@ struct Batch {
         guard let record = records[sequence] else {
             return sequence == beginSequence ? "begin the transaction" : "message \(sequence)"
         }
-        // With an extended ack, name the one element the kernel refused, not the whole list.
-        if let attributeOffset,
-            let element = record.elements.first(where: { $0.range.contains(attributeOffset) })?.element
-        {
-            switch record.operation {
-            case .addElements(let table, let set, _): return Operation.addElements(table, set: set, [element]).summary
-            case .deleteElements(let table, let set, _):
-                return Operation.deleteElements(table, set: set, [element]).summary
-            default: break
-            }
+        switch record.operation {
+        case .addElements(let table, let set, let elements):
+            return Operation.addElements(table, set: set, Self.refused(elements, record, at: attributeOffset)).summary
+        case .deleteElements(let table, let set, let elements):
+            return Operation.deleteElements(table, set: set, Self.refused(elements, record, at: attributeOffset))
+                .summary
+        default:
+            return record.operation.summary
         }
-        return record.operation.summary
+    }
+
+    /// With an extended ack, the one element the kernel refused; otherwise the message's elements.
+    private static func refused(_ elements: [SetElement], _ record: Record, at attributeOffset: Int?) -> [SetElement] {
+        let carried = Array(elements[record.elements])
+        guard let attributeOffset, let first = record.elementOffsets.first, attributeOffset >= Int(first) else {
+            return carried
+        }
+        let index = record.elementOffsets.lastIndex { Int($0) <= attributeOffset }!
+        return [carried[index]]
     }
 
     private mutating func add(_ operation: Operation) {
@@ -123,9 +133,9 @@ struct Batch {
                 nftnl_set_nlmsg_build_payload(header, object.pointer)
             }
         case .addElements(let table, let set, let elements):
-            addElements(NFT_MSG_NEWSETELEM, table, set, elements, Messages.create | Messages.exclusive)
+            addElements(operation, NFT_MSG_NEWSETELEM, table, set, elements, Messages.create | Messages.exclusive)
         case .deleteElements(let table, let set, let elements):
-            addElements(NFT_MSG_DELSETELEM, table, set, elements, 0)
+            addElements(operation, NFT_MSG_DELSETELEM, table, set, elements, 0)
         case .deleteSet(let table, let name):
             append(operation, NFT_MSG_DELSET, table, 0) { header in
                 let object = NftnlSet(table: table.name, name: name)  // bound: a temporary is freed too early
@@ -134,40 +144,35 @@ struct Batch {
         }
     }
 
-    /// Element lists longer than one message allows go out as several messages in the batch.
+    /// Element lists longer than one message allows go out as several messages in the batch. The
+    /// elements are written straight into the batch with libmnl: through libnftnl each one cost
+    /// an object and a copy of every attribute.
     private mutating func addElements(
-        _ type: nf_tables_msg_types, _ table: TableID, _ set: String,
+        _ operation: Operation, _ type: nf_tables_msg_types, _ table: TableID, _ set: String,
         _ elements: [SetElement], _ flags: UInt16
     ) {
-        var chunk: [SetElement] = []
-        var size = 0
-        func flush(_ batch: inout Batch) {
-            guard !chunk.isEmpty else { return }
-            let part: Operation =
-                type == NFT_MSG_NEWSETELEM
-                ? .addElements(table, set: set, chunk) : .deleteElements(table, set: set, chunk)
-            let elements = chunk
-            let sequence = batch.append(part, type, table, flags) { header in
+        var next = 0
+        while next < elements.count {
+            let first = next
+            var offsets: [UInt32] = []
+            let sequence = append(operation, type, table, flags) { header in
                 let object = NftnlSet(table: table.name, name: set)
-                for element in elements { nftnl_set_elem_add(object.pointer, Self.element(element)) }
-                nftnl_set_elems_nlmsg_build_payload(header, object.pointer)
+                nftnl_set_elems_nlmsg_build_payload(header, object.pointer)  // the set and table names
+                let list = mnl_attr_nest_start(header, UInt16(NFTA_SET_ELEM_LIST_ELEMENTS.rawValue))
+                while next < elements.count {
+                    let element = elements[next]
+                    let length = Int(header.pointee.nlmsg_len)
+                    guard next == first || length + Self.encodedSize(element) <= Messages.elementListLimit else { break }
+                    offsets.append(UInt32(length))
+                    Self.put(element, index: next - first + 1, into: header)
+                    next += 1
+                }
+                mnl_attr_nest_end(header, list)
             }
-            let ranges = Self.elementRanges(batch.lastMessage, elements)
-            batch.records[sequence]?.elements = ranges
-            chunk = []
-            size = 0
+            records[sequence]?.elements = first..<next
+            records[sequence]?.elementOffsets = offsets
         }
-        for element in elements {
-            let elementSize = Self.encodedSize(element)
-            if size + elementSize > Messages.elementListLimit { flush(&self) }
-            chunk.append(element)
-            size += elementSize
-        }
-        flush(&self)
     }
-
-    private var lastMessageStart = 0
-    private var lastMessage: ArraySlice<UInt8> { bytes[lastMessageStart...] }
 
     @discardableResult
     private mutating func append(
@@ -182,7 +187,6 @@ struct Batch {
             // Every object names its table; the payload builders read it from the object.
             payload(header)
         }
-        lastMessageStart = bytes.count
         bytes += message
         records[sequence] = Record(operation: operation)
         return sequence
@@ -190,37 +194,49 @@ struct Batch {
 
     // MARK: Objects
 
-    /// A libnftnl element; ownership passes to the set it is added to.
-    private static func element(_ element: SetElement) -> OpaquePointer {
-        let object = nftnl_set_elem_alloc()!
-        setBytes(ValueCoding.concatenation(element.key)) {
-            nftnl_set_elem_set(object, attribute(NFTNL_SET_ELEM_KEY), $0, $1)
-        }
+    /// One element as libnftnl lays it out (key, key end, data, user data), numbered `index` in the list.
+    private static func put(_ element: SetElement, index: Int, into header: UnsafeMutablePointer<nlmsghdr>) {
+        let nest = mnl_attr_nest_start(header, UInt16(index))
+        putValues(element.key, type: NFTA_SET_ELEM_KEY, into: header)
         if element.key.contains(where: \.isNetwork) {
             // An element of an interval set (its last field is a prefix): the end is a second key.
-            setBytes(ValueCoding.concatenation(element.key, end: true)) {
-                nftnl_set_elem_set(object, attribute(NFTNL_SET_ELEM_KEY_END), $0, $1)
-            }
+            putValues(element.key, end: true, type: NFTA_SET_ELEM_KEY_END, into: header)
         }
         switch element.data {
         case .verdict(let verdict)?:
             guard case .immediateVerdict(let code, let chain) = verdict.immediate else { break }
-            nftnl_set_elem_set_u32(object, attribute(NFTNL_SET_ELEM_VERDICT), UInt32(bitPattern: code.rawValue))
-            if let chain {
-                setString(chain) { nftnl_set_elem_set_str(object, attribute(NFTNL_SET_ELEM_CHAIN), $0) }
-            }
+            let data = mnl_attr_nest_start(header, UInt16(NFTA_SET_ELEM_DATA.rawValue))
+            let inner = mnl_attr_nest_start(header, UInt16(NFTA_DATA_VERDICT.rawValue))
+            mnl_attr_put_u32(header, UInt16(NFTA_VERDICT_CODE.rawValue), UInt32(bitPattern: code.rawValue).bigEndian)
+            if let chain { mnl_attr_put_strz(header, UInt16(NFTA_VERDICT_CHAIN.rawValue), chain) }
+            mnl_attr_nest_end(header, inner)
+            mnl_attr_nest_end(header, data)
         case .values(let values)?:
-            setBytes(ValueCoding.concatenation(values)) {
-                nftnl_set_elem_set(object, attribute(NFTNL_SET_ELEM_DATA), $0, $1)
-            }
+            putValues(values, type: NFTA_SET_ELEM_DATA, into: header)
         case nil: break
         }
         if let comment = element.comment {
-            setBytes(ElementComment.encode(comment)) {
-                nftnl_set_elem_set(object, attribute(NFTNL_SET_ELEM_USERDATA), $0, $1)
+            // nftnl's user data: one TLV (type 0, the comment with its NUL).
+            var text = Array(comment.utf8)
+            text.append(0)
+            let userData = [0, UInt8(text.count)] + text
+            userData.withUnsafeBytes {
+                mnl_attr_put(header, UInt16(NFTA_SET_ELEM_USERDATA.rawValue), $0.count, $0.baseAddress)
             }
         }
-        return object
+        mnl_attr_nest_end(header, nest)
+    }
+
+    /// A key or data attribute: NFTA_DATA_VALUE nested in `type`.
+    private static func putValues(
+        _ values: [Value], end: Bool = false, type: nft_set_elem_attributes, into header: UnsafeMutablePointer<nlmsghdr>
+    ) {
+        let nest = mnl_attr_nest_start(header, UInt16(type.rawValue))
+        withUnsafeTemporaryAllocation(byteCount: ValueCoding.maximumConcatenationLength, alignment: 4) { buffer in
+            let count = ValueCoding.write(values, end: end, into: buffer)
+            mnl_attr_put(header, UInt16(NFTA_DATA_VALUE.rawValue), count, buffer.baseAddress)
+        }
+        mnl_attr_nest_end(header, nest)
     }
 
     /// An upper bound of the element's attribute size in the message (netlink aligns to 4).
@@ -238,32 +254,6 @@ struct Batch {
         }
         if let comment = element.comment { size += 4 + aligned(comment.utf8.count + 3) }
         return size + 8  // flags and slack
-    }
-
-    /// Walks the built message to find where each element's attribute sits.
-    private static func elementRanges(_ message: ArraySlice<UInt8>, _ elements: [SetElement])
-        -> [(range: Range<Int>, element: SetElement)]
-    {
-        let start = message.startIndex
-        var offset = start + 20  // nlmsghdr + nfgenmsg
-        while offset + 4 <= message.endIndex {
-            let length = Int(readU16(message, offset))
-            let type = readU16(message, offset + 2) & 0x3fff
-            guard length >= 4 else { break }
-            if type == UInt16(NFTA_SET_ELEM_LIST_ELEMENTS.rawValue) {
-                var inner = offset + 4
-                var ranges: [(range: Range<Int>, element: SetElement)] = []
-                for element in elements where inner + 4 <= offset + length {
-                    let elementLength = Int(readU16(message, inner))
-                    guard elementLength >= 4 else { break }
-                    ranges.append(((inner - start)..<(inner - start + elementLength), element))
-                    inner += (elementLength + 3) & ~3
-                }
-                return ranges
-            }
-            offset += (length + 3) & ~3
-        }
-        return []
     }
 }
 

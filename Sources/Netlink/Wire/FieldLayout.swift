@@ -141,6 +141,37 @@ enum ValueCoding {
         }
     }
 
+    /// The longest concatenation nf_tables takes: its registers hold 64 bytes.
+    static let maximumConcatenationLength = 64
+
+    /// `concatenation` written into `buffer` (at least `maximumConcatenationLength` bytes) without
+    /// allocating; returns its length.
+    static func write(_ values: [Value], end: Bool = false, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        var offset = 0
+        func put(_ byte: UInt8) {
+            buffer[offset] = byte
+            offset += 1
+        }
+        for value in values {
+            let start = offset
+            switch value {
+            case .address(let address):
+                for index in 0..<address.family.byteCount { put(address.byte(index)) }
+            case .network(let network):
+                let address = end ? network.lastAddress : network.address
+                for index in 0..<address.family.byteCount { put(address.byte(index)) }
+            case .transportProtocol(let number): put(number)
+            case .port(let port):
+                put(UInt8(port >> 8))
+                put(UInt8(port & 0xff))
+            case .integer(let integer):
+                withUnsafeBytes(of: integer) { for byte in $0 { put(byte) } }
+            }
+            while (offset - start) % 4 != 0 { put(0) }
+        }
+        return offset
+    }
+
     /// The key of an interval set's element from its start and end: the last field's range as
     /// its prefix, the others equal at both ends. nil for any other range (not one nfcompile
     /// writes).
