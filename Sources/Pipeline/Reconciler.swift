@@ -87,11 +87,20 @@ public final class Reconciler {
     private var hasBaseline = false
     /// The generation of our last commit while we know the kernel holds it; nil otherwise.
     private var committedGeneration: UInt32?
+    /// How often a verification reads the kernel even when no one committed since us.
+    private let deepVerificationPeriod: Duration
+    private var lastFullSync: ContinuousClock.Instant?
 
-    public init(store: any RulesetStore, options: CompilerOptions = CompilerOptions(), attempts: Int = 3) {
+    /// `deepVerificationPeriod`: see `sync(changing:removing:verify:)` (kube-proxy's nftables
+    /// proxier rewrites everything once an hour, too).
+    public init(
+        store: any RulesetStore, options: CompilerOptions = CompilerOptions(), attempts: Int = 3,
+        deepVerificationPeriod: Duration = .seconds(3600)
+    ) {
         self.store = store
         self.options = options
         self.attempts = attempts
+        self.deepVerificationPeriod = deepVerificationPeriod
         self.compiler = IncrementalCompiler(options: options)
     }
 
@@ -197,7 +206,11 @@ public final class Reconciler {
     /// `removing` the IDs of services gone. Costs what the change touches: only those services are
     /// compiled, and the commit is guarded by the generation of our last one. With `verify` (the
     /// periodic check), it is a full sync instead: the whole table is diffed against a fresh read
-    /// of the kernel, and whatever else differs is repaired. Needs a full sync (`sync(to:)`) first.
+    /// of the kernel, and whatever else differs is repaired — when anyone committed since our last
+    /// commit. When no one did, the kernel still holds exactly that commit (nf_tables changes only by
+    /// transactions, and each moves the generation), so reading 240,000 elements back would prove
+    /// nothing: the check costs one generation request, and a full sync runs only once per
+    /// `deepVerificationPeriod` (against a fault of our own). Needs a full sync (`sync(to:)`) first.
     public func sync(changing: [Service] = [], removing: [ServiceID] = [], verify: Bool = false) throws -> Outcome {
         precondition(hasBaseline, "a sync of changes needs a full sync first")
         let intended = compiler.update(changing: changing, removing: removing)
@@ -205,7 +218,12 @@ public final class Reconciler {
             // A whole family table comes or goes, or the kernel's state is unknown: diff it all.
             return try fullSync(to: compiler.graph, check: .none)
         }
-        if verify { return try fullSync(to: compiler.graph, check: .intended(intended)) }
+        if verify {
+            let deepCheckDue = lastFullSync.map { .now - $0 >= deepVerificationPeriod } ?? true
+            if try deepCheckDue || store.generation() != generation {
+                return try fullSync(to: compiler.graph, check: .intended(intended))
+            }
+        }
         if intended.isEmpty { return Outcome(kind: .partial, unchanged: generation) }
         do {
             let committed = try store.commit(intended, ifGenerationIs: generation)
@@ -241,6 +259,7 @@ public final class Reconciler {
 
     private func fullSync(to graph: ServiceGraph, check: DriftCheck) throws -> Outcome {
         committedGeneration = nil
+        lastFullSync = .now
         let desired = graph.compile(options: options)
         var outcome = try commitFull(desired, serving: graph.services) { plan in
             if let foreign = plan.foreignObjects { return .foreignObjects(foreign) }

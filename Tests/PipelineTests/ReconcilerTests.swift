@@ -88,6 +88,34 @@ enum Cluster {
         #expect(back.operations > 0 && back.repair == nil)
     }
 
+    @Test func aVerificationReadsTheKernelOnlyWhenSomeoneCommittedSinceUs() throws {
+        let store = ModelRulesetStore()
+        let reconciler = Reconciler(store: store)
+        let graph = Cluster.graph(services: 4)
+        _ = try reconciler.sync(to: graph)
+        let reads = store.reads
+        // No commit since ours: the kernel holds it, nothing is read.
+        let quiet = try reconciler.sync(verify: true)
+        #expect(store.reads == reads && quiet.operations == 0 && quiet.kind == .partial)
+        // A pending change goes in as a partial sync.
+        let changed = try reconciler.sync(changing: [Cluster.service(index: 1, endpoints: 3)], verify: true)
+        #expect(store.reads == reads && changed.kind == .partial && changed.operations > 0)
+        // Someone else committed (to any table): read, and repair what they changed in ours.
+        store.tamper { ruleset in
+            let index = ruleset.tables[0].sets.firstIndex { $0.name == "hairpin" }!
+            ruleset.tables[0].sets[index].elements.removeFirst()
+        }
+        let repaired = try reconciler.sync(verify: true)
+        #expect(store.reads == reads + 1 && repaired.kind == .full && repaired.repair == .drift)
+
+        // Once per deep-verification period, the kernel is read even without a foreign commit.
+        let deep = Reconciler(store: store, deepVerificationPeriod: .zero)
+        _ = try deep.sync(to: graph)
+        let before = store.reads
+        #expect(try deep.sync(verify: true).kind == .full)
+        #expect(store.reads == before + 1)
+    }
+
     @Test func aPartialSyncCostsTheChangeAndFallsBackWhenTheGenerationMoved() throws {
         let store = ModelRulesetStore()
         let reconciler = Reconciler(store: store)
@@ -112,7 +140,7 @@ enum Cluster {
     /// on elements that are there: read again and commit what is really missing.
     @Test func anIncompleteReadIsReadAgain() throws {
         let store = ModelRulesetStore()
-        let reconciler = Reconciler(store: store)
+        let reconciler = Reconciler(store: store, deepVerificationPeriod: .zero)  // every verification reads
         let graph = Cluster.graph(services: 5)
         _ = try reconciler.sync(to: graph)
         store.incompleteReads = 2

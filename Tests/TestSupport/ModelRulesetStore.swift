@@ -11,6 +11,8 @@ public final class ModelRulesetStore: RulesetStore {
     public private(set) var ruleset = Ruleset(tables: [])
     public private(set) var currentGeneration: UInt32 = 1
     public private(set) var commits = 0
+    /// Reads of the table (dumps of the kernel's).
+    public private(set) var reads = 0
     /// Every stale flow the agent asked to forget, in order.
     public private(set) var forgottenFlows: [StaleFlow] = []
     /// Stale affinities the reconciler asked to delete.
@@ -28,6 +30,7 @@ public final class ModelRulesetStore: RulesetStore {
     public var incompleteReads = 0
 
     public func read(tableName: String) throws -> Ruleset {
+        reads += 1
         if let foreignObjects { throw NetlinkError.unexpectedContent(foreignObjects) }
         var tables = ruleset.tables.filter { $0.name == tableName }
         if incompleteReads > 0 {
