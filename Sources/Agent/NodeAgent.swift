@@ -292,7 +292,7 @@ public actor NodeAgent: Service {
             // A full sync's transient structures (the whole compiled table, its batch) are freed
             // but glibc keeps the pages: give them back, or the agent stays at its peak for good.
             // Before the sync's log line, which tells watchers (and the benchmark) it is over.
-            if report.kind == .full { _ = returnFreedMemory(0) }
+            if report.kind == .full { ProcessMemory.returnFreedPages() }
             log(report)
         } catch {
             metrics.syncFailures.increment()
@@ -336,7 +336,3 @@ public actor NodeAgent: Service {
             ])
     }
 }
-
-/// glibc's `malloc_trim`, which Swift's Glibc module does not export (malloc.h is not in it).
-@_silgen_name("malloc_trim")
-private func returnFreedMemory(_ pad: Int) -> Int32

@@ -1,3 +1,4 @@
+import Agent
 import ArgumentParser
 import Foundation
 import KubernetesAPI
@@ -22,6 +23,7 @@ extension NFCompile {
     /// come before the given ones, which override them (kube-proxy's precedence).
     static func main() async {
         var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "agent" { ProcessMemory.useOneArena() }
         if arguments.first == "agent", let path = configPath(arguments) {
             do {
                 var file = try KubeProxyConfiguration(path: path)
