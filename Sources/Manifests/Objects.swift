@@ -312,7 +312,10 @@ public struct EndpointSliceManifest: Hashable, Sendable {
         /// from the rest, which nearly every endpoint lacks, so that no array is allocated per
         /// endpoint: a cluster has hundreds of thousands, and the agent keeps them all.
         public private(set) var address: Located<IPAddress>?
-        public private(set) var otherAddresses: [Located<IPAddress>] = []
+        public private(set) var otherAddresses: [Located<IPAddress>] {
+            get { rare?.otherAddresses ?? [] }
+            set { rare = Rare.with(rare, otherAddresses: newValue) }
+        }
         /// Conditions; nil means "unknown", which Kubernetes treats as true for ready and serving.
         public var ready: Bool?
         public var serving: Bool?
@@ -322,25 +325,66 @@ public struct EndpointSliceManifest: Hashable, Sendable {
         /// `targetRef.name`, usually the pod.
         public var targetName: String?
         /// `hints.forZones[].name`: zones this endpoint should serve (topology-aware routing).
-        public var zoneHints: [String]? = nil
+        public var zoneHints: [String]? {
+            get { rare?.zoneHints }
+            set { rare = Rare.with(rare, zoneHints: .some(newValue)) }
+        }
         /// `hints.forNodes[].name`: nodes this endpoint should serve.
-        public var nodeHints: [String]? = nil
+        public var nodeHints: [String]? {
+            get { rare?.nodeHints }
+            set { rare = Rare.with(rare, nodeHints: .some(newValue)) }
+        }
+        /// What few endpoints have, behind one reference instead of three arrays (16 bytes less for
+        /// each of the cluster's endpoints).
+        private var rare: Rare?
 
         public init(
             addresses: [Located<IPAddress>], ready: Bool? = nil, serving: Bool? = nil, terminating: Bool? = nil,
             nodeName: String? = nil, zone: String? = nil, targetName: String? = nil, zoneHints: [String]? = nil,
             nodeHints: [String]? = nil
         ) {
-            self.zoneHints = zoneHints
-            self.nodeHints = nodeHints
             self.address = addresses.first
-            self.otherAddresses = Array(addresses.dropFirst())
             self.ready = ready
             self.serving = serving
             self.terminating = terminating
             self.nodeName = nodeName
             self.zone = zone
             self.targetName = targetName
+            rare = Rare.with(nil, otherAddresses: Array(addresses.dropFirst()), zoneHints: zoneHints, nodeHints: nodeHints)
+        }
+
+        private final class Rare: Hashable, Sendable {
+            let otherAddresses: [Located<IPAddress>]
+            let zoneHints: [String]?
+            let nodeHints: [String]?
+
+            private init(otherAddresses: [Located<IPAddress>], zoneHints: [String]?, nodeHints: [String]?) {
+                self.otherAddresses = otherAddresses
+                self.zoneHints = zoneHints
+                self.nodeHints = nodeHints
+            }
+
+            /// `base` with the given fields replaced; nil when nothing is left.
+            static func with(
+                _ base: Rare?, otherAddresses: [Located<IPAddress>]? = nil, zoneHints: [String]?? = nil,
+                nodeHints: [String]?? = nil
+            ) -> Rare? {
+                let others = otherAddresses ?? base?.otherAddresses ?? []
+                let zones = zoneHints ?? base?.zoneHints
+                let nodes = nodeHints ?? base?.nodeHints
+                guard !others.isEmpty || zones != nil || nodes != nil else { return nil }
+                return Rare(otherAddresses: others, zoneHints: zones, nodeHints: nodes)
+            }
+
+            static func == (a: Rare, b: Rare) -> Bool {
+                (a.otherAddresses, a.zoneHints, a.nodeHints) == (b.otherAddresses, b.zoneHints, b.nodeHints)
+            }
+
+            func hash(into hasher: inout Hasher) {
+                hasher.combine(otherAddresses)
+                hasher.combine(zoneHints)
+                hasher.combine(nodeHints)
+            }
         }
     }
 

@@ -98,8 +98,17 @@ public struct Endpoint: Hashable, Sendable {
     public var zone: String?
     /// EndpointSlice topology hints: the zones (`hints.forZones`) and nodes (`hints.forNodes`)
     /// this endpoint is meant for; empty when it has none.
-    public var zoneHints: [String]
-    public var nodeHints: [String]
+    public var zoneHints: [String] {
+        get { hints?.zones ?? [] }
+        set { hints = Hints(zones: newValue, nodes: nodeHints) }
+    }
+    public var nodeHints: [String] {
+        get { hints?.nodes ?? [] }
+        set { hints = Hints(zones: zoneHints, nodes: newValue) }
+    }
+    /// Both behind one reference, nil without any: few endpoints have hints, and the agent keeps
+    /// every endpoint of the cluster.
+    private var hints: Hints?
     /// Relative share of new connections (buckets in the load-balancing map); at least 1.
     public var weight: Int
     /// The pod behind the endpoint, for comments and messages.
@@ -117,9 +126,27 @@ public struct Endpoint: Hashable, Sendable {
         self.isTerminating = isTerminating
         self.nodeName = nodeName
         self.zone = zone
-        self.zoneHints = zoneHints
-        self.nodeHints = nodeHints
+        self.hints = Hints(zones: zoneHints, nodes: nodeHints)
         self.weight = max(1, weight)
         self.targetName = targetName
+    }
+
+    private final class Hints: Hashable, Sendable {
+        let zones: [String]
+        let nodes: [String]
+
+        /// nil for no hints at all.
+        init?(zones: [String], nodes: [String]) {
+            guard !zones.isEmpty || !nodes.isEmpty else { return nil }
+            self.zones = zones
+            self.nodes = nodes
+        }
+
+        static func == (a: Hints, b: Hints) -> Bool { a.zones == b.zones && a.nodes == b.nodes }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(zones)
+            hasher.combine(nodes)
+        }
     }
 }
