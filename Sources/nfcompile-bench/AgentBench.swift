@@ -15,6 +15,8 @@ enum AgentBench {
         /// From the agent's start to its first sync's log line.
         var firstSyncSeconds = 0.0
         var residentMiB = 0.0
+        /// After the updates (each a partial sync).
+        var residentAfterUpdatesMiB = 0.0
         var updates = 0
         var updateP50Seconds = 0.0
         var updateP99Seconds = 0.0
@@ -86,10 +88,11 @@ enum AgentBench {
             try server.apply(slice(round % services, endpoints: endpoints, variant: round / services + 1))
         }
         result.updates = latencies.count
+        result.residentAfterUpdatesMiB = agent.residentMiB
         result.updateP50Seconds = Measure.percentile(latencies, 0.5)
         result.updateP99Seconds = Measure.percentile(latencies, 0.99)
         log(
-            "agent on the API server, \(services) × \(endpoints): first sync \(Report.ms(result.firstSyncSeconds)), resident \(Int(result.residentMiB)) MiB, update p50 \(Report.ms(result.updateP50Seconds)), p99 \(Report.ms(result.updateP99Seconds))"
+            "agent on the API server, \(services) × \(endpoints): first sync \(Report.ms(result.firstSyncSeconds)), resident \(Int(result.residentMiB)) MiB (\(Int(result.residentAfterUpdatesMiB)) MiB after \(result.updates) updates), update p50 \(Report.ms(result.updateP50Seconds)), p99 \(Report.ms(result.updateP99Seconds))"
         )
         return result
     }
@@ -119,10 +122,11 @@ enum AgentBench {
             try write(round % services, variant: round / services + 1)
         }
         result.updates = latencies.count
+        result.residentAfterUpdatesMiB = agent.residentMiB
         result.updateP50Seconds = Measure.percentile(latencies, 0.5)
         result.updateP99Seconds = Measure.percentile(latencies, 0.99)
         log(
-            "agent on \(services) files × \(endpoints): first sync \(Report.ms(result.firstSyncSeconds)), resident \(Int(result.residentMiB)) MiB, update p50 \(Report.ms(result.updateP50Seconds)), p99 \(Report.ms(result.updateP99Seconds))"
+            "agent on \(services) files × \(endpoints): first sync \(Report.ms(result.firstSyncSeconds)), resident \(Int(result.residentMiB)) MiB (\(Int(result.residentAfterUpdatesMiB)) MiB after \(result.updates) updates), update p50 \(Report.ms(result.updateP50Seconds)), p99 \(Report.ms(result.updateP99Seconds))"
         )
         return result
     }

@@ -88,13 +88,13 @@ struct Report: Codable {
     /// The agent from its inputs: start and memory, and one object change to its commit.
     func agentTable() -> String {
         var lines = [
-            "| agent input | services × endpoints | first sync after start | resident after it | one change → commit, p50 | p99 |",
-            "|---|---|---|---|---|---|",
+            "| agent input | services × endpoints | first sync after start | resident after it | after the updates | one change → commit, p50 | p99 |",
+            "|---|---|---|---|---|---|---|",
         ]
         for result in agent {
             let input = result.input == "api" ? "API server (test)" : "folder, a file per Service"
             lines.append(
-                "| \(input) | \(result.services) × \(result.endpoints) | \(Self.ms(result.firstSyncSeconds)) | \(Int(result.residentMiB)) MiB | \(Self.ms(result.updateP50Seconds)) | \(Self.ms(result.updateP99Seconds)) |"
+                "| \(input) | \(result.services) × \(result.endpoints) | \(Self.ms(result.firstSyncSeconds)) | \(Int(result.residentMiB)) MiB | \(Int(result.residentAfterUpdatesMiB)) MiB (\(result.updates)) | \(Self.ms(result.updateP50Seconds)) | \(Self.ms(result.updateP99Seconds)) |"
             )
         }
         return lines.joined(separator: "\n")
