@@ -350,7 +350,8 @@ public struct EndpointSliceManifest: Hashable, Sendable {
             self.nodeName = nodeName
             self.zone = zone
             self.targetName = targetName
-            rare = Rare.with(nil, otherAddresses: Array(addresses.dropFirst()), zoneHints: zoneHints, nodeHints: nodeHints)
+            rare = Rare.with(
+                nil, otherAddresses: Array(addresses.dropFirst()), zoneHints: zoneHints, nodeHints: nodeHints)
         }
 
         private final class Rare: Hashable, Sendable {

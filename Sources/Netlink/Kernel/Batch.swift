@@ -162,7 +162,9 @@ struct Batch {
                 while next < elements.count {
                     let element = elements[next]
                     let length = Int(header.pointee.nlmsg_len)
-                    guard next == first || length + Self.encodedSize(element) <= Messages.elementListLimit else { break }
+                    guard next == first || length + Self.encodedSize(element) <= Messages.elementListLimit else {
+                        break
+                    }
                     offsets.append(UInt32(length))
                     Self.put(element, index: next - first + 1, into: header)
                     next += 1
