@@ -227,9 +227,10 @@ public final class Reconciler {
         if intended.isEmpty { return Outcome(kind: .partial, unchanged: generation) }
         do {
             let committed = try store.commit(intended, ifGenerationIs: generation)
-            committedGeneration = committed
-            return finish(
+            let outcome = finish(
                 intended, kind: .partial, generation: committed, replacedWhole: false, repair: nil, serving: changing)
+            committedGeneration = Self.trackedGeneration(after: outcome)
+            return outcome
         } catch NetlinkError.generationChanged {
             // Someone committed since our last commit (to any table): look at what the kernel holds.
             return try fullSync(to: compiler.graph, check: .intended(intended))
@@ -279,8 +280,19 @@ public final class Reconciler {
             }
         }
         outcome.kind = .full
-        committedGeneration = outcome.generation
+        committedGeneration = Self.trackedGeneration(after: outcome)
         return outcome
+    }
+
+    /// The generation our tables are known to be at after a sync: its commit's, or that of the
+    /// stale affinities' deletion right after it (it touches only the packet path's sets) when no
+    /// other commit came between. Left at the sync's own, the next partial sync would find the
+    /// generation moved and read the whole table back.
+    private static func trackedGeneration(after outcome: Outcome) -> UInt32 {
+        guard let affinities = outcome.affinityGeneration, affinities == outcome.generation &+ 1 else {
+            return outcome.generation
+        }
+        return affinities
     }
 
     /// Plans and commits, starting again when another program commits in between.

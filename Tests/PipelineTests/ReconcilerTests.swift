@@ -116,6 +116,28 @@ enum Cluster {
         #expect(store.reads == before + 1)
     }
 
+    /// Deleting the remembered clients of a removed endpoint is a commit of its own, right after
+    /// the sync's: the next sync still goes by difference, without reading the table back.
+    @Test func affinityDeletionsKeepTheNextSyncPartial() throws {
+        let store = ModelRulesetStore()
+        let reconciler = Reconciler(store: store)
+        func service(endpoints: Int) -> Service {
+            var service = Cluster.service(index: 0, endpoints: endpoints)
+            service.sessionAffinityTimeout = 10_800
+            return service
+        }
+        _ = try reconciler.sync(to: ServiceGraph(services: [service(endpoints: 3)]))
+        let reads = store.reads
+        let removal = try reconciler.sync(changing: [service(endpoints: 2)])
+        #expect(removal.kind == .partial && removal.affinityGeneration == removal.generation + 1)
+        let next = try reconciler.sync(changing: [service(endpoints: 3)])
+        #expect(next.kind == .partial && store.reads == reads)
+        #expect(try reconciler.sync(verify: true).kind == .partial && store.reads == reads)
+        #expect(
+            try store.read(tableName: "nfcompile").canonical
+                == ServiceGraph(services: [service(endpoints: 3)]).compile().canonical)
+    }
+
     @Test func aPartialSyncCostsTheChangeAndFallsBackWhenTheGenerationMoved() throws {
         let store = ModelRulesetStore()
         let reconciler = Reconciler(store: store)

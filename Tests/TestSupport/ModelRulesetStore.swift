@@ -68,9 +68,13 @@ public final class ModelRulesetStore: RulesetStore {
     }
 
     /// The model has no packet path, so no remembered client: nothing to delete.
+    /// Remembered clients live in the packet path's sets, which the model does not hold; the
+    /// deletion is a commit of its own, as in the kernel.
     public func deleteStaleAffinities(_ affinities: [StaleAffinity]) throws -> (deleted: Int, generation: UInt32?) {
         staleAffinities += affinities
-        return (0, nil)
+        guard !affinities.isEmpty else { return (0, nil) }
+        currentGeneration += 1
+        return (affinities.count, currentGeneration)
     }
 
     public func deleteStaleFlows(_ flows: [StaleFlow]) throws -> Int {
