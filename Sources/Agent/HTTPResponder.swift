@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -18,11 +19,35 @@ struct HTTPResponder: Sendable {
     let port: Int
     let respond: @Sendable (_ path: String) -> Response
 
-    /// Listens, then serves until the task is cancelled. Throws when the address cannot be bound.
+    /// The address cannot be listened on (in use, not this host's, not permitted).
+    struct ListenError: Error, CustomStringConvertible {
+        var address: String
+        var reason: String
+        var description: String { "cannot listen on \(address): \(reason)" }
+    }
+
+    /// Listens, then serves until the task is cancelled. Throws `ListenError` when the address
+    /// cannot be bound.
     func run() async throws {
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         let respond = respond
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let listener: any Channel
+        do {
+            listener = try await bind(bare, respond)
+        } catch let error as IOError {
+            throw ListenError(address: "\(host):\(port)", reason: String(cString: strerror(error.errnoCode)))
+        } catch {
+            throw ListenError(address: "\(host):\(port)", reason: "\(error)")
+        }
+        try await withTaskCancellationHandler {
+            try await listener.closeFuture.get()
+        } onCancel: {
+            listener.close(promise: nil)
+        }
+    }
+
+    private func bind(_ host: String, _ respond: @escaping @Sendable (String) -> Response) async throws -> any Channel {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // A client may send its request and shut its side (HTTP/1.0, `socat -`): answer it anyway.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
@@ -32,12 +57,7 @@ struct HTTPResponder: Sendable {
                     try channel.pipeline.syncOperations.addHandler(Answering(respond: respond))
                 }
             }
-            .bind(host: bare, port: port).get()
-        try await withTaskCancellationHandler {
-            try await listener.closeFuture.get()
-        } onCancel: {
-            listener.close(promise: nil)
-        }
+            .bind(host: host, port: port).get()
     }
 }
 

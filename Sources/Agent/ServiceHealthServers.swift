@@ -101,13 +101,12 @@ final class ServiceHealthServers: Sendable {
             return Self.answer(service: id, localEndpoints: count, proxyHealthy: healthy).response
         }
         let logger = logger
-        let host = host
         let task = Task {
             do {
                 try await responder.run()
             } catch  where !Task.isCancelled {
                 logger.error(
-                    "cannot serve the health check of Service \(id) on \(host):\(check.port): \(error)",
+                    "health check of Service \(id): \(error)",
                     metadata: ["hint": "is another program listening on that port?"])
             } catch {}
         }

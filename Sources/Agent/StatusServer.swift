@@ -36,6 +36,18 @@ struct StatusServer: Service {
             try await cancelWhenGracefulShutdown { try await responder.run() }
         } catch is CancellationError {
             // Stopped with the agent: not a failure.
+        } catch let error as HTTPResponder.ListenError {
+            throw CannotServe(
+                error: error, flag: routes.contains(.health) ? "--healthz-bind-address" : "--metrics-bind-address")
+        }
+    }
+
+    /// What the agent stops with when its status port is taken (most often by the kube-proxy it replaces).
+    struct CannotServe: Error, CustomStringConvertible {
+        var error: HTTPResponder.ListenError
+        var flag: String
+        var description: String {
+            "\(error)\n  fix: stop the program that listens there (kube-proxy, or another agent), or give another \(flag) (\"\" serves none)"
         }
     }
 

@@ -314,7 +314,7 @@ public struct EndpointSliceManifest: Hashable, Sendable {
         public private(set) var address: Located<IPAddress>?
         public private(set) var otherAddresses: [Located<IPAddress>] {
             get { rare?.otherAddresses ?? [] }
-            set { rare = Rare.with(rare, otherAddresses: newValue) }
+            set { rare = Rare(otherAddresses: newValue, zoneHints: zoneHints, nodeHints: nodeHints) }
         }
         /// Conditions; nil means "unknown", which Kubernetes treats as true for ready and serving.
         public var ready: Bool?
@@ -327,12 +327,12 @@ public struct EndpointSliceManifest: Hashable, Sendable {
         /// `hints.forZones[].name`: zones this endpoint should serve (topology-aware routing).
         public var zoneHints: [String]? {
             get { rare?.zoneHints }
-            set { rare = Rare.with(rare, zoneHints: .some(newValue)) }
+            set { rare = Rare(otherAddresses: otherAddresses, zoneHints: newValue, nodeHints: nodeHints) }
         }
         /// `hints.forNodes[].name`: nodes this endpoint should serve.
         public var nodeHints: [String]? {
             get { rare?.nodeHints }
-            set { rare = Rare.with(rare, nodeHints: .some(newValue)) }
+            set { rare = Rare(otherAddresses: otherAddresses, zoneHints: zoneHints, nodeHints: newValue) }
         }
         /// What few endpoints have, behind one reference instead of three arrays (16 bytes less for
         /// each of the cluster's endpoints).
@@ -350,8 +350,7 @@ public struct EndpointSliceManifest: Hashable, Sendable {
             self.nodeName = nodeName
             self.zone = zone
             self.targetName = targetName
-            rare = Rare.with(
-                nil, otherAddresses: Array(addresses.dropFirst()), zoneHints: zoneHints, nodeHints: nodeHints)
+            rare = Rare(otherAddresses: Array(addresses.dropFirst()), zoneHints: zoneHints, nodeHints: nodeHints)
         }
 
         private final class Rare: Hashable, Sendable {
@@ -359,22 +358,12 @@ public struct EndpointSliceManifest: Hashable, Sendable {
             let zoneHints: [String]?
             let nodeHints: [String]?
 
-            private init(otherAddresses: [Located<IPAddress>], zoneHints: [String]?, nodeHints: [String]?) {
+            /// nil when the endpoint has none of them.
+            init?(otherAddresses: [Located<IPAddress>], zoneHints: [String]?, nodeHints: [String]?) {
+                guard !otherAddresses.isEmpty || zoneHints != nil || nodeHints != nil else { return nil }
                 self.otherAddresses = otherAddresses
                 self.zoneHints = zoneHints
                 self.nodeHints = nodeHints
-            }
-
-            /// `base` with the given fields replaced; nil when nothing is left.
-            static func with(
-                _ base: Rare?, otherAddresses: [Located<IPAddress>]? = nil, zoneHints: [String]?? = nil,
-                nodeHints: [String]?? = nil
-            ) -> Rare? {
-                let others = otherAddresses ?? base?.otherAddresses ?? []
-                let zones = zoneHints ?? base?.zoneHints
-                let nodes = nodeHints ?? base?.nodeHints
-                guard !others.isEmpty || zones != nil || nodes != nil else { return nil }
-                return Rare(otherAddresses: others, zoneHints: zones, nodeHints: nodes)
             }
 
             static func == (a: Rare, b: Rare) -> Bool {

@@ -23,8 +23,9 @@ extension NFCompile {
     /// come before the given ones, which override them (kube-proxy's precedence).
     static func main() async {
         var arguments = Array(CommandLine.arguments.dropFirst())
-        if arguments.first == "agent" { ProcessMemory.useOneArena() }
-        if arguments.first == "agent", let path = configPath(arguments) {
+        let isAgent = arguments.first == "agent"
+        if isAgent { ProcessMemory.useOneArena() }
+        if isAgent, let path = configPath(arguments) {
             do {
                 var file = try KubeProxyConfiguration(path: path)
                 if arguments.contains(where: { $0 == "--manifests" || $0.hasPrefix("--manifests=") }) {

@@ -9,7 +9,7 @@ import Testing
 /// side shut after its request.
 @Suite struct HTTPResponderTests {
     /// Serves `/hello` on a free loopback port for the duration of `body`.
-    func withResponder(_ body: (Int) throws -> Void) async throws {
+    func withResponder(_ body: (Int) async throws -> Void) async throws {
         for attempt in 0..<5 {
             let port = Int.random(in: 20_000..<60_000)
             let responder = HTTPResponder(host: "127.0.0.1", port: port) { path in
@@ -29,10 +29,19 @@ import Testing
                 if attempt == 4 { Issue.record("the responder never listened") }
                 continue
             }
-            try body(port)
+            try await body(port)
             task.cancel()
             _ = await task.result
             return
+        }
+    }
+
+    /// A port taken by another program: one error naming the address and why, not NIO's call.
+    @Test func aTakenPortIsNamed() async throws {
+        try await withResponder { port in
+            let second = HTTPResponder(host: "127.0.0.1", port: port) { _ in .init(status: 200, headers: [], body: "") }
+            let error = await #expect(throws: HTTPResponder.ListenError.self) { try await second.run() }
+            #expect(error.map { "\($0)" } == "cannot listen on 127.0.0.1:\(port): Address already in use")
         }
     }
 

@@ -234,7 +234,7 @@ struct Batch {
         _ values: [Value], end: Bool = false, type: nft_set_elem_attributes, into header: UnsafeMutablePointer<nlmsghdr>
     ) {
         let nest = mnl_attr_nest_start(header, UInt16(type.rawValue))
-        withUnsafeTemporaryAllocation(byteCount: ValueCoding.maximumConcatenationLength, alignment: 4) { buffer in
+        withUnsafeTemporaryAllocation(byteCount: ValueCoding.paddedLength(values), alignment: 4) { buffer in
             let count = ValueCoding.write(values, end: end, into: buffer)
             mnl_attr_put(header, UInt16(NFTA_DATA_VALUE.rawValue), count, buffer.baseAddress)
         }

@@ -134,17 +134,12 @@ enum ValueCoding {
     /// A concatenated key or data value: each part padded to a multiple of 4 bytes. A network
     /// stands for its first address, or its last one in the `end` of an interval's key.
     static func concatenation(_ values: [Value], end: Bool = false) -> [UInt8] {
-        values.flatMap { value in
-            var raw = bytes(value)
-            if end, case .network(let network) = value { raw = network.lastAddress.bytes }
-            return raw + [UInt8](repeating: 0, count: (raw.count + 3) / 4 * 4 - raw.count)
+        [UInt8](unsafeUninitializedCapacity: paddedLength(values)) { buffer, count in
+            count = write(values, end: end, into: UnsafeMutableRawBufferPointer(buffer))
         }
     }
 
-    /// The longest concatenation nf_tables takes: its registers hold 64 bytes.
-    static let maximumConcatenationLength = 64
-
-    /// `concatenation` written into `buffer` (at least `maximumConcatenationLength` bytes) without
+    /// `concatenation` written into `buffer` (at least `paddedLength(values)` bytes) without
     /// allocating; returns its length.
     static func write(_ values: [Value], end: Bool = false, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         var offset = 0
@@ -152,20 +147,20 @@ enum ValueCoding {
             buffer[offset] = byte
             offset += 1
         }
+        func put(_ address: IPAddress) {
+            for index in 0..<address.family.byteCount { put(address.byte(index)) }
+        }
         for value in values {
             let start = offset
             switch value {
-            case .address(let address):
-                for index in 0..<address.family.byteCount { put(address.byte(index)) }
-            case .network(let network):
-                let address = end ? network.lastAddress : network.address
-                for index in 0..<address.family.byteCount { put(address.byte(index)) }
+            case .address(let address): put(address)
+            case .network(let network): put(end ? network.lastAddress : network.address)
             case .transportProtocol(let number): put(number)
             case .port(let port):
                 put(UInt8(port >> 8))
                 put(UInt8(port & 0xff))
             case .integer(let integer):
-                withUnsafeBytes(of: integer) { for byte in $0 { put(byte) } }
+                withUnsafeBytes(of: integer) { for byte in $0 { put(byte) } }  // host order, as registers hold it
             }
             while (offset - start) % 4 != 0 { put(0) }
         }
