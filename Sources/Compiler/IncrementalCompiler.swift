@@ -33,6 +33,12 @@ public struct IncrementalCompiler: Sendable {
         var affinityUse: [AffinityTimeout: Int] = [:]
         /// Services with a frontend of this family.
         var frontendServices = 0
+        /// The capacity of each set sized by its elements as the kernel has it: as the full
+        /// compile gives it after `reset`, as the last full sync left it after `adopt`. A set
+        /// not here has that of an empty one.
+        var capacities: [String: UInt32] = [:]
+
+        func capacity(of set: String) -> UInt32 { capacities[set] ?? NamedSet.capacity(for: 0) }
     }
 
     public init(options: CompilerOptions) {
@@ -50,11 +56,26 @@ public struct IncrementalCompiler: Sendable {
         ids = []
         freeNumbers = []
         for service in graph.services { claim(service, fragments(of: service), add: true) }
+        for family in tables.keys {
+            let claims = tables[family]!.claims
+            tables[family]!.capacities = claims.filter { !TableBuilder.intervalSets.contains($0.key) }
+                .mapValues { NamedSet.capacity(for: $0.count) }
+        }
+    }
+
+    /// Takes the capacities of the kernel's sets, as a full sync left them (it keeps a set
+    /// whose capacity still serves, `NamedSet.canStay(as:)`).
+    public mutating func adopt(_ capacities: SetCapacities) {
+        for family in tables.keys {
+            let id = TableID(family: TableFamily(family), name: options.tableName)
+            tables[family]!.capacities = capacities[id] ?? [:]
+        }
     }
 
     /// The transaction that moves the kernel from the last graph's ruleset to `graph`'s, or nil
     /// when the change adds or removes a whole table (an address family's first or last
-    /// service): then compile fully and diff. The state moves to `graph` either way.
+    /// service) or a set's capacity no longer serves its elements: then compile fully and diff
+    /// (which declares the set again). The state moves to `graph` either way.
     public mutating func update(to graph: ServiceGraph) -> Transaction? {
         let wanted = Dictionary(graph.services.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let changed = wanted.values.filter { services[$0.id] != $0 }
@@ -114,6 +135,7 @@ public struct IncrementalCompiler: Sendable {
                 skeleton.add(
                     TableBuilder(family: family, options: options), id, affinityFrom: previousTimeouts, to: timeouts)
             }
+            guard capacitiesServe(family, before[family]?.keys, new: skeleton.newSets) else { return nil }
             for (set, keys) in (before[family] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 var gone: [SetElement] = []
                 var come: [SetElement] = []
@@ -139,9 +161,37 @@ public struct IncrementalCompiler: Sendable {
         }
         // New sets and chains first (elements and rules refer to them), element deletes before
         // adds, then the rules of new and rewritten chains; what nothing uses any more goes last.
+        var newSets: [Operation] = []
+        for operation in skeleton.newSets { newSets.append(sizingNewSet(operation)) }
+        for case .deleteSet(let id, let name) in skeleton.removedSets {
+            tables[id.family.addressFamily]?.capacities[name] = nil
+        }
         return Transaction(
-            skeleton.newSets + skeleton.newChains + deletions + additions + skeleton.rules + skeleton.removedChains
+            newSets + skeleton.newChains + deletions + additions + skeleton.rules + skeleton.removedChains
                 + skeleton.removedSets)
+    }
+
+    /// Whether the kernel's capacity of each set that elements come to or go from still serves
+    /// them (a set declared by this change is sized for them instead).
+    private func capacitiesServe(
+        _ family: IPFamily, _ sets: Dictionary<String, [PackedKey: ServiceID?]>.Keys?, new: [Operation]
+    ) -> Bool {
+        guard let state = tables[family], let sets else { return true }
+        let id = TableID(family: TableFamily(family), name: options.tableName)
+        let declared = Set(new.compactMap { if case .addSet(id, let set) = $0 { set.name } else { nil } })
+        return sets.allSatisfy { set in
+            TableBuilder.intervalSets.contains(set) || declared.contains(set)
+                || NamedSet.capacity(state.capacity(of: set), serves: state.claims[set]?.count ?? 0)
+        }
+    }
+
+    /// A set this change declares, sized for the elements it gets; its capacity is the kernel's from now on.
+    private mutating func sizingNewSet(_ operation: Operation) -> Operation {
+        guard case .addSet(let id, var set) = operation, set.isSizedByElements else { return operation }
+        let family = id.family.addressFamily
+        set.capacity = NamedSet.capacity(for: tables[family]?.claims[set.name]?.count ?? 0)
+        tables[family]?.capacities[set.name] = set.capacity
+        return .addSet(id, set)
     }
 
     /// The families with a table: IPv4 always, IPv6 when a service has an IPv6 frontend.
@@ -227,6 +277,8 @@ private struct ClaimTable: Sendable {
     private static let isContested: Int32 = -1
 
     var isEmpty: Bool { narrow.isEmpty && wide.isEmpty }
+    /// Keys claimed: elements of the set.
+    var count: Int { narrow.count + wide.count }
 
     func first(claiming key: PackedKey) -> Int32? {
         guard let number = stored(key) else { return nil }

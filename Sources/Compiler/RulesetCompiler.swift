@@ -230,7 +230,7 @@ struct TableBuilder {
         dispatch += FrontendKind.entries.map(localPolicyChain)
 
         return Table(
-            family: TableFamily(family), name: options.tableName, sets: sets,
+            family: TableFamily(family), name: options.tableName, sets: sets.map { $0.sizedForElements() },
             chains: baseChains() + [
                 Chain(
                     name: Names.services,
@@ -266,6 +266,9 @@ struct TableBuilder {
             ] + dispatch)
     }
 
+    /// The sets whose keys hold prefixes (declared `isInterval` in `table()`): not sized.
+    static let intervalSets: Set<String> = [Names.firewallAllowed]
+
     /// A frontend key: `address . protocol . port`, or `protocol . port` for a NodePort.
     func key(_ kind: FrontendKind) -> [Field] { Self.key(kind, family: family) }
 
@@ -287,7 +290,8 @@ struct TableBuilder {
     static func affinityMap(_ kind: FrontendKind, family: IPFamily) -> NamedSet {
         NamedSet(
             name: kind.affinityMap, key: [.sourceAddress(family)] + key(kind, family: family),
-            data: .fields([.destinationAddress(family), .destinationPort]), dynamicCapacity: affinityCapacity)
+            data: .fields([.destinationAddress(family), .destinationPort]), isDynamic: true,
+            capacity: affinityCapacity)
     }
 
     /// Clients remembered per family and frontend kind: the kernel's own default for a set the

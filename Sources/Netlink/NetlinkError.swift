@@ -34,6 +34,7 @@ public enum NetlinkError: Error, Sendable, CustomStringConvertible {
             case .invalidArgument: "Invalid argument (the kernel rejects this expression or value)"
             case .notPermitted: "Operation not permitted (needs root or CAP_NET_ADMIN)"
             case .tooManyLinks: "Too many links (jumps nested too deep, or a loop)"
+            case .tooManyOpenFilesInSystem: "the set is full (it holds as many elements as its size)"
             default: "\(error)"
             }
         }

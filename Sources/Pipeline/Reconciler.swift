@@ -189,15 +189,18 @@ public final class Reconciler {
     /// someone else changed. Afterwards the reconciler tracks `graph`.
     public func sync(to graph: ServiceGraph) throws -> Outcome {
         let tracked = hasBaseline && isTracking ? compiler.graph : nil
-        var outcome = try fullSync(to: graph, check: tracked.map { .against($0) } ?? .none)
-        if !hasBaseline { outcome = cleanFlowsAtStart(outcome, graph) }
         // Follow the graph service by service: an unchanged graph (the periodic check) costs a
-        // comparison, not a recompile.
+        // comparison, not a recompile. First, for the full sync takes the capacities of the
+        // kernel's sets into this state.
         if !hasBaseline {
             compiler.reset(to: graph)
-            hasBaseline = true
         } else if tracked != graph {
             _ = compiler.update(to: graph)
+        }
+        var outcome = try fullSync(to: graph, check: tracked.map { .against($0) } ?? .none)
+        if !hasBaseline {
+            outcome = cleanFlowsAtStart(outcome, graph)
+            hasBaseline = true
         }
         return outcome
     }
@@ -215,7 +218,8 @@ public final class Reconciler {
         precondition(hasBaseline, "a sync of changes needs a full sync first")
         let intended = compiler.update(changing: changing, removing: removing)
         guard let intended, let generation = committedGeneration else {
-            // A whole family table comes or goes, or the kernel's state is unknown: diff it all.
+            // A whole family table comes or goes, a set outgrows its capacity, or the kernel's
+            // state is unknown: diff it all.
             return try fullSync(to: compiler.graph, check: .none)
         }
         if verify {
@@ -262,7 +266,9 @@ public final class Reconciler {
         committedGeneration = nil
         lastFullSync = .now
         let desired = graph.compile(options: options)
+        var capacities = desired.capacities
         var outcome = try commitFull(desired, serving: graph.services) { plan in
+            capacities = (plan.current ?? Ruleset(tables: [])).capacities(after: plan.transaction)
             if let foreign = plan.foreignObjects { return .foreignObjects(foreign) }
             guard !plan.transaction.isEmpty, let current = plan.current else { return nil }
             switch check {
@@ -281,6 +287,7 @@ public final class Reconciler {
         }
         outcome.kind = .full
         committedGeneration = Self.trackedGeneration(after: outcome)
+        compiler.adopt(capacities)
         return outcome
     }
 

@@ -3,7 +3,10 @@ import Addressing
 extension Ruleset {
     /// The same ruleset with everything whose order the kernel does not keep put in a fixed
     /// order: tables, sets and chains by name, set elements by key. Rule order is kept: it
-    /// matters. Two rulesets that the kernel cannot tell apart have equal canonical forms.
+    /// matters. The capacity of a set sized by its elements is left out: while they fit (the
+    /// kernel refuses more) it changes nothing a packet sees, and the kernel's set keeps the one it
+    /// was declared with while it serves (`NamedSet.canStay(as:)`). Two rulesets that act alike
+    /// on every packet have equal canonical forms.
     public var canonical: Ruleset {
         Ruleset(
             tables: tables.map(\.canonical).sorted { ($0.family.rawValue, $0.name) < ($1.family.rawValue, $1.name) })
@@ -23,6 +26,7 @@ extension NamedSet {
     public var canonical: NamedSet {
         var copy = self
         copy.elements = elements.sortedByKey()
+        if isSizedByElements { copy.capacity = nil }
         return copy
     }
 }

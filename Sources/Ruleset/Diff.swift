@@ -4,7 +4,11 @@
 /// chains, and last the chains and sets nothing refers to any more.
 ///
 /// Pure. A table whose skeleton changed (a set's type or a base chain's hook) is replaced whole,
-/// in the same transaction: that happens on upgrades, never on endpoint churn.
+/// in the same transaction: that happens on upgrades, never on endpoint churn. A set whose
+/// capacity no longer serves its elements (`NamedSet.canStay(as:)`) is declared again with its
+/// elements, and the chains that refer to it are written again, in the same transaction: that
+/// happens when a set outgrows its room (it has at least as much again when declared) or keeps
+/// 1/16 of it.
 public func diff(current: Ruleset, desired: Ruleset) -> Transaction {
     var operations: [Operation] = []
     let currentTables = Dictionary(current.tables.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -33,12 +37,20 @@ public func diff(current: Table, desired: Table) -> Transaction {
     let skeletonChanged =
         desired.chains.contains { chain in currentChains[chain.name].map { $0.hook != chain.hook } ?? false }
         || desired.sets.contains { set in
-            currentSets[set.name].map { $0.declaration != set.declaration } ?? false
+            currentSets[set.name].map { !$0.canStay(as: set) && !$0.differsOnlyInCapacity(from: set) } ?? false
         }
     if skeletonChanged { return Transaction.replacing(desired) }
+    // Sets whose capacity no longer serves their elements are declared again, with the rules
+    // that refer to them; every other set and chain stays.
+    let redeclared = Set(
+        desired.sets.filter { set in currentSets[set.name].map { !$0.canStay(as: set) } ?? false }.map(\.name))
+    let rewritten = Set(
+        current.chains.filter { $0.rules.contains { !redeclared.isDisjoint(with: $0.referencedSets) } }.map(\.name))
 
     var operations: [Operation] = []
-    // 1. New chains and sets, so that elements and rules below may refer to them.
+    // 1. New chains and sets, so that elements and rules below may refer to them; sets declared
+    // again, once their elements that go are deleted (a transaction says what it removes: stale
+    // UDP flows are read from it) and no rule refers to them.
     for chain in desired.chains where currentChains[chain.name] == nil {
         operations.append(.addChain(id, Chain(name: chain.name, hook: chain.hook)))
     }
@@ -46,11 +58,21 @@ public func diff(current: Table, desired: Table) -> Transaction {
         operations.append(
             .addSet(id, set.declaration))
     }
+    for set in desired.sets where redeclared.contains(set.name) {
+        let removed = ElementChange(from: currentSets[set.name]?.elements ?? [], to: set.elements).removed
+        if !removed.isEmpty { operations.append(.deleteElements(id, set: set.name, removed)) }
+    }
+    operations += current.chains.filter { rewritten.contains($0.name) && !$0.rules.isEmpty }.map {
+        .flushChain(id, name: $0.name)
+    }
+    for set in desired.sets where redeclared.contains(set.name) {
+        operations += [.deleteSet(id, name: set.name), .addSet(id, set.declaration)]
+    }
     // 2. Elements: deletes, then adds.
     let elementDeletes = operations.count
     var additions: [Operation] = []
     for set in desired.sets {
-        let existing = currentSets[set.name]?.elements ?? []
+        let existing = redeclared.contains(set.name) ? [] : currentSets[set.name]?.elements ?? []
         let change = ElementChange(from: existing, to: set.elements)
         if !change.removed.isEmpty { operations.append(.deleteElements(id, set: set.name, change.removed)) }
         if !change.added.isEmpty { additions.append(.addElements(id, set: set.name, change.added)) }
@@ -58,7 +80,7 @@ public func diff(current: Table, desired: Table) -> Transaction {
     operations += additions
     // 3. Rules: a chain whose rules changed is flushed and written again, in one transaction.
     for chain in desired.chains {
-        let existingRules = currentChains[chain.name]?.rules ?? []
+        let existingRules = rewritten.contains(chain.name) ? [] : currentChains[chain.name]?.rules ?? []
         guard existingRules != chain.rules else { continue }
         if !existingRules.isEmpty { operations.append(.flushChain(id, name: chain.name)) }
         operations += chain.rules.map { .addRule(id, chain: chain.name, $0) }

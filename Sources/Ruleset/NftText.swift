@@ -33,7 +33,8 @@ extension Table {
 extension NamedSet {
     func nftLines() -> [String] {
         var lines = ["\(isMap ? "map" : "set") \(name) {", "\t" + typeDeclaration]
-        if let dynamicCapacity { lines += ["\tsize \(dynamicCapacity)", "\tflags dynamic,timeout"] }
+        if let capacity { lines.append("\tsize \(capacity)") }
+        if isDynamic { lines.append("\tflags dynamic,timeout") }
         if isInterval { lines.append("\tflags interval") }
         if !elements.isEmpty {
             lines.append("\telements = {")
@@ -210,8 +211,9 @@ extension Operation {
         case .flushChain(let table, let name): return "flush chain \(table) \(name)"
         case .addRule(let table, let chain, let rule): return "add rule \(table) \(chain) \(rule.nftText)"
         case .addSet(let table, let set):
-            var flags = set.isInterval ? " flags interval;" : ""
-            if let capacity = set.dynamicCapacity { flags = " size \(capacity); flags dynamic,timeout;" }
+            var flags = set.capacity.map { " size \($0);" } ?? ""
+            if set.isInterval { flags += " flags interval;" }
+            if set.isDynamic { flags += " flags dynamic,timeout;" }
             return "add \(set.isMap ? "map" : "set") \(table) \(set.name) { \(set.typeDeclaration);\(flags) }"
         case .deleteSet(let table, let name): return "delete set \(table) \(name)"
         case .addElements(let table, let set, let elements):

@@ -86,26 +86,31 @@ public struct NamedSet: Hashable, Sendable {
     /// `flags interval`: the key's last field holds prefixes (`.network`, full-length ones
     /// too), and a key matches every address of its prefix.
     public var isInterval: Bool
-    /// `flags dynamic,timeout` and `size`: the packet path fills the set, up to `capacity`
-    /// elements that expire; nfcompile never writes, reads or compares its elements.
-    public var dynamicCapacity: UInt32?
+    /// `flags dynamic,timeout`: the packet path fills the set, up to `capacity` elements that
+    /// expire; nfcompile never writes, reads or compares its elements.
+    public var isDynamic: Bool
+    /// `size`: the most elements the kernel lets the set hold. A hash set declared with one is a
+    /// table of fixed size, allocated once; without, it starts with 4 buckets and doubles, with a
+    /// rehash each time, while its elements go in (see `NamedSet.capacity(for:)`).
+    public var capacity: UInt32?
     public var elements: [SetElement]
 
     public init(
-        name: String, key: [Field], data: Data? = nil, isInterval: Bool = false, dynamicCapacity: UInt32? = nil,
-        elements: [SetElement] = []
+        name: String, key: [Field], data: Data? = nil, isInterval: Bool = false, isDynamic: Bool = false,
+        capacity: UInt32? = nil, elements: [SetElement] = []
     ) {
         self.name = name
         self.key = key
         self.data = data
         self.isInterval = isInterval
-        self.dynamicCapacity = dynamicCapacity
+        self.isDynamic = isDynamic
+        self.capacity = capacity
         self.elements = elements
     }
 
     /// The declaration alone, without elements.
     public var declaration: NamedSet {
-        NamedSet(name: name, key: key, data: data, isInterval: isInterval, dynamicCapacity: dynamicCapacity)
+        NamedSet(name: name, key: key, data: data, isInterval: isInterval, isDynamic: isDynamic, capacity: capacity)
     }
 
     public var isMap: Bool { data != nil }

@@ -83,6 +83,9 @@ extension Ruleset {
                 }
             }
             tables[t].sets[s].elements += elements
+            if let capacity = tables[t].sets[s].capacity, tables[t].sets[s].elements.count > capacity {
+                throw refuse("set full: \(capacity) elements")
+            }
         case .deleteElements(let id, let name, let elements):
             let t = try tableIndex(id)
             guard let s = tables[t].sets.firstIndex(where: { $0.name == name }) else { throw refuse("no such set") }
@@ -121,7 +124,7 @@ extension Rule {
         statements.compactMap {
             switch $0 {
             case .lookup(_, let set), .notInSet(_, let set): set
-            case .verdictMap(_, let map), .destinationNATMap(_, _, let map): map
+            case .verdictMap(_, let map), .destinationNATMap(_, _, let map), .updateMap(let map, _, _, _): map
             default: nil
             }
         }

@@ -77,7 +77,7 @@ struct Show: ParsableCommand {
         // Sets keep no order in the kernel: print elements sorted, as --dry-run does.
         let sorted = ruleset.tables.map { table in
             var table = table
-            table.sets = table.sets.map(\.canonical)
+            for index in table.sets.indices { table.sets[index].elements = table.sets[index].elements.sortedByKey() }
             return table.nftText()
         }
         print(sorted.joined(separator: "\n"), terminator: "")

@@ -25,7 +25,7 @@ enum Dispatch {
             table.sets.map { ($0.name, Set($0.elements.map(\.key))) }, uniquingKeysWith: { a, _ in a })
         let chains = Dictionary(table.chains.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         // Maps the packet path fills (session affinity) hold no client here: their lookups miss.
-        let remembering = Set(table.sets.filter { $0.dynamicCapacity != nil }.map(\.name))
+        let remembering = Set(table.sets.filter(\.isDynamic).map(\.name))
         var current = root
         var lookups = 0
         walk: for _ in 0..<64 {

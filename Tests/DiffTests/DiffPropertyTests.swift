@@ -240,6 +240,50 @@ enum RandomGraph {
     }
 }
 
+extension IncrementalCompilerTests {
+    /// Growing one service at a time, a set that outgrows its capacity makes the update fall
+    /// back to the diff (which declares the set again), once; the kernel's capacities taken back,
+    /// the updates are incremental again, and every step fits the kernel's capacities.
+    @Test func aSetOutgrowingItsCapacityFallsBackToTheDiffOnce() throws {
+        var incremental = IncrementalCompiler(options: CompilerOptions())
+        incremental.reset(to: DiffPropertyTests.clusterGraph(services: 128))
+        var kernel = DiffPropertyTests.cluster(services: 128)
+        var fallbacks: [Int] = []
+        for services in 129...200 {
+            let graph = DiffPropertyTests.clusterGraph(services: services)
+            let desired = graph.compile()
+            if let transaction = incremental.update(to: graph) {
+                kernel = try kernel.applying(transaction)
+            } else {
+                fallbacks.append(services)
+                let transaction = diff(current: kernel, desired: desired)
+                kernel = try kernel.applying(transaction)
+                incremental.adopt(kernel.capacities)
+            }
+            #expect(kernel.canonical == desired.canonical)
+        }
+        // service-ips, cluster-ips and bucket-bit-1 hold one element per service: 193 is over 192.
+        #expect(fallbacks == [193])
+        let serviceIPs = kernel.tables[0].sets.first { $0.name == "service-ips" }
+        #expect(serviceIPs?.capacity == 384)
+    }
+
+    /// A kernel whose sets are larger than the full compile would make them (kept while they
+    /// serve) gives no fallback once its capacities are taken.
+    @Test func theKernelsLargerCapacitiesAreUsed() throws {
+        let small = DiffPropertyTests.clusterGraph(services: 150)
+        var kernel = try DiffPropertyTests.cluster(services: 300).applying(
+            diff(current: DiffPropertyTests.cluster(services: 300), desired: small.compile()))
+        var incremental = IncrementalCompiler(options: CompilerOptions())
+        incremental.reset(to: small)
+        incremental.adopt(kernel.capacities)
+        let grown = DiffPropertyTests.clusterGraph(services: 300)
+        let update = incremental.update(to: grown)
+        kernel = try kernel.applying(try #require(update))
+        #expect(kernel.canonical == grown.compile().canonical)
+    }
+}
+
 /// The reconciler tells a repair from the change it asked for by comparing effects: the
 /// incremental transaction and the diff of the same change must do exactly the same.
 @Suite struct TransactionEffectTests {

@@ -60,7 +60,9 @@ import Testing
         let lab = try NetworkLab()
         defer { lab.tearDown() }
         var kernel = try NetfilterConnection(networkNamespace: lab.nodeNamespace)
-        let ruleset = Self.syntheticGraph(services: 1, endpoints: 1).compile()
+        var ruleset = Self.syntheticGraph(services: 1, endpoints: 1).compile()
+        let hairpin = try #require(ruleset.tables[0].sets.firstIndex { $0.name == "hairpin" })
+        ruleset.tables[0].sets[hairpin].capacity = NamedSet.capacity(for: 3001)  // room for them all
         try kernel.commit(.replacingTables(named: "nfcompile", with: ruleset))
         let existing = try #require(table(ruleset).sets.first { $0.name == "hairpin" }?.elements.first)
         // 3,000 new elements around one that exists: the kernel's extended ack points at it.
@@ -75,6 +77,27 @@ import Testing
         }
         #expect(
             error?.description.contains("add element 10.244.0.2 . 10.244.0.2 to hairpin: File exists") == true,
+            "\(String(describing: error))")
+    }
+
+    @Test func anElementBeyondASetsSizeIsNamedAndSaysTheSetIsFull() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        var kernel = try NetfilterConnection(networkNamespace: lab.nodeNamespace)
+        let ruleset = Self.syntheticGraph(services: 1, endpoints: 1).compile()
+        try kernel.commit(.replacingTables(named: "nfcompile", with: ruleset))
+        let capacity = try #require(table(ruleset).sets.first { $0.name == "hairpin" }?.capacity)
+        let fresh = (0..<Int(capacity)).map { index -> SetElement in
+            let address = Value.address(IPAddress(ipv4: 0x0AF5_0000 + UInt32(index)))
+            return SetElement(key: [address, address])
+        }
+        let error = #expect(throws: NetlinkError.self) {
+            try kernel.commit(
+                Transaction([.addElements(TableID(family: .ip, name: "nfcompile"), set: "hairpin", fresh)]))
+        }
+        // The set holds one element already: the last fresh one is the one too many.
+        #expect(
+            error?.description.contains("add element 10.245.0.191 . 10.245.0.191 to hairpin: the set is full") == true,
             "\(String(describing: error))")
     }
 

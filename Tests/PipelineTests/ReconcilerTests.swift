@@ -158,6 +158,27 @@ enum Cluster {
         #expect(kernel == want, "\(diff(current: kernel, desired: want).nftText())")
     }
 
+    /// Services added one by one: the one that takes a set past its capacity makes a full sync
+    /// that declares the set again (no repair: nothing drifted); the syncs before and after are
+    /// partial, within the capacities the kernel model enforces.
+    @Test func aSetOutgrowingItsCapacityIsOneFullSyncAndNoRepair() throws {
+        let store = ModelRulesetStore()
+        let reconciler = Reconciler(store: store)
+        _ = try reconciler.sync(to: Cluster.graph(services: 128))
+        var full: [Int] = []
+        for index in 128..<200 {
+            let outcome = try reconciler.sync(changing: [Cluster.service(index: index, endpoints: 2)])
+            #expect(outcome.repair == nil && !outcome.replacedWhole, "\(outcome)")
+            if outcome.kind == .full { full.append(index) }
+        }
+        #expect(full == [192])
+        let kernel = try store.read(tableName: "nfcompile")
+        let expected = ServiceGraph(
+            services: (0..<200).map { Cluster.service(index: $0, endpoints: $0 < 128 && $0 % 10 == 0 ? 3 : 2) })
+        #expect(kernel.canonical == expected.compile().canonical)
+        #expect(kernel.tables[0].sets.first { $0.name == "service-ips" }?.capacity == 384)
+    }
+
     /// A read that misses elements (a set being resized in the kernel) makes the commit fail
     /// on elements that are there: read again and commit what is really missing.
     @Test func anIncompleteReadIsReadAgain() throws {

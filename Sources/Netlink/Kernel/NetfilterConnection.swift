@@ -145,7 +145,7 @@ public struct NetfilterConnection: ~Copyable {
             table.sets.append(try Self.set(message))
         }
         // The elements of dynamic sets are the packet path's, not ours: not read.
-        for index in table.sets.indices where table.sets[index].dynamicCapacity == nil {
+        for index in table.sets.indices where !table.sets[index].isDynamic {
             let declaration = table.sets[index]
             for message in try dump(
                 NFT_MSG_GETSETELEM, id, interrupted: &interrupted,

@@ -39,11 +39,11 @@ extension NamedSet {
 
         var flags = data == nil ? 0 : SetAttributes.mapFlag
         if isInterval { flags |= SetAttributes.intervalFlag | (key.count > 1 ? SetAttributes.concatFlag : 0) }
-        if dynamicCapacity != nil { flags |= SetAttributes.dynamicFlags }
+        if isDynamic { flags |= SetAttributes.dynamicFlags }
         var attributes = SetAttributes(
             flags: flags, keyType: Self.datatype(key), keyLength: UInt32(key.reduce(0) { $0 + $1.paddedLength }),
             userData: userData, fieldLengths: isInterval && key.count > 1 ? key.map { UInt8($0.byteLength) } : [],
-            size: dynamicCapacity)
+            size: capacity)
         switch data {
         case .verdict?:
             attributes.dataType = SetAttributes.verdictDatatype
@@ -77,7 +77,7 @@ extension NamedSet {
         }
         self.init(
             name: name, key: key, data: data, isInterval: attributes.flags & SetAttributes.intervalFlag != 0,
-            dynamicCapacity: attributes.flags & SetAttributes.dynamicFlags != 0 ? attributes.size ?? 0 : nil)
+            isDynamic: attributes.flags & SetAttributes.dynamicFlags != 0, capacity: attributes.size)
         // Anything else than what nfcompile writes (other flags: anonymous, constant, timeout;
         // other types or lengths; other userdata) is someone else's set.
         guard self.attributes == attributes else { return nil }
