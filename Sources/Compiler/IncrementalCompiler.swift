@@ -48,19 +48,28 @@ public struct IncrementalCompiler: Sendable {
     /// The graph the state stands for: the last one reset to, with every update since.
     public var graph: ServiceGraph { ServiceGraph(services: Array(services.values)) }
 
-    /// Starts from `graph` (whose ruleset, `graph.compile(options:)`, the kernel holds).
-    public mutating func reset(to graph: ServiceGraph) {
+    /// Starts from `graph`, whose ruleset the kernel holds or is to hold, and returns that ruleset
+    /// (`graph.compile(options:)`, built from the fragments compiled here, not compiled again).
+    @discardableResult
+    public mutating func reset(to graph: ServiceGraph) -> Ruleset {
         services = [:]
         tables = [:]
         numbers = [:]
         ids = []
         freeNumbers = []
-        for service in graph.services { claim(service, fragments(of: service), add: true) }
+        var builders = IPFamily.allCases.map { TableBuilder(family: $0, options: options) }
+        for service in graph.services {
+            let fragments = fragments(of: service)
+            for (family, fragment) in fragments { builders[IPFamily.allCases.firstIndex(of: family)!].add(fragment) }
+            claim(service, fragments, add: true)
+        }
         for family in tables.keys {
             let claims = tables[family]!.claims
             tables[family]!.capacities = claims.filter { !TableBuilder.intervalSets.contains($0.key) }
                 .mapValues { NamedSet.capacity(for: $0.count) }
         }
+        let families = graph.tableFamilies
+        return Ruleset(tables: builders.filter { families.contains($0.family) }.map { $0.table() })
     }
 
     /// Takes the capacities of the kernel's sets, as a full sync left them (it keeps a set

@@ -10,14 +10,18 @@ extension ServiceGraph {
     /// bucket map, a leaf chain and a few dispatch rules; services only add elements of plain sets
     /// and data maps, never a rule or a verdict (README, "The ruleset").
     public func compile(options: CompilerOptions = CompilerOptions()) -> Ruleset {
-        let families = Set(services.flatMap { $0.frontendAddresses.map(\.family) }).union([.ipv4])
-        return Ruleset(
-            tables: IPFamily.allCases.filter(families.contains).map { family in
+        Ruleset(
+            tables: IPFamily.allCases.filter(tableFamilies.contains).map { family in
                 var builder = TableBuilder(family: family, options: options)
                 for service in services { builder.add(service) }
                 return builder.table()
             })
     }
+}
+
+extension ServiceGraph {
+    /// The families with a table: IPv4 always, IPv6 when a service has an IPv6 frontend.
+    var tableFamilies: Set<IPFamily> { Set(services.flatMap { $0.frontendAddresses.map(\.family) }).union([.ipv4]) }
 }
 
 extension Service {

@@ -192,12 +192,13 @@ public final class Reconciler {
         // Follow the graph service by service: an unchanged graph (the periodic check) costs a
         // comparison, not a recompile. First, for the full sync takes the capacities of the
         // kernel's sets into this state.
+        var compiled: Ruleset?
         if !hasBaseline {
-            compiler.reset(to: graph)
+            compiled = compiler.reset(to: graph)
         } else if tracked != graph {
             _ = compiler.update(to: graph)
         }
-        var outcome = try fullSync(to: graph, check: tracked.map { .against($0) } ?? .none)
+        var outcome = try fullSync(to: graph, compiled: compiled, check: tracked.map { .against($0) } ?? .none)
         if !hasBaseline {
             outcome = cleanFlowsAtStart(outcome, graph)
             hasBaseline = true
@@ -262,10 +263,11 @@ public final class Reconciler {
         case none
     }
 
-    private func fullSync(to graph: ServiceGraph, check: DriftCheck) throws -> Outcome {
+    /// `compiled`: `graph`'s ruleset, when it is at hand.
+    private func fullSync(to graph: ServiceGraph, compiled: Ruleset? = nil, check: DriftCheck) throws -> Outcome {
         committedGeneration = nil
         lastFullSync = .now
-        let desired = graph.compile(options: options)
+        let desired = compiled ?? graph.compile(options: options)
         var capacities = desired.capacities
         var outcome = try commitFull(desired, serving: graph.services) { plan in
             capacities = (plan.current ?? Ruleset(tables: [])).capacities(after: plan.transaction)

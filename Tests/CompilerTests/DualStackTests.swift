@@ -110,7 +110,10 @@ import Testing
         let yaml = try String(contentsOf: snapshots.appendingPathComponent("dual-stack.yaml"), encoding: .utf8)
         let options = CompilerOptions(
             clusterCIDRs: [IPNetwork("10.244.0.0/16")!, IPNetwork("fd00:10:244::/56")!], nodeName: "node-a")
-        let text = try Self.compile(yaml, options: options).ruleset.nftText()
-        try expectSnapshot(text, named: "dual-stack")
+        let compiled = try Self.compile(yaml, options: options)
+        try expectSnapshot(compiled.ruleset.nftText(), named: "dual-stack")
+        // The agent's first sync takes the ruleset from the incremental compiler's reset: the same.
+        var incremental = IncrementalCompiler(options: options)
+        #expect(incremental.reset(to: compiled.graph) == compiled.ruleset)
     }
 }

@@ -169,7 +169,8 @@ enum RandomGraph {
         await propertyCheck(count: 500, input: RandomGraph.genome.array(of: 1...6)) { genomes in
             let graphs = genomes.map(RandomGraph.graph)
             var incremental = IncrementalCompiler(options: RandomGraph.options)
-            incremental.reset(to: graphs[0])
+            // A reset gives the full compile's ruleset, built from its own fragments.
+            #expect(incremental.reset(to: graphs[0]) == graphs[0].compile(options: RandomGraph.options))
             var kernel = graphs[0].compile(options: RandomGraph.options)
             #expect(throws: Never.self) {
                 for graph in graphs.dropFirst() {
