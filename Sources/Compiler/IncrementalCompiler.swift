@@ -57,10 +57,11 @@ public struct IncrementalCompiler: Sendable {
         numbers = [:]
         ids = []
         freeNumbers = []
-        var builders = IPFamily.allCases.map { TableBuilder(family: $0, options: options) }
+        var builders = Dictionary(
+            uniqueKeysWithValues: IPFamily.allCases.map { ($0, TableBuilder(family: $0, options: options)) })
         for service in graph.services {
             let fragments = fragments(of: service)
-            for (family, fragment) in fragments { builders[IPFamily.allCases.firstIndex(of: family)!].add(fragment) }
+            for (family, fragment) in fragments { builders[family]!.add(fragment) }
             claim(service, fragments, add: true)
         }
         for family in tables.keys {
@@ -68,8 +69,7 @@ public struct IncrementalCompiler: Sendable {
             tables[family]!.capacities = claims.filter { !TableBuilder.intervalSets.contains($0.key) }
                 .mapValues { NamedSet.capacity(for: $0.count) }
         }
-        let families = graph.tableFamilies
-        return Ruleset(tables: builders.filter { families.contains($0.family) }.map { $0.table() })
+        return Ruleset(tables: IPFamily.allCases.filter(graph.tableFamilies.contains).map { builders[$0]!.table() })
     }
 
     /// Takes the capacities of the kernel's sets, as a full sync left them (it keeps a set

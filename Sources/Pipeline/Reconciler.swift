@@ -190,8 +190,8 @@ public final class Reconciler {
     public func sync(to graph: ServiceGraph) throws -> Outcome {
         let tracked = hasBaseline && isTracking ? compiler.graph : nil
         // Follow the graph service by service: an unchanged graph (the periodic check) costs a
-        // comparison, not a recompile. First, for the full sync takes the capacities of the
-        // kernel's sets into this state.
+        // comparison, not a recompile. The state moves first: the full sync then gives it the
+        // capacities of the kernel's sets.
         var compiled: Ruleset?
         if !hasBaseline {
             compiled = compiler.reset(to: graph)

@@ -47,8 +47,8 @@ extension NamedSet {
         return resized == desired.declaration && Self.capacity(capacity, serves: desired.elements.count)
     }
 
-    /// Whether `other` is declared like this set but for its capacity (the set can be declared
-    /// again with the other capacity, its rules and elements kept).
+    /// Whether `other` is declared like this set but for its capacity: declaring the set again
+    /// with the other capacity is all it takes, not a new table.
     public func differsOnlyInCapacity(from other: NamedSet) -> Bool {
         guard isSizedByElements, other.isSizedByElements else { return false }
         var resized = declaration

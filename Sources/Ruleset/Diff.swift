@@ -7,8 +7,8 @@
 /// in the same transaction: that happens on upgrades, never on endpoint churn. A set whose
 /// capacity no longer serves its elements (`NamedSet.canStay(as:)`) is declared again with its
 /// elements, and the chains that refer to it are written again, in the same transaction: that
-/// happens when a set outgrows its room (it has at least as much again when declared) or keeps
-/// 1/16 of it.
+/// happens when a set outgrows its room (when declared, it gets room for half as many elements
+/// again) or when its size is over 16 times what its elements would get.
 public func diff(current: Ruleset, desired: Ruleset) -> Transaction {
     var operations: [Operation] = []
     let currentTables = Dictionary(current.tables.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })

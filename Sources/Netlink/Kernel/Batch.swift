@@ -200,7 +200,7 @@ struct Batch {
     private static func put(_ element: SetElement, index: Int, into header: UnsafeMutablePointer<nlmsghdr>) {
         let nest = mnl_attr_nest_start(header, UInt16(index))
         putValues(element.key, type: NFTA_SET_ELEM_KEY, into: header)
-        if element.key.contains(where: \.isNetwork) {
+        if element.key.contains(where: { $0.isNetwork }) {
             // An element of an interval set (its last field is a prefix): the end is a second key.
             putValues(element.key, end: true, type: NFTA_SET_ELEM_KEY_END, into: header)
         }
@@ -217,13 +217,19 @@ struct Batch {
             putValues(values, type: NFTA_SET_ELEM_DATA, into: header)
         case nil: break
         }
-        if let comment = element.comment {
-            // nftnl's user data: one TLV (type 0, the comment with its NUL).
-            var text = Array(comment.utf8)
-            text.append(0)
-            let userData = [0, UInt8(text.count)] + text
-            userData.withUnsafeBytes {
-                mnl_attr_put(header, UInt16(NFTA_SET_ELEM_USERDATA.rawValue), $0.count, $0.baseAddress)
+        if var comment = element.comment {
+            // nftnl's user data: one TLV (type 0, the comment with its NUL), laid out on the stack.
+            comment.withUTF8 { text in
+                let length = 2 + text.count + 1
+                withUnsafeTemporaryAllocation(byteCount: length, alignment: 4) { userData in
+                    userData[0] = 0
+                    userData[1] = UInt8(text.count + 1)
+                    if let start = text.baseAddress {
+                        userData.baseAddress!.advanced(by: 2).copyMemory(from: start, byteCount: text.count)
+                    }
+                    userData[length - 1] = 0
+                    mnl_attr_put(header, UInt16(NFTA_SET_ELEM_USERDATA.rawValue), length, userData.baseAddress)
+                }
             }
         }
         mnl_attr_nest_end(header, nest)
@@ -245,7 +251,9 @@ struct Batch {
     private static func encodedSize(_ element: SetElement) -> Int {
         func aligned(_ n: Int) -> Int { (n + 3) & ~3 }
         var size = 4 + 4 + 4 + aligned(ValueCoding.paddedLength(element.key))
-        if element.key.contains(where: \.isNetwork) { size += 4 + 4 + aligned(ValueCoding.paddedLength(element.key)) }
+        if element.key.contains(where: { $0.isNetwork }) {
+            size += 4 + 4 + aligned(ValueCoding.paddedLength(element.key))
+        }
         switch element.data {
         case .verdict(let verdict)?:
             var chain = 0
