@@ -1,9 +1,10 @@
 /// How a frontend reaches the leaf chain of its bucket count without a verdict map: a binary
 /// decision tree over the bits of the counts in use. Every frontend is in the bit set of each bit
-/// its bucket count has; a node tests the highest bit on which its counts differ, sends the
-/// counts with that bit to one branch and keeps the others. So a packet meets at most one test
-/// per bit (five for 32 counts, instead of 32 rules in a row), the sets only ever change by
-/// elements, and the tree itself changes only when the counts in use do.
+/// its bucket count has; a node tests a bit on which its counts differ (one whose counts share
+/// every higher bit, the one that splits them most evenly), sends the counts with that bit to one
+/// branch and keeps the others. So a packet meets at most one test per bit (five for 32 counts,
+/// instead of 32 rules in a row), the sets only ever change by elements, and the tree itself
+/// changes only when the counts in use do.
 struct DispatchTree: Equatable {
     /// One test of a node: frontends in the bit set of `bit` go on to `counts` (a leaf when it is
     /// one count, else the inner node for the counts from `low` to `high`).
@@ -39,9 +40,22 @@ struct DispatchTree: Equatable {
         var rest = counts
         while rest.count > 1 {
             let differing = rest.reduce(0) { $0 | $1 } ^ rest.reduce(~0) { $0 & $1 }
-            let bit = 1 << (Int.bitWidth - 1 - differing.leadingZeroBitCount)
+            // A bit whose counts share every higher bit (so they span one aligned range, their
+            // node's): the highest differing bit always is one. Of those, the one that splits the
+            // counts most evenly, so that no path is longer than it must be (counts 1…32: five
+            // tests at most, where the highest bit first, which takes 32 alone, gave six).
+            let candidates = (0..<Int.bitWidth).map { 1 << $0 }.filter { bit in
+                guard differing & bit != 0 else { return false }
+                let higher = ~(bit | (bit - 1))
+                let ones = rest.filter { $0 & bit != 0 }
+                return Set(ones.map { $0 & higher }).count == 1
+            }
+            let bit = candidates.min { a, b in
+                let (onesA, onesB) = (rest.filter { $0 & a != 0 }.count, rest.filter { $0 & b != 0 }.count)
+                let (evenA, evenB) = (abs(2 * onesA - rest.count), abs(2 * onesB - rest.count))
+                return evenA != evenB ? evenA < evenB : a > b
+            }!
             let ones = rest.filter { $0 & bit != 0 }
-            // The counts with the bit share every higher bit too: they span one aligned range.
             let start = ones[0] & ~(bit - 1)
             tests.append(Test(bit: bit, counts: ones, low: start, high: start | (bit - 1)))
             rest = rest.filter { $0 & bit == 0 }

@@ -6,7 +6,7 @@ import ServiceGraph
 
 /// Connection setup latency through a ClusterIP: what the dispatch costs a new connection as
 /// the table grows (10 against 30,000 services) and as the dispatch tree deepens (1 against 32
-/// bucket counts in use, the measured service on the longest path: six tests).
+/// bucket counts in use, the measured service on the longest path: five tests).
 ///
 /// Every table sends the measured ClusterIP to the one real pod, whatever its bucket count
 /// (all buckets hold it). The tables take turns in one lab, round after round, so that the
@@ -46,7 +46,7 @@ enum DataPlane {
     }
 
     static func measure(connections: Int, rounds: Int = 5, log: (String) -> Void) throws -> [Result] {
-        // 31 in a tree of 1…32 is reached after six tests (bits 32, 16, 8, 4, 2, 1).
+        // 31 in a tree of 1…32 is reached after five tests (bits 16, 8, 4, 2, 1), the most any count takes.
         let setups = [
             setup("10 services, 1 bucket count", services: 10, buckets: 10, spread: false),
             setup("30,000 services, 1 bucket count", services: 30_000, buckets: 10, spread: false),
