@@ -44,18 +44,16 @@ struct DispatchTree: Equatable {
             // node's): the highest differing bit always is one. Of those, the one that splits the
             // counts most evenly, so that no path is longer than it must be (counts 1…32: five
             // tests at most, where the highest bit first, which takes 32 alone, gave six).
-            let candidates = (0..<Int.bitWidth).map { 1 << $0 }.filter { bit in
-                guard differing & bit != 0 else { return false }
-                let higher = ~(bit | (bit - 1))
+            let splits = (0..<Int.bitWidth).map { 1 << $0 }.filter { differing & $0 != 0 }.compactMap {
+                bit -> (bit: Int, ones: [Int])? in
                 let ones = rest.filter { $0 & bit != 0 }
-                return Set(ones.map { $0 & higher }).count == 1
+                let higher = ~(bit | (bit - 1))
+                return Set(ones.map { $0 & higher }).count == 1 ? (bit, ones) : nil
             }
-            let bit = candidates.min { a, b in
-                let (onesA, onesB) = (rest.filter { $0 & a != 0 }.count, rest.filter { $0 & b != 0 }.count)
-                let (evenA, evenB) = (abs(2 * onesA - rest.count), abs(2 * onesB - rest.count))
-                return evenA != evenB ? evenA < evenB : a > b
+            func unevenness(_ ones: [Int]) -> Int { abs(2 * ones.count - rest.count) }
+            let (bit, ones) = splits.min { a, b in
+                unevenness(a.ones) != unevenness(b.ones) ? unevenness(a.ones) < unevenness(b.ones) : a.bit > b.bit
             }!
-            let ones = rest.filter { $0 & bit != 0 }
             let start = ones[0] & ~(bit - 1)
             tests.append(Test(bit: bit, counts: ones, low: start, high: start | (bit - 1)))
             rest = rest.filter { $0 & bit == 0 }

@@ -144,7 +144,7 @@ public struct IncrementalCompiler: Sendable {
                 skeleton.add(
                     TableBuilder(family: family, options: options), id, affinityFrom: previousTimeouts, to: timeouts)
             }
-            guard capacitiesServe(family, before[family]?.keys, new: skeleton.newSets) else { return nil }
+            guard capacitiesServe(family, (before[family] ?? [:]).keys, new: skeleton.newSets) else { return nil }
             for (set, keys) in (before[family] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 var gone: [SetElement] = []
                 var come: [SetElement] = []
@@ -182,10 +182,8 @@ public struct IncrementalCompiler: Sendable {
 
     /// Whether the kernel's capacity of each set that elements come to or go from still serves
     /// them (a set declared by this change is sized for them instead).
-    private func capacitiesServe(
-        _ family: IPFamily, _ sets: Dictionary<String, [PackedKey: ServiceID?]>.Keys?, new: [Operation]
-    ) -> Bool {
-        guard let state = tables[family], let sets else { return true }
+    private func capacitiesServe(_ family: IPFamily, _ sets: some Sequence<String>, new: [Operation]) -> Bool {
+        guard let state = tables[family] else { return true }
         let id = TableID(family: TableFamily(family), name: options.tableName)
         let declared = Set(new.compactMap { if case .addSet(id, let set) = $0 { set.name } else { nil } })
         return sets.allSatisfy { set in

@@ -39,12 +39,9 @@ extension NamedSet {
     /// Whether the kernel's set `self` can stay, with its elements changed, where `desired` is
     /// wanted: declared alike, or alike but for a capacity that still serves `desired`'s elements.
     public func canStay(as desired: NamedSet) -> Bool {
-        guard let capacity, isSizedByElements, desired.isSizedByElements else {
-            return declaration == desired.declaration
-        }
-        var resized = declaration
-        resized.capacity = desired.capacity
-        return resized == desired.declaration && Self.capacity(capacity, serves: desired.elements.count)
+        if declaration == desired.declaration { return true }
+        guard let capacity, differsOnlyInCapacity(from: desired) else { return false }
+        return Self.capacity(capacity, serves: desired.elements.count)
     }
 
     /// Whether `other` is declared like this set but for its capacity: declaring the set again

@@ -67,7 +67,6 @@ public final class ModelRulesetStore: RulesetStore {
         return currentGeneration
     }
 
-    /// The model has no packet path, so no remembered client: nothing to delete.
     /// Remembered clients live in the packet path's sets, which the model does not hold; the
     /// deletion is a commit of its own, as in the kernel.
     public func deleteStaleAffinities(_ affinities: [StaleAffinity]) throws -> (deleted: Int, generation: UInt32?) {
