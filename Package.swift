@@ -3,6 +3,7 @@ import PackageDescription
 
 // Layers, bottom to top (DESIGN.md, "The pipeline"):
 //   Addressing      IP addresses and prefixes, shared by every layer
+//   Parallel        pure work spread over the cores (graph assembly, compilation)
 //   Manifests       decode + validate Kubernetes manifests, with file:line:column diagnostics
 //   ServiceGraph    the service/endpoint graph: label selection, address allocation, cross-object checks
 //   Ruleset         the ruleset IR and its nft text renderer
@@ -33,10 +34,11 @@ let package = Package(
     ],
     targets: [
         .target(name: "Addressing"),
+        .target(name: "Parallel"),
         .target(name: "Manifests", dependencies: ["Addressing", "Yams"]),
-        .target(name: "ServiceGraph", dependencies: ["Addressing", "Manifests"]),
+        .target(name: "ServiceGraph", dependencies: ["Addressing", "Manifests", "Parallel"]),
         .target(name: "Ruleset", dependencies: ["Addressing"]),
-        .target(name: "Compiler", dependencies: ["Addressing", "ServiceGraph", "Ruleset"]),
+        .target(name: "Compiler", dependencies: ["Addressing", "ServiceGraph", "Ruleset", "Parallel"]),
         // C libraries from Debian (libmnl-dev, libnftnl-dev); only the Netlink module touches them.
         .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev"])]),
@@ -72,7 +74,7 @@ let package = Package(
             name: "nfcompile",
             dependencies: [
                 "Manifests", "ServiceGraph", "Ruleset", "Compiler", "Netlink", "Pipeline", "Agent", "KubernetesAPI",
-                .product(name: "Logging", package: "swift-log"),
+                "Parallel", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -86,6 +88,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "AddressingTests", dependencies: ["Addressing"]),
+        .testTarget(name: "ParallelTests", dependencies: ["Parallel"]),
         .testTarget(name: "ManifestsTests", dependencies: ["Manifests"]),
         .testTarget(
             name: "ServiceGraphTests",

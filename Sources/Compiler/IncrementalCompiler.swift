@@ -1,4 +1,5 @@
 import Addressing
+import Parallel
 import Ruleset
 import ServiceGraph
 
@@ -59,8 +60,10 @@ public struct IncrementalCompiler: Sendable {
         freeNumbers = []
         var builders = Dictionary(
             uniqueKeysWithValues: IPFamily.allCases.map { ($0, TableBuilder(family: $0, options: options)) })
-        for service in graph.services {
-            let fragments = fragments(of: service)
+        let fragmentsByService = graph.services.windowedConcurrentMap { [options] in
+            Self.fragments(of: $0, options: options)
+        }
+        for (service, fragments) in zip(graph.services, fragmentsByService) {
             for (family, fragment) in fragments { builders[family]!.add(fragment) }
             claim(service, fragments, add: true)
         }
@@ -211,6 +214,10 @@ public struct IncrementalCompiler: Sendable {
     }
 
     fileprivate func fragments(of service: Service) -> [(IPFamily, Fragment)] {
+        Self.fragments(of: service, options: options)
+    }
+
+    private static func fragments(of service: Service, options: CompilerOptions) -> [(IPFamily, Fragment)] {
         IPFamily.allCases.map { ($0, Fragment(of: service, family: $0, options: options)) }
     }
 

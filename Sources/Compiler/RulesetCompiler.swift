@@ -1,4 +1,5 @@
 import Addressing
+import Parallel
 import Ruleset
 import ServiceGraph
 
@@ -13,7 +14,10 @@ extension ServiceGraph {
         Ruleset(
             tables: IPFamily.allCases.filter(tableFamilies.contains).map { family in
                 var builder = TableBuilder(family: family, options: options)
-                for service in services { builder.add(service) }
+                for fragment in services.windowedConcurrentMap({ Fragment(of: $0, family: family, options: options) }) {
+                    builder.add(fragment)
+                }
+                defer { releaseInBackground(builder) }
                 return builder.table()
             })
     }
@@ -183,11 +187,16 @@ struct TableBuilder {
         affinityTimeouts.formUnion(fragment.affinityTimeouts)
     }
 
-    func elements(_ set: String) -> [SetElement] { sets[set]?.elements ?? [] }
-
     // MARK: Table
 
     func table() -> Table {
+        // Each set's elements sorted on its own core: the endpoint maps and the hairpin set hold
+        // hundreds of thousands.
+        let lists = Array(sets)
+        let sorted = Dictionary(
+            uniqueKeysWithValues: zip(lists.map(\.key), lists.concurrentMap(minimumChunk: 1) { $0.value.elements }))
+        func elements(_ set: String) -> [SetElement] { sorted[set] ?? [] }
+
         var sets: [NamedSet] = FrontendKind.allCases.flatMap { kind in
             kind.memberSets.map { NamedSet(name: $0, key: key(kind), elements: elements($0)) }
         }

@@ -117,13 +117,14 @@ struct Document {
 
     // MARK: Reading
 
-    /// Calls `body` with the first node (the object) as a `Value`; nothing when the document is empty.
-    func withRoot<Result>(_ body: (Value) throws -> Result) rethrows -> Result? {
-        guard !nodes.isEmpty else { return nil }
+    /// Calls `body` with the node at `root` (an object: the first node, or an item of a List read
+    /// into one document with others) as a `Value`; nothing when there is no such node.
+    func withRoot<Result>(at root: Int = 0, _ body: (Value) throws -> Result) rethrows -> Result? {
+        guard root < nodes.count else { return nil }
         return try nodes.withUnsafeBufferPointer { nodes in
             try text.withUnsafeBufferPointer { text in
                 // Values point into both buffers; they live only inside `body`, while neither array changes.
-                try body(Value(nodes: nodes.baseAddress!, text: text.baseAddress, index: 0))
+                try body(Value(nodes: nodes.baseAddress!, text: text.baseAddress, index: root))
             }
         }
     }

@@ -2,29 +2,33 @@
 /// the reader reaches them, so its items never stand in memory together.
 enum JSONInput {
     /// The decoded objects and every diagnostic; `readable` is false on a syntax error (the set is then empty).
-    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, source: SourceFile) -> (
-        set: ManifestSet, diagnostics: [Diagnostic], readable: Bool
-    ) {
-        decode(source: source) { JSONReader(bytes) }
+    static func decode(
+        _ bytes: UnsafeBufferPointer<UInt8>, source: SourceFile, itemBatchNodes: Int = ListItemDecoder.batchNodes
+    ) -> (set: ManifestSet, diagnostics: [Diagnostic], readable: Bool) {
+        decode(source: source, itemBatchNodes: itemBatchNodes) { JSONReader(bytes) }
     }
 
     /// `reader` gives a reader from the start of the input, each time it is called (a second time
     /// for an object that is not a List but has items); nil when the input cannot be read again.
-    static func decode(source: SourceFile, reader makeReader: () -> JSONReader?) -> (
-        set: ManifestSet, diagnostics: [Diagnostic], readable: Bool
-    ) {
+    /// A List's items are decoded on a second thread in batches of `itemBatchNodes` nodes.
+    static func decode(
+        source: SourceFile, itemBatchNodes: Int = ListItemDecoder.batchNodes, reader makeReader: () -> JSONReader?
+    ) -> (set: ManifestSet, diagnostics: [Diagnostic], readable: Bool) {
         guard var reader = makeReader() else { return (ManifestSet(), [cannotReadAgain(source)], false) }
         var top = Document()
-        var decoder = ObjectDecoder(file: source)
-        var items = ManifestSet()
+        let itemDecoder = ListItemDecoder(file: source, batchNodes: itemBatchNodes)
         var streamedItems = false
-        do {
+        let read: Result<Void, JSONReader.SyntaxError> = Result { () throws(JSONReader.SyntaxError) in
             // kubectl prints `items` before `kind`, so the items are decoded before it is known that
             // they are a List's; for any other kind they are dropped and the object read again whole.
-            try reader.read(into: &top) { item, index in
+            try reader.read(into: &top) { document, root, index, isLast in
                 streamedItems = true
-                item.withRoot { decoder.decodeListItem($0, index: index, into: &items) }
+                itemDecoder.receive(&document, root: root, index: index, isLast: isLast)
             }
+        }
+        var (decoder, items) = itemDecoder.finish()
+        do {
+            try read.get()
             let isList = top.withRoot { $0.kind == .mapping && $0[field: "kind"]?.hasText("List") == true } ?? false
             if streamedItems, !isList {
                 top.removeAll()

@@ -66,10 +66,15 @@ struct JSONReader {
         return index < bytes.count && (bytes[index] == UInt8(ascii: "{") || bytes[index] == UInt8(ascii: "["))
     }
 
+    /// Receives the items of a top-level `items` array one at a time, as they are read: each item is
+    /// appended to `document`, at node `root`; `index` counts the items, `isLast` marks the last. The
+    /// receiver empties the document (or takes it and leaves an empty one) when it has decoded the
+    /// items in it: the reader only ever appends.
+    typealias ItemReceiver = (_ document: inout Document, _ root: Int, _ index: Int, _ isLast: Bool) -> Void
+
     /// Reads the one value the bytes hold into `document`. When that value is an object, the items of
-    /// its `items` array go to `items` (the item's document and its index), one at a time, and
-    /// `document` holds an empty list in their place.
-    mutating func read(into document: inout Document, items: ((Document, Int) -> Void)? = nil) throws(SyntaxError) {
+    /// its `items` array go to `items`, one at a time, and `document` holds an empty list in their place.
+    mutating func read(into document: inout Document, items: ItemReceiver? = nil) throws(SyntaxError) {
         let isObject = try unit(&document) { reader, _ throws(SyntaxError) in
             try reader.requireInput(3)
             if reader.bytes.starts(with: [0xEF, 0xBB, 0xBF]) {  // a byte-order mark is not content
@@ -171,7 +176,7 @@ struct JSONReader {
         }
     }
 
-    private mutating func readObject(into document: inout Document, items: ((Document, Int) -> Void)?)
+    private mutating func readObject(into document: inout Document, items: ItemReceiver?)
         throws(SyntaxError)
     {
         let object = document.beginCollection(.mapping, line: line, column: columnAt(position))
@@ -266,9 +271,9 @@ struct JSONReader {
         document.endCollection(array, count: count)
     }
 
-    /// A top-level `items` array: an empty list in `document`, each item read into a document of its own
-    /// and handed over; reading a file, what lies behind each item is given back.
-    private mutating func readItems(into document: inout Document, _ handle: (Document, Int) -> Void)
+    /// A top-level `items` array: an empty list in `document`, the items read into a document of their
+    /// own and handed over one by one; reading a file, what lies behind each item is given back.
+    private mutating func readItems(into document: inout Document, _ receive: ItemReceiver)
         throws(SyntaxError)
     {
         document.endCollection(document.beginCollection(.sequence, line: line, column: columnAt(position)), count: 0)
@@ -281,15 +286,15 @@ struct JSONReader {
             return true
         }
         if empty { return }
-        var item = Document()
+        var items = Document()
         var index = 0
         while true {
-            item.removeAll()
-            let last = try unit(&item) { reader, item throws(SyntaxError) in
-                try reader.readValue(into: &item)
+            let root = items.nodeCount
+            let last = try unit(&items) { reader, items throws(SyntaxError) in
+                try reader.readValue(into: &items)
                 return try reader.nextItem(closing: "]")
             }
-            handle(item, index)
+            receive(&items, root, index, last)
             file?.release(before: position)
             index += 1
             if last { return }

@@ -16,7 +16,7 @@ struct ObjectName: Hashable, Comparable {
 /// The objects of one kind by identity, with the sources that define them. An identity defined
 /// more than once is an error; the definition that comes first in the input (by file and line) is
 /// the one used, so the outcome does not depend on the order sources arrive in.
-struct Definitions<Key: Hashable, Object> {
+struct Definitions<Key: Hashable & Sendable, Object: Sendable>: Sendable {
     struct Definition {
         var source: String
         var object: Object

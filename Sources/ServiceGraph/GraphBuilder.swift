@@ -1,5 +1,6 @@
 import Addressing
 import Manifests
+import Parallel
 
 /// The cluster's ranges, as the API server knows them: what manifests may use, and where
 /// addresses and ports come from when the manifests leave them to the cluster.
@@ -68,7 +69,9 @@ extension ServiceGraph {
         var builder = GraphBuilder(options: options)
         builder.replace("input", with: manifests)
         let change = try builder.commit()
-        return GraphBuild(graph: builder.graph, diagnostics: change.diagnostics)
+        let graph = builder.graph
+        releaseInBackground(builder)
+        return GraphBuild(graph: graph, diagnostics: change.diagnostics)
     }
 }
 
@@ -81,7 +84,7 @@ extension ServiceGraph {
 /// sequence of changes equals the graph built from the final input at once. Input with errors is
 /// never delivered: the commit throws, and the next good commit delivers everything that changed
 /// since the last good one.
-public struct GraphBuilder {
+public struct GraphBuilder: Sendable {
     public let options: GraphOptions
 
     // MARK: Input
@@ -175,7 +178,7 @@ public struct GraphBuilder {
     }
 
     /// What a source defines, by kind and identity.
-    public struct Contents {
+    public struct Contents: Sendable {
         fileprivate var services: [ServiceID] = []
         fileprivate var pods: [PodOwner] = []
         fileprivate var workloads: [PodOwner] = []
@@ -279,7 +282,7 @@ public struct GraphBuilder {
         let serviceSetChanged = applyServiceChanges()
         applySliceChanges()
         refreshDirtyOwners()
-        for id in dirtyServices { rebuild(id) }
+        rebuild(dirtyServices)
         dirtyServices = []
         if ingressesChanged || serviceSetChanged { checkIngressBackends() }
         ingressesChanged = false
@@ -627,20 +630,33 @@ public struct GraphBuilder {
 
     // MARK: Services
 
-    private mutating func rebuild(_ id: ServiceID) {
-        if undelivered.index(forKey: id) == nil { undelivered.updateValue(services[id], forKey: id) }
+    /// Assembles the services again, each on its own from the builder's indexes (on every core:
+    /// a whole input's first commit assembles every service), then records them.
+    private mutating func rebuild(_ ids: Set<ServiceID>) {
+        let ids = Array(ids)
+        for (id, assembled) in zip(ids, ids.concurrentMap { [self] in assemble($0) }) {
+            if undelivered.index(forKey: id) == nil { undelivered.updateValue(services[id], forKey: id) }
+            services[id] = assembled.service
+            serviceDiagnostics[id] = assembled.diagnostics.isEmpty ? nil : assembled.diagnostics
+        }
+    }
+
+    /// The service `id` as its winning definition, its endpoints and the allocations make it, with
+    /// what is wrong with it; no service when it needs no rules.
+    private func assemble(_ id: ServiceID) -> (service: Service?, diagnostics: [Diagnostic]) {
         guard let manifest = serviceDefinitions.winner(id).flatMap(Self.rulesNeeded) else {
-            services[id] = nil
-            serviceDiagnostics[id] = nil
-            if let other = serviceDefinitions.winner(id), let proxy = other.meta.labels[Self.otherProxyLabel] {
-                serviceDiagnostics[id] = [
+            guard let other = serviceDefinitions.winner(id), let proxy = other.meta.labels[Self.otherProxyLabel] else {
+                return (nil, [])
+            }
+            return (
+                nil,
+                [
                     .note(
                         at: other.meta.location,
                         "Service \"\(id)\" is labelled \(Self.otherProxyLabel)=\(proxy): it belongs to that proxy and gets no rules here",
                         fix: "remove the label for nfcompile to serve it")
                 ]
-            }
-            return
+            )
         }
         var assembly = ServiceAssembly(id: id, manifest: manifest)
         let clusterIPs = assembleClusterIPs(&assembly)
@@ -682,17 +698,17 @@ public struct GraphBuilder {
                 "\(key.address) port \(key.port)/\(key.transport.rawValue) of Service \"\(id)\" is already served by Service \"\(owner)\"",
                 fix: "give each Service its own external or load-balancer address, or other ports")
         }
-        services[id] = Service(
+        var service = Service(
             id: id, ports: ports, clusterIPs: clusterIPs, externalIPs: manifest.externalIPs.map(\.value),
             loadBalancerIPs: manifest.type == .loadBalancer ? manifest.loadBalancerIngress.map(\.value) : [],
             loadBalancerSourceRanges: manifest.loadBalancerSourceRanges.map(\.value),
             externalTrafficPolicy: Service.TrafficPolicy(manifest.externalTrafficPolicy),
             internalTrafficPolicy: Service.TrafficPolicy(manifest.internalTrafficPolicy),
             sessionAffinityTimeout: manifest.sessionAffinityTimeout)
-        serviceDiagnostics[id] = assembly.diagnostics.isEmpty ? nil : assembly.diagnostics
         if manifest.type == .loadBalancer, manifest.externalTrafficPolicy == .local {
-            services[id]?.healthCheckNodePort = manifest.healthCheckNodePort?.value
+            service.healthCheckNodePort = manifest.healthCheckNodePort?.value
         }
+        return (service, assembly.diagnostics)
     }
 
     private func assembleClusterIPs(_ assembly: inout ServiceAssembly) -> [IPAddress] {

@@ -1,4 +1,5 @@
 import Manifests
+import Parallel
 
 extension ServiceGraph {
     /// Loads and validates manifests (files, folders, "-") into the graph. An input without any
@@ -17,6 +18,7 @@ extension ServiceGraph {
                         fix: "check that the file was written completely; to remove every Service, run nfcompile flush")
                 ])
         }
+        defer { releaseInBackground(manifests) }
         return try build(from: manifests, options: options)
     }
 }

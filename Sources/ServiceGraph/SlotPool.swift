@@ -9,7 +9,7 @@ import Addressing
 /// reserved slots, never on the order they came in: it equals the allocation of the whole input in
 /// sorted order, so files may be read in any order, and an update moves only the claimants whose
 /// slot it takes or frees. Slots reserved by the input's explicit values are never handed out.
-struct SlotPool<Claimant: Hashable & Comparable> {
+struct SlotPool<Claimant: Hashable & Comparable & Sendable>: Sendable {
     let capacity: UInt64
     /// Slots that are never handed out (a network's own address, its broadcast address, …).
     private let isUsable: @Sendable (UInt64) -> Bool

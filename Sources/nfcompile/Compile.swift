@@ -2,6 +2,7 @@ import ArgumentParser
 import Compiler
 import Foundation
 import Manifests
+import Parallel
 import Pipeline
 import Ruleset
 
@@ -119,13 +120,18 @@ struct ApplySafety: ParsableArguments {
     var allowNoServices = false
 }
 
-func applyReportingErrors(_ compiled: CompiledInput, table: String, safety: ApplySafety) throws {
-    let refusingToEmpty = compiled.graph.services.isEmpty && !safety.allowNoServices
+func applyReportingErrors(_ compiled: consuming CompiledInput, table: String, safety: ApplySafety) throws {
+    let services = compiled.graph.services.count
+    let ruleset = compiled.ruleset
+    // The graph is not needed to apply the ruleset: its memory is the batch's from here on.
+    releaseInBackground(compiled)
+    defer { releaseInBackground(ruleset) }
+    let refusingToEmpty = services == 0 && !safety.allowNoServices
     let applied: Reconciler.Outcome
     do {
         let reportable: (any Error) -> Bool = { !($0 is Reconciler.EmptyingRefused) }
         applied = try withReconciler(table: table, reporting: reportable) {
-            try $0.apply(compiled.ruleset, refusingToEmpty: refusingToEmpty)
+            try $0.apply(ruleset, refusingToEmpty: refusingToEmpty)
         }
     } catch let refused as Reconciler.EmptyingRefused {
         printToStandardError("nfcompile: \(refused)")
@@ -134,12 +140,12 @@ func applyReportingErrors(_ compiled: CompiledInput, table: String, safety: Appl
         throw ExitCode(1)
     }
     if let repair = applied.repair { printToStandardError("nfcompile: \(repair)") }
-    let elements = compiled.ruleset.tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
+    let elements = ruleset.tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
     let change =
         applied.operations == 0
         ? "unchanged" : "\(applied.operations) operations\(applied.replacedWhole ? ", table written whole" : "")"
     printToStandardError(
-        "nfcompile: applied table \(table): \(compiled.graph.services.count) services, \(elements) map elements; \(change) (generation \(applied.generation))"
+        "nfcompile: applied table \(table): \(services) services, \(elements) map elements; \(change) (generation \(applied.generation))"
     )
 }
 

@@ -25,6 +25,9 @@ struct Batch {
         beginSequence = firstSequence
         nextSequence = firstSequence + 1
         bytes = Messages.batchBegin(sequence: firstSequence, generation: generation)
+        // Room for the whole batch at once: grown by doubling, a batch of tens of MiB was copied
+        // several times, and its last copy held the old and the new buffer at the same time.
+        bytes.reserveCapacity(Self.sizeEstimate(transaction))
         for operation in transaction.operations { add(operation) }
         bytes += Messages.batchEnd(sequence: nextSequence)
         nextSequence += 1
@@ -245,6 +248,20 @@ struct Batch {
             mnl_attr_put(header, UInt16(NFTA_DATA_VALUE.rawValue), count, buffer.baseAddress)
         }
         mnl_attr_nest_end(header, nest)
+    }
+
+    /// About the size of the transaction's batch: its elements' upper bounds, with room for the
+    /// headers of the messages they take and for the other operations.
+    private static func sizeEstimate(_ transaction: Transaction) -> Int {
+        transaction.operations.reduce(256) { size, operation in
+            switch operation {
+            case .addElements(_, _, let elements), .deleteElements(_, _, let elements):
+                let bytes = elements.reduce(0) { $0 + encodedSize($1) }
+                return size + bytes + (bytes / (Messages.elementListLimit / 2) + 1) * 256
+            default:
+                return size + 1024
+            }
+        }
     }
 
     /// An upper bound of the element's attribute size in the message (netlink aligns to 4).
