@@ -72,7 +72,10 @@ public struct IncrementalCompiler: Sendable {
             tables[family]!.capacities = claims.filter { !TableBuilder.intervalSets.contains($0.key) }
                 .mapValues { NamedSet.capacity(for: $0.count) }
         }
-        return Ruleset(tables: IPFamily.allCases.filter(graph.tableFamilies.contains).map { builders[$0]!.table() })
+        return Ruleset(
+            tables: IPFamily.allCases.filter(graph.tableFamilies.contains).map {
+                builders.removeValue(forKey: $0)!.table()
+            })
     }
 
     /// Takes the capacities of the kernel's sets, as a full sync left them (it keeps a set

@@ -17,7 +17,6 @@ extension ServiceGraph {
                 for fragment in services.windowedConcurrentMap({ Fragment(of: $0, family: family, options: options) }) {
                     builder.add(fragment)
                 }
-                defer { releaseInBackground(builder) }
                 return builder.table()
             })
     }
@@ -180,21 +179,28 @@ struct TableBuilder {
 
     /// Fragments must come in service order: the first claim of a key wins.
     mutating func add(_ fragment: Fragment) {
-        for (set, elements) in fragment.elements {
-            for element in elements { sets[set, default: ElementList()].add(element) }
-        }
+        for (set, elements) in fragment.elements { sets[set, default: ElementList()].add(elements) }
         bucketCounts.formUnion(fragment.bucketCounts)
         affinityTimeouts.formUnion(fragment.affinityTimeouts)
     }
 
     // MARK: Table
 
-    func table() -> Table {
-        // Each set's elements sorted on its own core: the endpoint maps and the hairpin set hold
-        // hundreds of thousands.
+    /// Each set's elements sorted, on every core: the endpoint maps and the hairpin set hold
+    /// hundreds of thousands. The unsorted lists are freed in the background: at this point
+    /// the compile uses the most memory.
+    private static func sorted(_ sets: consuming [String: ElementList]) -> [String: [SetElement]] {
         let lists = Array(sets)
-        let sorted = Dictionary(
-            uniqueKeysWithValues: zip(lists.map(\.key), lists.concurrentMap(minimumChunk: 1) { $0.value.elements }))
+        let sorted = lists.concurrentMap(minimumChunk: 1) { $0.value.elements }
+        let names = lists.map(\.key)
+        releaseInBackground(lists)
+        return Dictionary(uniqueKeysWithValues: zip(names, sorted))
+    }
+
+    /// The table, from the fragments added; the builder's element lists go into it.
+    consuming func table() -> Table {
+        let sorted = Self.sorted(sets)
+        sets = [:]
         func elements(_ set: String) -> [SetElement] { sorted[set] ?? [] }
 
         var sets: [NamedSet] = FrontendKind.allCases.flatMap { kind in
@@ -539,7 +545,7 @@ struct TableBuilder {
 struct ElementList {
     private var added: [SetElement] = []
 
-    mutating func add(_ element: SetElement) { added.append(element) }
+    mutating func add(_ elements: [SetElement]) { added += elements }
 
     /// Sorted by key, as the kernel's listing is read most easily and as `show` prints it; the
     /// sort is stable, so of equal keys the first added comes first and is the one kept.

@@ -78,6 +78,18 @@ struct Document {
         nodes[index].end = UInt32(nodes.count)
     }
 
+    /// A scalar whose text is known whole.
+    mutating func appendScalar(
+        _ kind: ValueKind, _ bytes: UnsafeBufferPointer<UInt8>, line: UInt32, column: UInt32, boolean: Bool = false
+    ) {
+        let start = UInt32(text.count)
+        text.append(contentsOf: bytes)
+        nodes.append(
+            Node(
+                kind: kind, boolean: boolean, line: line, column: column, textStart: start, count: UInt32(bytes.count),
+                end: UInt32(nodes.count + 1)))
+    }
+
     mutating func appendScalar(
         _ kind: ValueKind, text scalar: String, line: UInt32, column: UInt32, boolean: Bool = false
     ) {

@@ -39,6 +39,10 @@ struct JSONReader {
     /// Columns are counted lazily, in Unicode scalars: `column` is the column of byte `columnOffset`,
     /// which is on the current line.
     private var columnOffset = 0
+    /// Where the current line starts, and whether it is ASCII up to `position`: then a column is
+    /// its offset in the line, found without counting (nearly always: only strings hold other text).
+    private var lineStart = 0
+    private var lineIsASCII = true
     private var column: UInt32 = 1
     private var depth = 0
     /// Node indexes of the keys of the objects being read, innermost last, to find duplicates.
@@ -80,6 +84,7 @@ struct JSONReader {
             if reader.bytes.starts(with: [0xEF, 0xBB, 0xBF]) {  // a byte-order mark is not content
                 reader.position = 3
                 reader.columnOffset = 3
+                reader.lineStart = 3
             }
             reader.skipWhitespace()
             try reader.requireInput(1)
@@ -110,7 +115,9 @@ struct JSONReader {
         _ document: inout Document, _ body: (inout JSONReader, inout Document) throws(SyntaxError) -> Result
     ) throws(SyntaxError) -> Result {
         guard let file, !inUnit else { return try body(&self, &document) }
-        let saved = (position, line, columnOffset, column, depth, keys.count, duplicateKeys.count)
+        let saved = (
+            position, line, columnOffset, column, depth, keys.count, duplicateKeys.count, lineStart, lineIsASCII
+        )
         let (nodeCount, textCount) = (document.nodeCount, document.textCount)
         inUnit = true
         defer { inUnit = false }
@@ -124,6 +131,7 @@ struct JSONReader {
                 file.fill(atLeast: file.filled + max(file.step, file.filled - saved.0))
                 end = file.filled
                 (position, line, columnOffset, column, depth) = (saved.0, saved.1, saved.2, saved.3, saved.4)
+                (lineStart, lineIsASCII) = (saved.7, saved.8)
                 keys.removeSubrange(saved.5...)
                 duplicateKeys.removeSubrange(saved.6...)
                 document.truncate(nodeCount: nodeCount, textCount: textCount)
@@ -156,9 +164,7 @@ struct JSONReader {
         case UInt8(ascii: "["):
             try readArray(into: &document)
         case UInt8(ascii: "\""):
-            document.beginScalar(.string, line: line, column: columnAt(position))
             try readString(into: &document)
-            document.endScalar()
         case UInt8(ascii: "t"):
             try readLiteral("true", .boolean, boolean: true, into: &document)
         case UInt8(ascii: "f"):
@@ -236,9 +242,7 @@ struct JSONReader {
                 fix: "write field names in double quotes: {\"name\": \"web\"}")
         }
         let key = document.nodeCount
-        document.beginScalar(.string, line: line, column: columnAt(position))
         try readString(into: &document)
-        document.endScalar()
         keys.append(key)
         skipWhitespace()
         guard peek == UInt8(ascii: ":") else {
@@ -356,10 +360,25 @@ struct JSONReader {
 
     // MARK: - Scalars
 
-    /// A string, from its opening quote; its text (unescaped) is appended to the document's current scalar.
+    /// A string, from its opening quote, as a scalar of the document (its text unescaped).
     private mutating func readString(into document: inout Document) throws(SyntaxError) {
+        let startColumn = columnAt(position)
         position += 1
         var run = position
+        // The common case: printable ASCII without escapes, the node made in one go.
+        while position < bytes.count {
+            let byte = bytes[position]
+            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") else { break }
+            position += 1
+        }
+        if peek == UInt8(ascii: "\"") {
+            document.appendScalar(
+                .string, UnsafeBufferPointer(rebasing: bytes[run..<position]), line: line, column: startColumn)
+            position += 1
+            return
+        }
+        document.beginScalar(.string, line: line, column: startColumn)
+        defer { document.endScalar() }
         while true {
             // The common case: printable ASCII without escapes, copied in one go.
             while position < bytes.count {
@@ -380,6 +399,11 @@ struct JSONReader {
                 try readEscape(into: &document)
                 run = position
             case 0x80...:
+                if lineIsASCII {
+                    // Columns on this line are counted from here on, from its start.
+                    lineIsASCII = false
+                    (columnOffset, column) = (lineStart, 1)
+                }
                 position += try utf8SequenceLength()
             default:
                 throw error(
@@ -510,9 +534,8 @@ struct JSONReader {
             skipDigits()
             kind = .float
         }
-        document.beginScalar(kind, line: line, column: startColumn)
-        document.appendText(UnsafeBufferPointer(rebasing: bytes[start..<position]))
-        document.endScalar()
+        document.appendScalar(
+            kind, UnsafeBufferPointer(rebasing: bytes[start..<position]), line: line, column: startColumn)
     }
 
     private func isDigit(_ byte: UInt8?) -> Bool {
@@ -532,9 +555,7 @@ struct JSONReader {
                 "expected a value (a string, number, true, false, null, object or list), found \(found)",
                 fix: "quote text values: \"…\" (true, false and null are lower-case)")
         }
-        document.beginScalar(kind, line: line, column: columnAt(position), boolean: boolean)
-        document.appendText(literal)
-        document.endScalar()
+        document.appendScalar(kind, literal, line: line, column: columnAt(position), boolean: boolean)
         position += literal.count
     }
 
@@ -575,10 +596,13 @@ struct JSONReader {
         line += 1
         columnOffset = position
         column = 1
+        lineStart = position
+        lineIsASCII = true
     }
 
     /// The column of `offset`, on the current line at or after the last one asked for.
     private mutating func columnAt(_ offset: Int) -> UInt32 {
+        if lineIsASCII { return UInt32(offset - lineStart + 1) }
         var index = columnOffset
         while index < offset {
             if bytes[index] & 0xC0 != 0x80 { column += 1 }  // continuation bytes do not start a scalar

@@ -124,7 +124,7 @@ func applyReportingErrors(_ compiled: consuming CompiledInput, table: String, sa
     let services = compiled.graph.services.count
     let ruleset = compiled.ruleset
     // The graph is not needed to apply the ruleset: its memory is the batch's from here on.
-    releaseInBackground(compiled)
+    _ = consume compiled
     defer { releaseInBackground(ruleset) }
     let refusingToEmpty = services == 0 && !safety.allowNoServices
     let applied: Reconciler.Outcome

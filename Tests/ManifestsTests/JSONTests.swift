@@ -97,6 +97,17 @@ struct JSONTests {
         #expect(error.message == "unknown field \"spec.prots\"")
         let prefix = text[..<text.range(of: "\"prots\"")!.lowerBound]
         #expect(error.location == SourceLocation(file: "svc.json", line: 1, column: prefix.unicodeScalars.count + 1))
+        // The next line is counted afresh; a later non-ASCII line counts from its own start.
+        let lines =
+            "{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"web\", \"annotations\": {\"a\": \"é\",\n"
+            + "  \"b\": \"x\", \"c\": 1}, \"nme\": \"x\"},\n \"s\": \"☕\", \"spec\": {\"prots\": []}}"
+        let found = errors(lines, file: "svc.json").filter { $0.message.hasPrefix("unknown field") }
+        #expect(
+            found.map(\.message) == [
+                "unknown field \"metadata.nme\"", "unknown field \"s\"", "unknown field \"spec.prots\"",
+            ])
+        #expect(found.map(\.location?.line) == [2, 3, 3])
+        #expect(found.map(\.location?.column) == [22, 2, 21])
     }
 
     @Test("CRLF line endings count as one line break")

@@ -250,13 +250,16 @@ struct Batch {
         mnl_attr_nest_end(header, nest)
     }
 
-    /// About the size of the transaction's batch: its elements' upper bounds, with room for the
-    /// headers of the messages they take and for the other operations.
+    /// About the size of the transaction's batch: its elements' upper bounds (from a sample of each
+    /// list: a set's elements differ only in their comments' lengths), with room for the headers of
+    /// the messages they take and for the other operations.
     private static func sizeEstimate(_ transaction: Transaction) -> Int {
         transaction.operations.reduce(256) { size, operation in
             switch operation {
             case .addElements(_, _, let elements), .deleteElements(_, _, let elements):
-                let bytes = elements.reduce(0) { $0 + encodedSize($1) }
+                let step = max(1, elements.count / 16)
+                let sample = stride(from: 0, to: elements.count, by: step).map { encodedSize(elements[$0]) }
+                let bytes = elements.count * (sample.max() ?? 0)
                 return size + bytes + (bytes / (Messages.elementListLimit / 2) + 1) * 256
             default:
                 return size + 1024
