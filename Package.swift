@@ -35,7 +35,7 @@ let package = Package(
     targets: [
         .target(name: "Addressing"),
         .target(name: "Parallel"),
-        .target(name: "Manifests", dependencies: ["Addressing", "Yams"]),
+        .target(name: "Manifests", dependencies: ["Addressing", "Parallel", "Yams"]),
         .target(name: "ServiceGraph", dependencies: ["Addressing", "Manifests", "Parallel"]),
         .target(name: "Ruleset", dependencies: ["Addressing"]),
         .target(name: "Compiler", dependencies: ["Addressing", "ServiceGraph", "Ruleset", "Parallel"]),
@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "Pipeline", "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Manifests", "KubernetesAPI",
+                "Pipeline", "Compiler", "Netlink", "Ruleset", "ServiceGraph", "Manifests", "KubernetesAPI", "Parallel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

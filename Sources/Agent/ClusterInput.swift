@@ -3,6 +3,7 @@ import Compiler
 import Foundation
 import KubernetesAPI
 import Manifests
+import Parallel
 import ServiceGraph
 
 /// The Kubernetes API as the agent's input: every Service and EndpointSlice the watch reports is
@@ -89,8 +90,13 @@ final class ClusterInput: AgentInput {
     }
 
     func commit(_ work: Synchronizer.Work, first: Bool) throws(InputError) -> GraphChange {
-        for (source, change) in pending { apply(change, source: source) }
+        // Decoded on every core (the first sync decodes every object listed), given to the builder in turn.
+        let changes = Array(pending.values)
         pending = [:]
+        let decoded = changes.concurrentMap(minimumChunk: 16) { change in
+            Result { () throws(InputError) in try change.manifests() }
+        }
+        for (change, objects) in zip(changes, decoded) { apply(change, decoded: objects) }
         // Errors only some objects cause (an address nfcompile refuses) leave those objects out.
         for _ in 0..<3 {
             do {
@@ -109,9 +115,10 @@ final class ClusterInput: AgentInput {
         throw InputError(leftOut.values.flatMap { $0 })
     }
 
-    private func apply(_ change: ObjectChange, source: String) {
+    private func apply(_ change: ObjectChange, decoded: Result<ManifestSet?, InputError>) {
+        let source = change.source
         do {
-            guard let objects = try change.manifests() else {
+            guard let objects = try decoded.get() else {
                 builder.replace(source, with: nil)
                 leftOut[source] = nil
                 return

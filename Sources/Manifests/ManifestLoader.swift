@@ -1,4 +1,5 @@
 import Foundation
+import Parallel
 
 /// Files decoded by earlier loads, by path, with a digest of the bytes they were decoded from. Owned
 /// by one caller (the agent's sync loop); not for sharing between tasks.
@@ -84,10 +85,18 @@ public enum ManifestLoader {
                         at: nil, "directory \(path) holds no manifest files (*.yaml, *.yml, *.json)",
                         fix: "pass the directory that holds the manifests, or the files themselves"))
             }
-            for file in files {
-                // A cached file is read through once for its digest; only a changed one is decoded.
-                let digest = cache?.entries[file] == nil ? nil : (try? FileInput(path: file))??.digestOfAll()
-                add(file, digest: digest) { decodeFile(file) }
+            // A cached file is read through once for its digest; only a changed one is decoded, on
+            // every core (the agent's first load of a folder decodes every file).
+            let digests = files.map { file in
+                cache?.entries[file] == nil ? nil : (try? FileInput(path: file))??.digestOfAll()
+            }
+            let changed = zip(files, digests).filter { file, digest in
+                digest == nil || cache?.entries[file]?.digest != digest
+            }.map(\.0)
+            let decoded = Dictionary(
+                uniqueKeysWithValues: zip(changed, changed.concurrentMap(minimumChunk: 8) { decodeFile($0) }))
+            for (file, digest) in zip(files, digests) {
+                add(file, digest: digest) { decoded[file]! }
             }
         }
         diagnostics += duplicateObjects(in: set)

@@ -195,6 +195,31 @@ struct LoaderTests {
                 == true)
     }
 
+    @Test("a directory's files, decoded on every core, come out in path order with their diagnostics")
+    func manyFilesInOrder() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("manifests-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let names = (0..<300).map { String(format: "svc-%03d", $0) }
+        for (index, name) in names.enumerated() {
+            // Every 7th file has a field the schema does not know: a diagnostic of its own file.
+            let port = index % 7 == 0 ? "ports:\n- prot: 80" : "ports:\n- port: 80"
+            try service(name: name, port).write(
+                to: root.appendingPathComponent(name + ".yaml"), atomically: true, encoding: .utf8)
+        }
+        let error = try #require(throws: InputError.self) { try ManifestLoader.load(paths: [root.path]) }
+        let files = error.errors.filter { $0.message.hasPrefix("unknown field") }.compactMap(\.location?.file)
+        #expect(files == stride(from: 0, to: 300, by: 7).map { root.path + "/" + names[$0] + ".yaml" })
+        for index in stride(from: 0, to: 300, by: 7) {
+            try service(name: names[index], "ports:\n- port: 80").write(
+                to: root.appendingPathComponent(names[index] + ".yaml"), atomically: true, encoding: .utf8)
+        }
+        let cache = ManifestCache()
+        let set = try ManifestLoader.load(paths: [root.path], cache: cache)
+        #expect(set.services.map(\.meta.name) == names)
+        #expect(try ManifestLoader.load(paths: [root.path], cache: cache) == set)
+    }
+
     @Test("an empty directory and a missing path are errors naming them")
     func missingInputs() throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID().uuidString)")
