@@ -41,7 +41,7 @@ where Base.Index == Int, Base.Element: Sendable {
     let base: Base
     let window: Int
     let transform: @Sendable (Base.Element) -> T
-    private var nextWindow: Int?
+    private var nextWindow: Int
     private var results: [T] = []
     private var taken = 0
 
@@ -54,7 +54,8 @@ where Base.Index == Int, Base.Element: Sendable {
 
     public mutating func next() -> T? {
         if taken == results.count {
-            guard let lower = nextWindow, lower < base.endIndex else { return nil }
+            let lower = nextWindow
+            guard lower < base.endIndex else { return nil }
             let upper = Swift.min(lower + window, base.endIndex)
             results = Array(base[lower..<upper]).concurrentMap(transform)
             taken = 0
