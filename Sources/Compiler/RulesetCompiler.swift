@@ -186,21 +186,16 @@ struct TableBuilder {
 
     // MARK: Table
 
-    /// Each set's elements sorted, on every core: the endpoint maps and the hairpin set hold
-    /// hundreds of thousands. The unsorted lists are freed in the background: at this point
-    /// the compile uses the most memory.
-    private static func sorted(_ sets: consuming [String: ElementList]) -> [String: [SetElement]] {
-        let lists = Array(sets)
-        let sorted = lists.concurrentMap(minimumChunk: 1) { $0.value.elements }
-        let names = lists.map(\.key)
-        releaseInBackground(lists)
-        return Dictionary(uniqueKeysWithValues: zip(names, sorted))
-    }
-
     /// The table, from the fragments added; the builder's element lists go into it.
     consuming func table() -> Table {
-        let sorted = Self.sorted(sets)
+        // Each set's elements sorted on a core of its own: the endpoint maps and the hairpin set
+        // hold hundreds of thousands. The unsorted lists are freed in the background: here the
+        // compile uses the most memory.
+        let lists = Array(sets)
         sets = [:]
+        let sorted = Dictionary(
+            uniqueKeysWithValues: zip(lists.map(\.key), lists.concurrentMap(minimumChunk: 1) { $0.value.elements }))
+        releaseInBackground(lists)
         func elements(_ set: String) -> [SetElement] { sorted[set] ?? [] }
 
         var sets: [NamedSet] = FrontendKind.allCases.flatMap { kind in

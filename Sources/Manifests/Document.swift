@@ -93,9 +93,8 @@ struct Document {
     mutating func appendScalar(
         _ kind: ValueKind, text scalar: String, line: UInt32, column: UInt32, boolean: Bool = false
     ) {
-        beginScalar(kind, line: line, column: column, boolean: boolean)
-        text.append(contentsOf: scalar.utf8)
-        endScalar()
+        var scalar = scalar
+        scalar.withUTF8 { appendScalar(kind, $0, line: line, column: column, boolean: boolean) }
     }
 
     /// Starts a mapping or sequence; returns its index for `endCollection`.

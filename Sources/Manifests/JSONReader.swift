@@ -366,11 +366,7 @@ struct JSONReader {
         position += 1
         var run = position
         // The common case: printable ASCII without escapes, the node made in one go.
-        while position < bytes.count {
-            let byte = bytes[position]
-            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") else { break }
-            position += 1
-        }
+        skipPlainText()
         if peek == UInt8(ascii: "\"") {
             document.appendScalar(
                 .string, UnsafeBufferPointer(rebasing: bytes[run..<position]), line: line, column: startColumn)
@@ -380,12 +376,7 @@ struct JSONReader {
         document.beginScalar(.string, line: line, column: startColumn)
         defer { document.endScalar() }
         while true {
-            // The common case: printable ASCII without escapes, copied in one go.
-            while position < bytes.count {
-                let byte = bytes[position]
-                guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") else { break }
-                position += 1
-            }
+            skipPlainText()
             guard let byte = peek else {
                 throw error("a string is not closed: the file ends inside it", fix: "close the string with \"")
             }
@@ -413,6 +404,15 @@ struct JSONReader {
                         ? "close the string with \" (write line breaks inside a string as \\n)"
                         : "write it as an escape such as \\t or \\u0000")
             }
+        }
+    }
+
+    /// Past printable ASCII other than quotes and backslashes: string text copied as it is.
+    private mutating func skipPlainText() {
+        while position < bytes.count {
+            let byte = bytes[position]
+            guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") else { return }
+            position += 1
         }
     }
 

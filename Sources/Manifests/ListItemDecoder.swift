@@ -45,19 +45,17 @@ final class ListItemDecoder: @unchecked Sendable {
     /// Takes the item at `root` of `document` (the reader's `ItemReceiver`).
     func receive(_ document: inout Document, root: Int, index: Int, isLast: Bool) {
         items.append((root, index))
+        guard document.nodeCount >= batchNodes || isLast else { return }
+        let full = Batch(document: document, items: items)
+        items = []
         if thread == nil {
-            guard document.nodeCount >= batchNodes || isLast else { return }
-            if isLast {
-                decode(Batch(document: document, items: items))
-                items = []
+            if isLast {  // the whole List in one batch
+                decode(full)
                 document.removeAll()
                 return
             }
             start()
         }
-        guard document.nodeCount >= batchNodes || isLast else { return }
-        let full = Batch(document: document, items: items)
-        items = []
         condition.lock()
         while queue.count >= Self.queuedBatches { condition.wait() }
         queue.append(full)

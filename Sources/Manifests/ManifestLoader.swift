@@ -33,12 +33,18 @@ public enum ManifestLoader {
         var readStandardInputAlready = false
         var seen: Set<String> = []
 
+        /// A file's objects as last decoded, when its digest says it has not changed since.
+        func cached(_ file: String, digest: ContentDigest?) -> (set: ManifestSet, diagnostics: [Diagnostic])? {
+            guard let entry = cache?.entries[file], let digest, entry.digest == digest else { return nil }
+            return (entry.set, entry.diagnostics)
+        }
+
         /// Adds a file's objects: from the cache when its digest says it has not changed.
         func add(_ file: String, digest: ContentDigest?, decode: () -> (ManifestSet, [Diagnostic], ContentDigest?)) {
             seen.insert(file)
             var decoded: (ManifestSet, [Diagnostic])
-            if let cached = cache?.entries[file], let digest, cached.digest == digest {
-                decoded = (cached.set, cached.diagnostics)
+            if let cached = cached(file, digest: digest) {
+                decoded = cached
             } else {
                 let (set, found, digest) = decode()
                 decoded = (set, found)
@@ -90,9 +96,7 @@ public enum ManifestLoader {
             let digests = files.map { file in
                 cache?.entries[file] == nil ? nil : (try? FileInput(path: file))??.digestOfAll()
             }
-            let changed = zip(files, digests).filter { file, digest in
-                digest == nil || cache?.entries[file]?.digest != digest
-            }.map(\.0)
+            let changed = zip(files, digests).filter { cached($0, digest: $1) == nil }.map(\.0)
             let decoded = Dictionary(
                 uniqueKeysWithValues: zip(changed, changed.concurrentMap(minimumChunk: 8) { decodeFile($0) }))
             for (file, digest) in zip(files, digests) {

@@ -125,6 +125,7 @@ func applyReportingErrors(_ compiled: consuming CompiledInput, table: String, sa
     let ruleset = compiled.ruleset
     // The graph is not needed to apply the ruleset: its memory is the batch's from here on.
     _ = consume compiled
+    // The process ends right after: half a million allocations need not be freed on its way out.
     defer { releaseInBackground(ruleset) }
     let refusingToEmpty = services == 0 && !safety.allowNoServices
     let applied: Reconciler.Outcome
