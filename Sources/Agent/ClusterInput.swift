@@ -16,7 +16,26 @@ import ServiceGraph
 final class ClusterInput: AgentInput {
     private var builder: GraphBuilder
     /// Changes received since the last commit, the latest per object.
-    private var pending: [String: ObjectChange] = [:]
+    private var pending: [String: PendingChange] = [:]
+
+    /// A change waiting for the next commit, decoded already or still as the API server sent it.
+    private struct PendingChange: Sendable {
+        var change: ObjectChange
+        var decoded: Result<ManifestSet?, InputError>?
+
+        /// Decoded; its JSON is dropped, the decoded objects are what the builder keeps.
+        init(decoding change: ObjectChange) {
+            decoded = Result { () throws(InputError) in try change.manifests() }
+            self.change = change
+            self.change.object = nil
+        }
+
+        init(_ change: ObjectChange) { self.change = change }
+
+        func decodedObjects() -> Result<ManifestSet?, InputError> {
+            decoded ?? Result { () throws(InputError) in try change.manifests() }
+        }
+    }
     /// Services and EndpointSlices have listed once (kube-proxy syncs nothing before).
     private(set) var hasListed = false
     /// Objects left out or kept at their last good version, with why.
@@ -53,8 +72,18 @@ final class ClusterInput: AgentInput {
 
     static func nodeIPs(_ node: NodeFacts) -> [IPAddress] { node.hostIPs.compactMap(IPAddress.init) }
 
+    /// Until the first lists are complete, no sync can run and the agent waits for the network:
+    /// each page is decoded as it comes (on every core), so the first sync finds it done. Later
+    /// changes are decoded at the commit, once however often an object changed in between.
     func receive(_ changes: [ObjectChange]) {
-        for change in changes where change.kind != .node { pending[change.source] = change }
+        let changes = changes.filter { $0.kind != .node }
+        if hasListed {
+            for change in changes { pending[change.source] = PendingChange(change) }
+        } else {
+            for decoded in changes.concurrentMap(minimumChunk: 16, PendingChange.init(decoding:)) {
+                pending[decoded.change.source] = decoded
+            }
+        }
     }
 
     func listed() { hasListed = true }
@@ -90,13 +119,11 @@ final class ClusterInput: AgentInput {
     }
 
     func commit(_ work: Synchronizer.Work, first: Bool) throws(InputError) -> GraphChange {
-        // Decoded on every core (the first sync decodes every object listed), given to the builder in turn.
+        // Decoded on every core where still needed, given to the builder in turn.
         let changes = Array(pending.values)
         pending = [:]
-        let decoded = changes.concurrentMap(minimumChunk: 16) { change in
-            Result { () throws(InputError) in try change.manifests() }
-        }
-        for (change, objects) in zip(changes, decoded) { apply(change, decoded: objects) }
+        let decoded = changes.concurrentMap(minimumChunk: 16) { $0.decodedObjects() }
+        for (pending, objects) in zip(changes, decoded) { apply(pending.change, decoded: objects) }
         // Errors only some objects cause (an address nfcompile refuses) leave those objects out.
         for _ in 0..<3 {
             do {

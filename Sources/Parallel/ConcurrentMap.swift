@@ -28,7 +28,8 @@ private struct Results<T>: @unchecked Sendable {
 extension RandomAccessCollection where Self: Sendable, Index == Int, Element: Sendable {
     /// The results of `transform`, in order, mapped a window of elements at a time with
     /// `concurrentMap` as the sequence is iterated: the results of a large collection never all
-    /// exist at once.
+    /// exist at once. The next window is mapped in the background while the caller consumes
+    /// this one, so the caller's own sequential work overlaps the mapping.
     public func windowedConcurrentMap<T: Sendable>(window: Int = 1024, _ transform: @escaping @Sendable (Element) -> T)
         -> WindowedConcurrentMap<Self, T>
     {
@@ -42,6 +43,8 @@ where Base.Index == Int, Base.Element: Sendable {
     let window: Int
     let transform: @Sendable (Base.Element) -> T
     private var nextWindow: Int
+    /// The window after the current one, being mapped in the background.
+    private var upcoming: BackgroundMap<T>?
     private var results: [T] = []
     private var taken = 0
 
@@ -54,15 +57,51 @@ where Base.Index == Int, Base.Element: Sendable {
 
     public mutating func next() -> T? {
         if taken == results.count {
-            let lower = nextWindow
-            guard lower < base.endIndex else { return nil }
-            let upper = Swift.min(lower + window, base.endIndex)
-            results = Array(base[lower..<upper]).concurrentMap(transform)
+            if let upcoming {
+                results = upcoming.wait()
+                self.upcoming = nil
+            } else {
+                guard let slice = takeWindow() else { return nil }
+                results = slice.concurrentMap(transform)
+            }
+            guard !results.isEmpty else { return nil }
             taken = 0
-            nextWindow = upper
+            if let slice = takeWindow() {
+                upcoming = BackgroundMap { [transform] in slice.concurrentMap(transform) }
+            }
         }
         taken += 1
         return results[taken - 1]
+    }
+
+    /// The elements of the next window, nil after the last.
+    private mutating func takeWindow() -> [Base.Element]? {
+        let lower = nextWindow
+        guard lower < base.endIndex else { return nil }
+        let upper = Swift.min(lower + window, base.endIndex)
+        nextWindow = upper
+        return Array(base[lower..<upper])
+    }
+}
+
+/// Results computed on a background thread, waited for once.
+private final class BackgroundMap<T: Sendable>: @unchecked Sendable {
+    // Why `@unchecked Sendable`: `results` is written once before `done` is signalled, and read
+    // only after waiting for it.
+    private let done = DispatchSemaphore(value: 0)
+    private var results: [T] = []
+
+    init(_ compute: @escaping @Sendable () -> [T]) {
+        DispatchQueue.global(qos: .userInitiated).async {
+            self.results = compute()
+            self.done.signal()
+        }
+    }
+
+    func wait() -> [T] {
+        done.wait()
+        defer { results = [] }
+        return results
     }
 }
 

@@ -35,14 +35,28 @@ public enum TestResource: String, CaseIterable, Sendable {
 /// apiVersion, as the real server sends them) and as watch events do.
 struct StoredObject: Sendable {
     var resource: TestResource
-    var namespace: String
-    var name: String
+    let namespace: String
+    let name: String
     var labels: [String: String]
     var resourceVersion: Int
     var listItem: [UInt8]
     var full: [UInt8]
+    /// namespace/name, the order of lists; kept, since every page compares it.
+    let key: String
 
-    var key: String { namespace.isEmpty ? name : "\(namespace)/\(name)" }
+    init(
+        resource: TestResource, namespace: String, name: String, labels: [String: String], resourceVersion: Int,
+        listItem: [UInt8], full: [UInt8]
+    ) {
+        self.resource = resource
+        self.namespace = namespace
+        self.name = name
+        self.labels = labels
+        self.resourceVersion = resourceVersion
+        self.listItem = listItem
+        self.full = full
+        self.key = namespace.isEmpty ? name : "\(namespace)/\(name)"
+    }
 }
 
 /// A registered watch: what it selects and where its events go.
@@ -243,14 +257,26 @@ final class APIStore: Sendable {
             } else {
                 all = (state.objects[resource] ?? [:]).values.sorted { $0.key < $1.key }
             }
-            let selected = all.filter { object in
-                object.key > start
-                    && (namespace == nil || object.namespace == namespace)
-                    && (name == nil || object.name == name)
-                    && (labels?.matches(object.labels) ?? true)
-                    && (fields?.matches(namespace: object.namespace, name: object.name) ?? true)
+            // As etcd reads a range: from the first key after `start`, until one past the page, so a
+            // page costs its own size and not the whole list's.
+            var low = 0
+            var high = all.count
+            while low < high {
+                let middle = (low + high) / 2
+                if all[middle].key > start { high = middle } else { low = middle + 1 }
             }
-            guard let limit, limit > 0, selected.count > limit else {
+            let pageLimit = limit.flatMap { $0 > 0 ? $0 : nil }
+            var selected: [StoredObject] = []
+            for object in all[low...]
+            where (namespace == nil || object.namespace == namespace)
+                && (name == nil || object.name == name)
+                && (labels?.matches(object.labels) ?? true)
+                && (fields?.matches(namespace: object.namespace, name: object.name) ?? true)
+            {
+                selected.append(object)
+                if let pageLimit, selected.count > pageLimit { break }
+            }
+            guard let limit = pageLimit, selected.count > limit else {
                 return .page(items: selected, resourceVersion: revision, continueToken: nil)
             }
             let page = Array(selected.prefix(limit))

@@ -239,7 +239,10 @@ public final class NetworkLab: @unchecked Sendable {
     public func forwardHostPort(_ hostPort: Int, toNodePort port: Int) throws {
         let socket = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(port).sock").path
         try? FileManager.default.removeItem(atPath: socket)
-        let host = try Shell.start(["socat", "UNIX-LISTEN:\(socket),fork,unlink-early", "TCP:127.0.0.1:\(hostPort)"])
+        // A large buffer: the benchmark's API server sends tens of megabytes through both hops.
+        let host = try Shell.start([
+            "socat", "-b262144", "UNIX-LISTEN:\(socket),fork,unlink-early", "TCP:127.0.0.1:\(hostPort)",
+        ])
         listeners.append(host)
         let node = try startListener(
             in: nodeNamespace, "TCP-LISTEN:\(port),bind=127.0.0.1,fork,reuseaddr", "UNIX-CONNECT:\(socket)")

@@ -23,6 +23,22 @@ import Testing
         }
     }
 
+    @Test("windowedConcurrentMap maps the next window while the caller consumes this one, and no further")
+    func windowedConcurrentMapMapsAhead() async throws {
+        let mapped = Mutex<Set<Int>>([])
+        var windows = Array(0..<30).windowedConcurrentMap(window: 10) { number in
+            mapped.withLock { _ = $0.insert(number) }
+            return number
+        }
+        #expect(windows.next() == 0)
+        for _ in 0..<500 where mapped.withLock({ $0.count }) < 20 { try await Task.sleep(for: .milliseconds(10)) }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(mapped.withLock { $0 } == Set(0..<20))
+        var rest: [Int] = []
+        while let number = windows.next() { rest.append(number) }
+        #expect(rest == Array(1..<30))
+    }
+
     @Test("releaseInBackground frees the value, on another thread")
     func releasedInBackground() async throws {
         let freed = Freed()
