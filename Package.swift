@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "nfcompile-bench",
             dependencies: [
-                "Compiler", "Pipeline", "Netlink", "Ruleset", "ServiceGraph", "Addressing", "Manifests", "Lab",
+                "Agent", "Compiler", "Pipeline", "Netlink", "Ruleset", "ServiceGraph", "Addressing", "Manifests", "Lab",
                 "APIServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -140,7 +140,8 @@ let package = Package(
         .testTarget(
             name: "KubernetesAPITests", dependencies: ["KubernetesAPI", "APIServer", "Manifests", "Lab", "Yams"]),
         .testTarget(
-            name: "NetlinkTests", dependencies: ["Netlink", "CNftnl", "CMnl", "Lab", "Compiler", "Pipeline", "Ruleset", "Addressing"]),
+            name: "NetlinkTests",
+            dependencies: ["Netlink", "CNftnl", "CMnl", "Lab", "Compiler", "Pipeline", "Ruleset", "Addressing"]),
     ],
     swiftLanguageModes: [.v6]
 )

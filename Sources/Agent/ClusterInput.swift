@@ -16,26 +16,7 @@ import ServiceGraph
 final class ClusterInput: AgentInput {
     private var builder: GraphBuilder
     /// Changes received since the last commit, the latest per object.
-    private var pending: [String: PendingChange] = [:]
-
-    /// A change waiting for the next commit, decoded already or still as the API server sent it.
-    private struct PendingChange: Sendable {
-        var change: ObjectChange
-        var decoded: Result<ManifestSet?, InputError>?
-
-        /// Decoded; its JSON is dropped, the decoded objects are what the builder keeps.
-        init(decoding change: ObjectChange) {
-            decoded = Result { () throws(InputError) in try change.manifests() }
-            self.change = change
-            self.change.object = nil
-        }
-
-        init(_ change: ObjectChange) { self.change = change }
-
-        func decodedObjects() -> Result<ManifestSet?, InputError> {
-            decoded ?? Result { () throws(InputError) in try change.manifests() }
-        }
-    }
+    private var pending: [String: ObjectChange] = [:]
     /// Services and EndpointSlices have listed once (kube-proxy syncs nothing before).
     private(set) var hasListed = false
     /// Objects left out or kept at their last good version, with why.
@@ -72,18 +53,17 @@ final class ClusterInput: AgentInput {
 
     static func nodeIPs(_ node: NodeFacts) -> [IPAddress] { node.hostIPs.compactMap(IPAddress.init) }
 
-    /// Until the first lists are complete, no sync can run and the agent waits for the network:
-    /// each page is decoded as it comes (on every core), so the first sync finds it done. Later
-    /// changes are decoded at the commit, once however often an object changed in between.
+    /// Until the first lists are complete no sync can run, and the agent waits for the network:
+    /// each page is decoded as it comes (on every core) and given to the graph builder, so the
+    /// first sync finds that work done. Later changes wait for the commit, where an object that
+    /// changed many times in between is decoded once.
     func receive(_ changes: [ObjectChange]) {
         let changes = changes.filter { $0.kind != .node }
-        if hasListed {
-            for change in changes { pending[change.source] = PendingChange(change) }
-        } else {
-            for decoded in changes.concurrentMap(minimumChunk: 16, PendingChange.init(decoding:)) {
-                pending[decoded.change.source] = decoded
-            }
+        guard !hasListed else {
+            for change in changes { pending[change.source] = change }
+            return
         }
+        decodeAndApply(changes)
     }
 
     func listed() { hasListed = true }
@@ -119,11 +99,8 @@ final class ClusterInput: AgentInput {
     }
 
     func commit(_ work: Synchronizer.Work, first: Bool) throws(InputError) -> GraphChange {
-        // Decoded on every core where still needed, given to the builder in turn.
-        let changes = Array(pending.values)
+        decodeAndApply(Array(pending.values))
         pending = [:]
-        let decoded = changes.concurrentMap(minimumChunk: 16) { $0.decodedObjects() }
-        for (pending, objects) in zip(changes, decoded) { apply(pending.change, decoded: objects) }
         // Errors only some objects cause (an address nfcompile refuses) leave those objects out.
         for _ in 0..<3 {
             do {
@@ -140,6 +117,14 @@ final class ClusterInput: AgentInput {
             }
         }
         throw InputError(leftOut.values.flatMap { $0 })
+    }
+
+    /// Decoded on every core, given to the builder in turn.
+    private func decodeAndApply(_ changes: [ObjectChange]) {
+        let decoded = changes.concurrentMap(minimumChunk: 16) { change in
+            Result { () throws(InputError) in try change.manifests() }
+        }
+        for (change, objects) in zip(changes, decoded) { apply(change, decoded: objects) }
     }
 
     private func apply(_ change: ObjectChange, decoded: Result<ManifestSet?, InputError>) {

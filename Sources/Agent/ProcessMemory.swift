@@ -10,7 +10,7 @@ public enum ProcessMemory {
 
     /// Gives freed pages back to the kernel: after a full sync glibc keeps them, and the agent
     /// would stay at its peak for good.
-    static func returnFreedPages() { _ = trimMalloc(0) }
+    public static func returnFreedPages() { _ = trimMalloc(0) }
 
     /// M_ARENA_MAX in <malloc.h>.
     private static let mallocArenaMax: Int32 = -8

@@ -63,9 +63,10 @@ public struct IncrementalCompiler: Sendable {
         let fragmentsByService = graph.services.windowedConcurrentMap { [options] in
             Self.fragments(of: $0, options: options)
         }
-        for (service, fragments) in zip(graph.services, fragmentsByService) {
+        for (index, (service, fragments)) in zip(graph.services, fragmentsByService).enumerated() {
             for (family, fragment) in fragments { builders[family]!.add(fragment) }
             claim(service, fragments, add: true)
+            if index + 1 == Self.claimsSampled { reserveClaims(sampled: index + 1, of: graph.services.count) }
         }
         for family in tables.keys {
             let claims = tables[family]!.claims
@@ -76,6 +77,20 @@ public struct IncrementalCompiler: Sendable {
             tables: IPFamily.allCases.filter(graph.tableFamilies.contains).map {
                 builders.removeValue(forKey: $0)!.table()
             })
+    }
+
+    /// After the first services of a reset: claim tables grow by doubling, and moving every claim
+    /// at each step was a third of the claiming, so room for all of them is made at once, as
+    /// many per service as the services claimed so far have.
+    private static let claimsSampled = 1024
+
+    private mutating func reserveClaims(sampled: Int, of total: Int) {
+        for family in tables.keys {
+            for set in tables[family]!.claims.keys {
+                let count = tables[family]!.claims[set]!.count
+                tables[family]!.claims[set]!.reserve(count * total / sampled)
+            }
+        }
     }
 
     /// Takes the capacities of the kernel's sets, as a full sync left them (it keeps a set
@@ -305,17 +320,19 @@ private struct ClaimTable: Sendable {
     /// Puts `number` in its place among the key's claimants (a service claims a key once however
     /// often its fragment has it).
     mutating func add(_ number: Int32, claiming key: PackedKey, by precedes: (Int32, Int32) -> Bool) {
-        var numbers: [Int32]
-        switch stored(key) {
-        case nil:
-            store(number, for: key)
-            return
-        case Self.isContested?:
-            numbers = contested[key] ?? []
-        case let existing?:
-            numbers = [existing]
+        // One lookup for the usual case, a key nobody claims yet; the rare others put back what was there.
+        let existing: Int32?
+        if let narrowKey = key.narrow {
+            existing = narrow.updateValue(number, forKey: narrowKey)
+        } else {
+            existing = wide.updateValue(number, forKey: key)
         }
-        guard !numbers.contains(number) else { return }
+        guard let existing else { return }
+        var numbers = existing == Self.isContested ? contested[key] ?? [] : [existing]
+        guard !numbers.contains(number) else {
+            store(existing, for: key)
+            return
+        }
         numbers.insert(number, at: numbers.firstIndex { precedes(number, $0) } ?? numbers.endIndex)
         contested[key] = numbers
         store(Self.isContested, for: key)
@@ -332,6 +349,13 @@ private struct ClaimTable: Sendable {
         case let existing?:
             if existing == number { store(nil, for: key) }
         }
+    }
+
+    /// Room for `count` keys, split between narrow and wide ones as they are now.
+    mutating func reserve(_ count: Int) {
+        guard count > self.count, self.count > 0 else { return }
+        narrow.reserveCapacity(count * narrow.count / self.count)
+        wide.reserveCapacity(count * wide.count / self.count)
     }
 
     private func stored(_ key: PackedKey) -> Int32? {

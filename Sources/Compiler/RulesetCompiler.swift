@@ -544,12 +544,5 @@ struct ElementList {
 
     /// Sorted by key, as the kernel's listing is read most easily and as `show` prints it; the
     /// sort is stable, so of equal keys the first added comes first and is the one kept.
-    var elements: [SetElement] {
-        var result: [SetElement] = []
-        result.reserveCapacity(added.count)
-        for element in added.sortedByKey() where result.last?.key != element.key {
-            result.append(element)
-        }
-        return result
-    }
+    var elements: [SetElement] { added.sortedByKey(unique: true) }
 }

@@ -33,12 +33,20 @@ extension NamedSet {
 
 extension [SetElement] {
     /// Sorted by key, numerically field by field: the order nfcompile prints elements in.
-    /// Stable: elements with equal keys keep their order.
-    public func sortedByKey() -> [SetElement] {
+    /// Stable: elements with equal keys keep their order; `unique` keeps only the first of them.
+    /// The elements must be of one set (as packed keys are compared).
+    public func sortedByKey(unique: Bool = false) -> [SetElement] {
         // Sorting packed keys and then indexes keeps the comparisons free of allocation and
         // reference counting: rulesets have hundreds of thousands of elements.
         let keys = map { PackedKey($0.key) }
-        return indices.sorted { a, b in keys[a] != keys[b] ? keys[a] < keys[b] : a < b }.map { self[$0] }
+        let order = indices.sorted { a, b in keys[a] != keys[b] ? keys[a] < keys[b] : a < b }
+        guard unique else { return order.map { self[$0] } }
+        var result: [SetElement] = []
+        result.reserveCapacity(count)
+        for (position, index) in order.enumerated() where position == 0 || keys[order[position - 1]] != keys[index] {
+            result.append(self[index])
+        }
+        return result
     }
 }
 

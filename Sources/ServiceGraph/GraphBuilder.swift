@@ -819,12 +819,17 @@ public struct GraphBuilder: Sendable {
         _ assembly: inout ServiceAssembly
     ) -> [Endpoint] {
         if let names = slicesByService[id] {
+            var endpoints: [Endpoint] = []
+            for name in names.count == 1 ? Array(names) : names.sorted() {
+                guard let slice = sliceDefinitions.winner(name),
+                    slice.meta.labels[Self.otherProxyLabel] == nil, slice.meta.labels[Self.headlessLabel] == nil
+                else { continue }
+                endpoints += assembly.endpoints(from: slice, port: port, family: family)
+            }
             // An endpoint may appear in two slices (while one is being updated): it counts once.
-            var seen: Set<EndpointKey> = []
-            return names.sorted().compactMap { sliceDefinitions.winner($0) }
-                .filter { $0.meta.labels[Self.otherProxyLabel] == nil && $0.meta.labels[Self.headlessLabel] == nil }
-                .flatMap { assembly.endpoints(from: $0, port: port, family: family) }
-                .filter { seen.insert(EndpointKey(address: $0.address, port: $0.port)).inserted }
+            guard endpoints.count > 1 else { return endpoints }
+            var seen = Set<EndpointKey>(minimumCapacity: endpoints.count)
+            return endpoints.filter { seen.insert(EndpointKey(address: $0.address, port: $0.port)).inserted }
         }
         if let legacy = endpointsDefinitions.winner(id) {
             return assembly.endpoints(from: legacy, port: port, family: family)

@@ -1,3 +1,4 @@
+import Agent
 import ArgumentParser
 import Compiler
 import Foundation
@@ -123,8 +124,11 @@ struct ApplySafety: ParsableArguments {
 func applyReportingErrors(_ compiled: consuming CompiledInput, table: String, safety: ApplySafety) throws {
     let services = compiled.graph.services.count
     let ruleset = compiled.ruleset
-    // The graph is not needed to apply the ruleset: its memory is the batch's from here on.
+    // The graph is not needed to apply the ruleset: its pages go back to the kernel before the
+    // batch is allocated (in a mapping of its own, which freed heap memory would not serve), so
+    // the graph and the batch are never resident at once.
     _ = consume compiled
+    ProcessMemory.returnFreedPages()
     // The process ends right after: half a million allocations need not be freed on its way out.
     defer { releaseInBackground(ruleset) }
     let refusingToEmpty = services == 0 && !safety.allowNoServices
