@@ -173,7 +173,7 @@ struct ObjectDecoder {
         return ObjectMeta(
             name: name, namespace: namespace,
             labels: labels(metadata?[field: "labels"], path: path.appending("labels")),
-            annotations: stringMap(metadata?[field: "annotations"]),
+            annotations: stringMap(metadata?[field: "annotations"], keeping: ObjectMeta.readAnnotations),
             isTerminating: metadata?[field: "deletionTimestamp"] != nil,
             location: file.location(of: root)
         )
@@ -204,10 +204,10 @@ struct ObjectDecoder {
         return result
     }
 
-    private func stringMap(_ node: Value?) -> [String: String] {
+    private func stringMap(_ node: Value?, keeping kept: Set<String>) -> [String: String] {
         var result: [String: String] = [:]
         for (keyNode, value) in node?.pairs ?? [] {
-            if let key = keyNode.scalarText, let text = value.stringValue { result[key] = text }
+            if let key = keyNode.scalarText, kept.contains(key), let text = value.stringValue { result[key] = text }
         }
         return result
     }
@@ -215,7 +215,7 @@ struct ObjectDecoder {
     // MARK: - Service
 
     private mutating func service(_ root: Value) -> ServiceManifest? {
-        guard let meta = meta(root, kind: "Service", rule: .dns1035) else { return nil }
+        guard let meta = meta(root, kind: "Service", rule: .dns1035)?.keepingProxyLabels() else { return nil }
         let spec = root[field: "spec"]
         let specPath = FieldPath.root.appending("spec")
         var service = ServiceManifest(meta: meta)
@@ -675,7 +675,8 @@ struct ObjectDecoder {
     // MARK: - Endpoints given explicitly
 
     private mutating func endpointSlice(_ root: Value) -> EndpointSliceManifest? {
-        guard let meta = meta(root, kind: "EndpointSlice") else { return nil }
+        guard let fullMeta = meta(root, kind: "EndpointSlice") else { return nil }
+        let meta = fullMeta.keepingProxyLabels()
         guard let typeNode = root[field: "addressType"], let text = typeNode.stringValue,
             let addressType = EndpointSliceManifest.AddressType(rawValue: text)
         else {
@@ -735,7 +736,7 @@ struct ObjectDecoder {
                 ))
         }
         return EndpointSliceManifest(
-            meta: meta, serviceName: meta.labels["kubernetes.io/service-name"], addressType: addressType,
+            meta: meta, serviceName: fullMeta.labels[EndpointSliceManifest.serviceNameLabel], addressType: addressType,
             ports: endpointPorts(root[field: "ports"], path: FieldPath.root.appending("ports"), numberRequired: false),
             endpoints: endpoints
         )

@@ -36,6 +36,25 @@ public struct ObjectMeta: Hashable, Sendable {
         self.isTerminating = isTerminating
         self.location = location
     }
+
+    /// Annotation on a Pod or workload giving its endpoints a relative weight (default 1).
+    public static let weightAnnotation = "nfcompile.io/weight"
+    /// The only annotations kept: the agent holds every object for as long as it runs, and others
+    /// can be large (kubectl's last-applied-configuration is the whole object again).
+    static let readAnnotations: Set<String> = [weightAnnotation]
+
+    /// Services and EndpointSlices with this label belong to another service proxy.
+    public static let otherProxyLabel = "service.kubernetes.io/service-proxy-name"
+    /// EndpointSlices of headless Services carry this label; no proxy uses them.
+    public static let headlessLabel = "service.kubernetes.io/headless"
+
+    /// Without the labels a proxy does not read on a Service or EndpointSlice (an EndpointSlice
+    /// carries a copy of its Service's): they were checked, and the agent need not hold them.
+    func keepingProxyLabels() -> ObjectMeta {
+        var meta = self
+        meta.labels = labels.filter { $0.key == Self.otherProxyLabel || $0.key == Self.headlessLabel }
+        return meta
+    }
 }
 
 /// Kubernetes' IntOrString for ports: a number, or the name of a container port.
@@ -379,6 +398,7 @@ public struct EndpointSliceManifest: Hashable, Sendable {
     }
 
     public var meta: ObjectMeta
+    public static let serviceNameLabel = "kubernetes.io/service-name"
     /// From the `kubernetes.io/service-name` label.
     public var serviceName: String?
     public var addressType: AddressType

@@ -57,7 +57,7 @@ public struct GraphChange: Sendable {
 }
 
 /// Annotation on a Pod or workload giving its endpoints a relative weight (default 1).
-public let weightAnnotation = "nfcompile.io/weight"
+public let weightAnnotation = ObjectMeta.weightAnnotation
 
 extension ServiceGraph {
     /// Builds the graph of a whole input: selects endpoints, allocates what the manifests leave
@@ -351,10 +351,8 @@ public struct GraphBuilder: Sendable {
             && manifest.meta.labels[otherProxyLabel] == nil ? manifest : nil
     }
 
-    /// Services and EndpointSlices with this label belong to another service proxy.
-    public static let otherProxyLabel = "service.kubernetes.io/service-proxy-name"
-    /// EndpointSlices of headless Services carry this label; no proxy uses them.
-    public static let headlessLabel = "service.kubernetes.io/headless"
+    public static let otherProxyLabel = ObjectMeta.otherProxyLabel
+    public static let headlessLabel = ObjectMeta.headlessLabel
 
     // MARK: Addresses and ports
 

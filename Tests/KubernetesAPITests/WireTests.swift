@@ -9,14 +9,15 @@ import Testing
     @Test func aListPageIsCutIntoObjectsWithTheirTypeFieldsPutBack() throws {
         let body = #"""
             {"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"1042","continue":"eyJydiI6MTA0Mn0"},
-             "items":[{"metadata":{"name":"web","namespace":"shop","resourceVersion":"1001","annotations":{"note":"a \"quoted\" }{ ]["}},"spec":{}},
+             "items":[{"metadata":{"name":"web","namespace":"shop","resourceVersion":"1001","annotations":{"note":"a \"quoted\" }{ ][","endpoints.kubernetes.io/last-change-trigger-time":"2026-12-01T10:00:00Z"}},"spec":{}},
                       {"metadata":{"name":"db","namespace":"shop","resourceVersion":"1002"}}]}
             """#
         let page = try ListPage(Array(body.utf8), kind: .service)
         #expect(page.resourceVersion == "1042")
         #expect(page.continueToken == "eyJydiI6MTA0Mn0")
         #expect(page.items.map(\.summary.key) == ["shop/web", "shop/db"])
-        #expect(page.items[0].summary.annotations["note"] == #"a "quoted" }{ ]["#)
+        #expect(page.items[0].summary.lastChangeTriggerTime == "2026-12-01T10:00:00Z")
+        #expect(page.items[1].summary.lastChangeTriggerTime == nil)
         let object = try JSONSerialization.jsonObject(with: Data(page.items[0].bytes)) as? [String: Any]
         #expect(object?["kind"] as? String == "Service")
         #expect(object?["apiVersion"] as? String == "v1")

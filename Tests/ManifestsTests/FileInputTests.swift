@@ -12,7 +12,7 @@ import Testing
            "selector": {"app": "web"}, "publishNotReadyAddresses": true, "clusterIP": "10.96.0.10"}, "status": {"loadBalancer": {}, "conditions": []}},
           {"addressType": "IPv4", "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
            "metadata": {"name": "web-abcde", "labels": {"kubernetes.io/service-name": "web"}},
-           "endpoints": [{"addresses": ["10.244.0.5"], "conditions": {"ready": true, "serving": false, "terminating": null}, "zone": "zône"}],
+           "endpoints": [{"addresses": ["10.244.0.5"], "conditions": {"ready": true, "serving": false, "terminating": null}, "zone": "z\u00f4ne \ud83d\ude00 \"q\" ☕ \\ \/"}],
            "ports": [{"name": "http", "port": 8080}]}
         ], "kind": "List", "metadata": {"resourceVersion": ""}}
         """#
@@ -33,8 +33,9 @@ import Testing
     func pieces(step: Int) throws {
         let (set, diagnostics) = try decode(Self.list, step: step)
         #expect(diagnostics.isEmpty)
-        #expect(set.services.first?.meta.annotations["a"] == "café 😀 \"q\" ☕ \\ /")
-        #expect(set.endpointSlices.first?.endpoints.first?.zone == "zône")
+        // Read, then not kept: an annotation's escapes and characters are read all the same.
+        #expect(set.services.first?.meta.annotations == [:])
+        #expect(set.endpointSlices.first?.endpoints.first?.zone == "zône 😀 \"q\" ☕ \\ /")
     }
 
     @Test("errors found in pieces are those of the whole text", arguments: [1, 4, 16])

@@ -123,11 +123,11 @@ struct JSONTests {
         let encoded = String(decoding: try JSONSerialization.data(withJSONObject: [value]), as: UTF8.self).dropFirst()
             .dropLast()
         let text =
-            #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "annotations": {"note": "# + encoded
-            + #", "escaped": "\u00e9\ud83d\ude00\/"}}, "spec": {"ports": [{"port": 80}]}}"#
-        let service = try #require(decoded(text, file: "svc.json")?.services.first)
-        #expect(service.meta.annotations["note"] == value)
-        #expect(service.meta.annotations["escaped"] == "é😀/")
+            #"{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", "metadata": {"name": "web-1"}, "#
+            + #""endpoints": [{"addresses": ["10.0.0.1"], "zone": "# + encoded
+            + #"}, {"addresses": ["10.0.0.2"], "zone": "\u00e9\ud83d\ude00\/"}]}"#
+        let slice = try #require(decoded(text, file: "slice.json")?.endpointSlices.first)
+        #expect(slice.endpoints.map(\.zone) == [value, "é😀/"])
     }
 
     @Test("syntax errors name the place and what is wrong")
@@ -338,6 +338,11 @@ struct JSONFileTests {
                  "status": {"loadBalancer": {}, "conditions": null}}
                 """)
         }
+        // At the end, text that is kept (annotations are read, then dropped).
+        items.append(
+            #"{"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", "metadata": {"name": "last"}, "#
+                + #""endpoints": [{"addresses": ["10.0.0.1"], "zone": "caf\u00e9 \ud83d\ude00 \"quoted\" ☕ xxxxxxxx"}]}"#
+        )
         return "{\"apiVersion\": \"v1\", \"items\": [\n" + items.joined(separator: ",\n")
             + "\n], \"kind\": \"List\", \"metadata\": {\"resourceVersion\": \"\"}}\n"
     }
@@ -353,9 +358,7 @@ struct JSONFileTests {
         let fromMemory = try ManifestLoader.decode(text, file: file.path)
         #expect(fromFile.services.count == 9_000)
         #expect(fromFile == fromMemory)
-        #expect(
-            fromFile.services.last?.meta.annotations["note"] == "café 😀 \"quoted\" ☕ "
-                + String(repeating: "x", count: 8_999 % 13))
+        #expect(fromFile.endpointSlices.last?.endpoints.last?.zone == "café 😀 \"quoted\" ☕ xxxxxxxx")
     }
 
     @Test("an error in a file read in pieces is found at its line and column")

@@ -328,6 +328,50 @@ struct ValidationTests {
             ])
     }
 
+    @Test("what no proxy reads is checked, then not kept: a Service's or slice's other labels, other annotations")
+    func unreadMetadataIsNotKept() throws {
+        let lastApplied = String(repeating: "x", count: 4_000)
+        let text = """
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: web
+              labels: {app: web, service.kubernetes.io/service-proxy-name: other}
+              annotations: {kubectl.kubernetes.io/last-applied-configuration: "\(lastApplied)"}
+            spec:
+              selector: {app: web}
+              ports: [{port: 80}]
+            ---
+            apiVersion: discovery.k8s.io/v1
+            kind: EndpointSlice
+            metadata:
+              name: web-1
+              labels: {kubernetes.io/service-name: web, app: web, service.kubernetes.io/headless: ""}
+            addressType: IPv4
+            endpoints: [{addresses: [10.0.0.1]}]
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: web-0
+              labels: {app: web}
+              annotations: {nfcompile.io/weight: "3", note: hello}
+            spec:
+              containers: [{name: web, image: nginx}]
+            """
+        let set = try #require(decoded(text))
+        #expect(set.services.first?.meta.labels == ["service.kubernetes.io/service-proxy-name": "other"])
+        #expect(set.services.first?.meta.annotations == [:])
+        #expect(set.endpointSlices.first?.meta.labels == ["service.kubernetes.io/headless": ""])
+        #expect(set.endpointSlices.first?.serviceName == "web")
+        // A Pod's labels are what selectors match; its weight annotation is read.
+        #expect(set.pods.first?.meta.labels == ["app": "web"])
+        #expect(set.pods.first?.meta.annotations == ["nfcompile.io/weight": "3"])
+        // Labels that are not kept are still checked.
+        let invalid = text.replacingOccurrences(of: "{app: web, service", with: "{app: -web, service")
+        #expect(errors(invalid).map(\.message) == ["metadata.labels.app: label value \"-web\" is not valid"])
+    }
+
     @Test("a Deployment's selector must match its template labels")
     func deploymentSelector() throws {
         let text = """

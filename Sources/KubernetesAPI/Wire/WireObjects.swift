@@ -8,7 +8,9 @@ struct ObjectSummary: Hashable {
     var namespace: String
     var name: String
     var resourceVersion: String
-    var annotations: [String: String]
+    /// The one annotation read here (others, such as kubectl's last-applied-configuration, can be
+    /// the whole object again: they are left as bytes).
+    var lastChangeTriggerTime: String?
 
     var key: String { namespace.isEmpty ? name : namespace + "/" + name }
 }
@@ -20,7 +22,7 @@ struct WireObject {
     var bytes: [UInt8]
 
     init(_ scanner: JSONScanner, _ range: Range<Int>, kind: ObjectKind) throws(JSONSyntaxError) {
-        var summary = ObjectSummary(namespace: "", name: "", resourceVersion: "", annotations: [:])
+        var summary = ObjectSummary(namespace: "", name: "", resourceVersion: "")
         var hasKind = false
         var hasAPIVersion = false
         for member in try scanner.members(of: range) {
@@ -34,8 +36,11 @@ struct WireObject {
                     case "namespace": summary.namespace = try scanner.string(in: field.value)
                     case "resourceVersion": summary.resourceVersion = try scanner.string(in: field.value)
                     case "annotations" where !scanner.isNull(field.value):
-                        for annotation in try scanner.members(of: field.value) where !scanner.isNull(annotation.value) {
-                            summary.annotations[annotation.key] = try scanner.string(in: annotation.value)
+                        for annotation in try scanner.members(of: field.value)
+                        where annotation.key == ObjectChange.lastChangeTriggerTimeAnnotation
+                            && !scanner.isNull(annotation.value)
+                        {
+                            summary.lastChangeTriggerTime = try scanner.string(in: annotation.value)
                         }
                     default: break
                     }
@@ -157,8 +162,7 @@ extension ObjectChange {
         self.init(
             kind: kind, namespace: object.summary.namespace, name: object.summary.name,
             resourceVersion: object.summary.resourceVersion, object: deleted ? nil : object.bytes,
-            lastChangeTriggerTime: object.summary.annotations[Self.lastChangeTriggerTimeAnnotation].flatMap(
-                Self.parseTime))
+            lastChangeTriggerTime: object.summary.lastChangeTriggerTime.flatMap(Self.parseTime))
     }
 
     /// RFC 3339 with or without fractional seconds (the controller writes Go's RFC3339Nano, up to nine
