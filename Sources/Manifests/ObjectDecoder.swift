@@ -592,7 +592,8 @@ struct ObjectDecoder {
                 }
             }
         }
-        return PodTemplate(labels: labels, ports: ports, nodeName: spec?[field: "nodeName"]?.stringValue)
+        let nodeName = SharedNames.shared(spec?[field: "nodeName"]?.stringValue)
+        return PodTemplate(labels: labels, ports: ports, nodeName: nodeName)
     }
 
     private mutating func workload(_ root: Value, kind: WorkloadManifest.Kind) -> WorkloadManifest? {
@@ -724,8 +725,8 @@ struct ObjectDecoder {
                     ready: conditions?[field: "ready"]?.booleanValue,
                     serving: conditions?[field: "serving"]?.booleanValue,
                     terminating: conditions?[field: "terminating"]?.booleanValue,
-                    nodeName: item[field: "nodeName"]?.stringValue,
-                    zone: item[field: "zone"]?.stringValue,
+                    nodeName: SharedNames.shared(item[field: "nodeName"]?.stringValue),
+                    zone: SharedNames.shared(item[field: "zone"]?.stringValue),
                     targetName: item[field: "targetRef"]?[field: "name"]?.stringValue,
                     zoneHints: item[field: "hints"]?[field: "forZones"]?.items.compactMap {
                         $0[field: "name"]?.stringValue
@@ -768,7 +769,7 @@ struct ObjectDecoder {
             if let ip = address(ipNode, path: path.appending(index).appending("ip")) {
                 result.append(
                     EndpointsManifest.Address(
-                        ip: ip, nodeName: item[field: "nodeName"]?.stringValue,
+                        ip: ip, nodeName: SharedNames.shared(item[field: "nodeName"]?.stringValue),
                         targetName: item[field: "targetRef"]?[field: "name"]?.stringValue
                     ))
             }
