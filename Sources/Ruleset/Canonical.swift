@@ -37,8 +37,20 @@ extension [SetElement] {
     /// The elements must be of one set (as packed keys are compared).
     public func sortedByKey(unique: Bool = false) -> [SetElement] {
         // Sorting packed keys and then indexes keeps the comparisons free of allocation and
-        // reference counting: rulesets have hundreds of thousands of elements.
-        let keys = map { PackedKey($0.key) }
+        // reference counting: rulesets have hundreds of thousands of elements. Keys of two words
+        // (all of an IPv4 table's) are sorted as such: a third of the memory, and faster.
+        var narrowKeys: [PackedKey.Narrow] = []
+        narrowKeys.reserveCapacity(count)
+        for element in self {
+            guard let narrow = PackedKey(element.key).narrow else {
+                return sorted(by: map { PackedKey($0.key) }, unique: unique)
+            }
+            narrowKeys.append(narrow)
+        }
+        return sorted(by: narrowKeys, unique: unique)
+    }
+
+    private func sorted<Key: Comparable>(by keys: [Key], unique: Bool) -> [SetElement] {
         let order = indices.sorted { a, b in keys[a] != keys[b] ? keys[a] < keys[b] : a < b }
         guard unique else { return order.map { self[$0] } }
         var result: [SetElement] = []
@@ -121,10 +133,12 @@ public struct PackedKey: Hashable, Comparable, Sendable {
         return Narrow(first: words.0, second: words.1)
     }
 
-    /// A packed key of at most two words (see `narrow`).
-    public struct Narrow: Hashable, Sendable {
+    /// A packed key of at most two words (see `narrow`); it orders as the key does.
+    public struct Narrow: Hashable, Comparable, Sendable {
         let first: UInt64
         let second: UInt64
+
+        public static func < (lhs: Narrow, rhs: Narrow) -> Bool { (lhs.first, lhs.second) < (rhs.first, rhs.second) }
     }
 
     public func hash(into hasher: inout Hasher) {

@@ -18,4 +18,14 @@ import Testing
         #expect([SetElement]().sortedByKey(unique: true).isEmpty)
         #expect([elements[0]].sortedByKey(unique: true).map(\.comment) == ["a"])
     }
+
+    @Test("keys longer than two words (IPv6) sort the same way")
+    func wideKeys() {
+        let elements = [
+            element("fd00::10", 80, "a"), element("fd00::9", 443, "b"), element("fd00::10", 80, "c"),
+            element("fd00::9", 80, "d"), element("fc00::ffff", 8080, "e"),
+        ]
+        #expect(elements.sortedByKey().map(\.comment) == ["e", "d", "b", "a", "c"])
+        #expect(elements.sortedByKey(unique: true).map(\.comment) == ["e", "d", "b", "a"])
+    }
 }
