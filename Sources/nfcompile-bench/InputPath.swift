@@ -273,8 +273,9 @@ struct LoadOnce: ParsableCommand {
 }
 
 /// `nfcompile-bench agent-state FILE`: what the agent keeps after its first sync, stage by stage,
-/// as resident memory once freed pages are given back, and the part of it that is not code: the decoded objects, the graph builder, the
-/// incremental compiler. For finding where the agent's memory goes.
+/// as resident memory once freed pages are given back, and the part of it that is not code: the
+/// decoded objects, the graph builder, the incremental compiler; with each stage's seconds. For
+/// finding where the agent's memory (and its first sync's time) goes.
 struct AgentState: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "agent-state", shouldDisplay: false)
 
@@ -284,9 +285,13 @@ struct AgentState: ParsableCommand {
         // As the agent runs: one malloc arena, and freed pages given back before each reading, so
         // that each stage shows what is live.
         ProcessMemory.useOneArena()
-        func measured(_ stage: String) -> (String, Double, Double) {
+        let clock = ContinuousClock()
+        var stageStart = clock.now
+        func measured(_ stage: String) -> (String, Double, Double, Double) {
+            let seconds = (clock.now - stageStart).seconds
             ProcessMemory.returnFreedPages()
-            return (stage, Measure.residentMiB, Measure.anonymousMiB)
+            defer { stageStart = clock.now }
+            return (stage, Measure.residentMiB, Measure.anonymousMiB, seconds)
         }
         var stages = [measured("start")]
         var builder = GraphBuilder()
@@ -304,9 +309,9 @@ struct AgentState: ParsableCommand {
         stages.append(measured("a compiled ruleset besides (transient in a sync)"))
         _ = ruleset.tables.count
         _ = compiler.options
-        print("resident   of it anonymous")
-        for (stage, resident, anonymous) in stages {
-            print(String(format: "%8.1f MiB %8.1f MiB  %@", resident, anonymous, stage))
+        print("resident   of it anonymous   seconds")
+        for (stage, resident, anonymous, seconds) in stages {
+            print(String(format: "%8.1f MiB %8.1f MiB %8.3f s  %@", resident, anonymous, seconds, stage))
         }
     }
 }
