@@ -40,6 +40,9 @@ struct Fragment: Equatable {
     var affinityTimeouts: Set<AffinityTimeout> = []
 
     init(of service: Service, family: IPFamily, options: CompilerOptions) {
+        // Nothing of the family (no address, node port or endpoint): nothing below would add an
+        // element, and the other family's table costs a single-stack service nothing.
+        guard Self.reaches(family, service) else { return }
         let affinity = service.sessionAffinityTimeout
         for address in service.clusterIPs where address.family == family {
             add(Names.clusterIPs, SetElement(key: [.address(address)], comment: service.id.description))
@@ -79,6 +82,15 @@ struct Fragment: Equatable {
             }
             addFirewall(service, family: family, proto: proto, port: port.port, label: label, options: options)
         }
+    }
+
+    private static func reaches(_ family: IPFamily, _ service: Service) -> Bool {
+        let isFamily = { (address: IPAddress) in address.family == family }
+        return service.clusterIPs.contains(where: isFamily) || service.externalIPs.contains(where: isFamily)
+            || service.loadBalancerIPs.contains(where: isFamily)
+            || service.ports.contains { port in
+                port.nodePort != nil || port.endpoints.contains { $0.address.family == family }
+            }
     }
 
     /// `loadBalancerSourceRanges`: the load-balancer frontends only admit new connections from
