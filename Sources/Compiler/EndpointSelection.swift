@@ -32,13 +32,13 @@ public struct EndpointSelection: Hashable, Sendable {
 
     /// The endpoints of `endpoints` in `family`, selected for a node named `node` in `zone`.
     public init(_ endpoints: [Endpoint], family: IPFamily, node: String?, zone: String?) {
-        let candidates = endpoints.filter { $0.address.family == family }
+        let candidates = endpoints.keeping { $0.address.family == family }
         topology = Self.topology(candidates, node: node, zone: zone)
         let mode = topology
-        let ready = candidates.filter { $0.isReady && Self.available($0, for: mode, node: node, zone: zone) }
+        let ready = candidates.keeping { $0.isReady && Self.available($0, for: mode, node: node, zone: zone) }
         cluster = ready.isEmpty ? candidates.filter { $0.isServing && $0.isTerminating } : ready
-        let mine = candidates.filter { Self.isLocal($0, node: node) }
-        let localReady = mine.filter(\.isReady)
+        let mine = candidates.keeping { Self.isLocal($0, node: node) }
+        let localReady = mine.keeping(\.isReady)
         local = localReady.isEmpty ? mine.filter { $0.isServing && $0.isTerminating } : localReady
     }
 
@@ -57,7 +57,7 @@ public struct EndpointSelection: Hashable, Sendable {
     /// kube-proxy's rule: hints count only when every ready endpoint has them and at least one is
     /// for us; node hints first, then zone hints.
     private static func topology(_ endpoints: [Endpoint], node: String?, zone: String?) -> Topology {
-        let ready = endpoints.filter(\.isReady)
+        let ready = endpoints.lazy.filter(\.isReady)
         guard !ready.isEmpty else { return .none }
         if let node, ready.allSatisfy({ !$0.nodeHints.isEmpty }), ready.contains(where: { $0.nodeHints.contains(node) })
         {
@@ -76,5 +76,13 @@ public struct EndpointSelection: Hashable, Sendable {
         case .sameNode: node.map(endpoint.nodeHints.contains) ?? false
         case .sameZone: zone.map(endpoint.zoneHints.contains) ?? false
         }
+    }
+}
+
+extension [Endpoint] {
+    /// `filter`, sharing the array when every endpoint is kept (nearly always: one family, all
+    /// ready): a copy retains each endpoint's strings, for hundreds of thousands of endpoints.
+    fileprivate func keeping(_ isIncluded: (Endpoint) -> Bool) -> [Endpoint] {
+        allSatisfy(isIncluded) ? self : filter(isIncluded)
     }
 }

@@ -76,8 +76,8 @@ struct Fragment: Equatable {
                     .nodePort, [proto, .port(nodePort)], endpoints: available, anyEndpoints: !available.isEmpty,
                     local: externalLocal ? local : nil, affinity: affinity, label: "\(label) nodePort")
             }
-            var reachable: Set<IPAddress> = []
-            for endpoint in available + local where reachable.insert(endpoint.address).inserted {
+            var reachable = Set<IPAddress>(minimumCapacity: available.count)
+            for endpoint in [available, local].joined() where reachable.insert(endpoint.address).inserted {
                 add(Names.hairpin, SetElement(key: [.address(endpoint.address), .address(endpoint.address)]))
             }
             addFirewall(service, family: family, proto: proto, port: port.port, label: label, options: options)
