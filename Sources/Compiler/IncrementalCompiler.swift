@@ -85,10 +85,11 @@ public struct IncrementalCompiler: Sendable {
     private static let claimsSampled = 1024
 
     private mutating func reserveClaims(sampled: Int, of total: Int) {
-        for family in tables.keys {
-            for set in tables[family]!.claims.keys {
-                let count = tables[family]!.claims[set]!.count
-                tables[family]!.claims[set]!.reserve(count * total / sampled)
+        // Through `values` in place: iterating the keys while changing the values would copy them.
+        for table in tables.values.indices {
+            for set in tables.values[table].claims.values.indices {
+                let count = tables.values[table].claims.values[set].count
+                tables.values[table].claims.values[set].reserve(count * total / sampled)
             }
         }
     }

@@ -56,9 +56,6 @@ public struct GraphChange: Sendable {
     public var isEmpty: Bool { changed.isEmpty && removed.isEmpty }
 }
 
-/// Annotation on a Pod or workload giving its endpoints a relative weight (default 1).
-public let weightAnnotation = ObjectMeta.weightAnnotation
-
 extension ServiceGraph {
     /// Builds the graph of a whole input: selects endpoints, allocates what the manifests leave
     /// out, and checks what only the whole input can show (conflicting addresses, undefined named
@@ -348,11 +345,8 @@ public struct GraphBuilder: Sendable {
     /// and those labelled for another proxy are that proxy's (kube-proxy's label selector).
     private static func rulesNeeded(_ manifest: ServiceManifest) -> ServiceManifest? {
         manifest.type != .externalName && !manifest.isHeadless
-            && manifest.meta.labels[otherProxyLabel] == nil ? manifest : nil
+            && manifest.meta.labels[ObjectMeta.otherProxyLabel] == nil ? manifest : nil
     }
-
-    public static let otherProxyLabel = ObjectMeta.otherProxyLabel
-    public static let headlessLabel = ObjectMeta.headlessLabel
 
     // MARK: Addresses and ports
 
@@ -576,11 +570,11 @@ public struct GraphBuilder: Sendable {
     }
 
     private func weight(of meta: ObjectMeta, _ diagnostics: inout [Diagnostic]) -> Int {
-        guard let text = meta.annotations[weightAnnotation] else { return 1 }
+        guard let text = meta.annotations[ObjectMeta.weightAnnotation] else { return 1 }
         guard let weight = Int(text), (1...1000).contains(weight) else {
             diagnostics.append(
                 .error(
-                    at: meta.location, "annotation \(weightAnnotation): \"\(text)\" is not a weight",
+                    at: meta.location, "annotation \(ObjectMeta.weightAnnotation): \"\(text)\" is not a weight",
                     fix: "use a whole number from 1 to 1000"))
             return 1
         }
@@ -643,7 +637,8 @@ public struct GraphBuilder: Sendable {
     /// what is wrong with it; no service when it needs no rules.
     private func assemble(_ id: ServiceID) -> (service: Service?, diagnostics: [Diagnostic]) {
         guard let manifest = serviceDefinitions.winner(id).flatMap(Self.rulesNeeded) else {
-            guard let other = serviceDefinitions.winner(id), let proxy = other.meta.labels[Self.otherProxyLabel] else {
+            guard let other = serviceDefinitions.winner(id), let proxy = other.meta.labels[ObjectMeta.otherProxyLabel]
+            else {
                 return (nil, [])
             }
             return (
@@ -651,7 +646,7 @@ public struct GraphBuilder: Sendable {
                 [
                     .note(
                         at: other.meta.location,
-                        "Service \"\(id)\" is labelled \(Self.otherProxyLabel)=\(proxy): it belongs to that proxy and gets no rules here",
+                        "Service \"\(id)\" is labelled \(ObjectMeta.otherProxyLabel)=\(proxy): it belongs to that proxy and gets no rules here",
                         fix: "remove the label for nfcompile to serve it")
                 ]
             )
@@ -818,9 +813,10 @@ public struct GraphBuilder: Sendable {
     ) -> [Endpoint] {
         if let names = slicesByService[id] {
             var endpoints: [Endpoint] = []
-            for name in names.count == 1 ? Array(names) : names.sorted() {
+            for name in names.sorted() {
                 guard let slice = sliceDefinitions.winner(name),
-                    slice.meta.labels[Self.otherProxyLabel] == nil, slice.meta.labels[Self.headlessLabel] == nil
+                    slice.meta.labels[ObjectMeta.otherProxyLabel] == nil,
+                    slice.meta.labels[ObjectMeta.headlessLabel] == nil
                 else { continue }
                 endpoints += assembly.endpoints(from: slice, port: port, family: family)
             }

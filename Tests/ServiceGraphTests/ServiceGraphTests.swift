@@ -205,14 +205,14 @@ enum Make {
 
     @Test func weightAnnotationSetsEndpointWeight() throws {
         var canary = Make.pod("canary")
-        canary.meta.annotations[weightAnnotation] = "9"
+        canary.meta.annotations[ObjectMeta.weightAnnotation] = "9"
         let graph = try ServiceGraph.build(
             from: Make.set(services: [Make.service("web")], pods: [canary, Make.pod("stable")])
         ).graph
         #expect(graph.services[0].ports[0].endpoints.first { $0.targetName == "canary" }?.weight == 9)
 
         var broken = Make.pod("broken")
-        broken.meta.annotations[weightAnnotation] = "lots"
+        broken.meta.annotations[ObjectMeta.weightAnnotation] = "lots"
         #expect(throws: InputError.self) {
             try ServiceGraph.build(from: Make.set(services: [Make.service("web")], pods: [broken]))
         }
