@@ -121,14 +121,17 @@ final class ClusterInput: AgentInput {
 
     /// Decoded on every core, given to the builder in turn.
     private func decodeAndApply(_ changes: [ObjectChange]) {
-        let decoded = changes.concurrentMap(minimumChunk: 16) { change in
-            Result { () throws(InputError) in try change.manifests() }
+        // One name per object, shared by the builder's key and the decoded values' locations.
+        let sources = changes.map(\.source)
+        let decoded = zip(changes, sources).map { $0 }.concurrentMap(minimumChunk: 16) { change, source in
+            Result { () throws(InputError) in try change.manifests(named: source) }
         }
-        for (change, objects) in zip(changes, decoded) { apply(change, decoded: objects) }
+        for (index, objects) in decoded.enumerated() {
+            apply(changes[index], source: sources[index], decoded: objects)
+        }
     }
 
-    private func apply(_ change: ObjectChange, decoded: Result<ManifestSet?, InputError>) {
-        let source = change.source
+    private func apply(_ change: ObjectChange, source: String, decoded: Result<ManifestSet?, InputError>) {
         do {
             guard let objects = try decoded.get() else {
                 builder.replace(source, with: nil)

@@ -100,6 +100,32 @@ import Testing
         #expect(ObjectChange.parseTime("yesterday") == nil)
     }
 
+    @Test func triggerTimesParseAsFoundationReadsThem() throws {
+        let foundation = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        let zones = [("Z", 0), ("+01:00", 3600), ("-07:30", -27_000), ("+14:00", 50_400), ("z", 0)]
+        // Every 997,331 seconds (11.5 days, so every time of day comes round) from 1900 to 2200.
+        for (step, seconds) in stride(from: -2_208_988_800, to: 7_258_118_400, by: 997_331).enumerated() {
+            let date = Date(timeIntervalSince1970: Double(seconds))
+            let (zone, offset) = zones[step % zones.count]
+            var components = Calendar(identifier: .gregorian).dateComponents(
+                in: try #require(TimeZone(secondsFromGMT: offset)), from: date)
+            components.nanosecond = 0
+            let text = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d%@%@", components.year!, components.month!, components.day!,
+                components.hour!, components.minute!, components.second!, step % 3 == 0 ? ".25" : "", zone)
+            let expected = try foundation.parse(text.replacingOccurrences(of: "z", with: "Z"))
+            #expect(RFC3339.date(text) == expected, "\(text)")
+        }
+        for wrong in [
+            "2026-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-12-01T24:00:00Z", "2026-12-01T10:00:00",
+            "2026-12-01 10:00:00Z", "2026-12-01T10:00:00.Z", "2026-12-01T10:00:00+0100", "2026-12-01T10:00:00Zjunk",
+            "26-12-01T10:00:00Z", "",
+        ] {
+            #expect(RFC3339.date(wrong) == nil, "\(wrong)")
+        }
+        #expect(RFC3339.date("2024-02-29T23:59:59.999999999+00:00") != nil)
+    }
+
     @Test func theSourceNamesTheObject() {
         let slice = ObjectChange(
             kind: .endpointSlice, namespace: "default", name: "web-abc12", resourceVersion: "1", object: [])
