@@ -104,13 +104,13 @@ public struct GraphBuilder: Sendable {
     private var instancesByOwner: [PodOwner: [PodInstance.Key]] = [:]
     private var ownerDiagnostics: [PodOwner: [Diagnostic]] = [:]
     private var selectors = SelectorIndex()
-    private var slicesByService: [ServiceID: Set<ObjectName>] = [:]
+    private var slicesByService: [ServiceID: CompactSet<ObjectName>] = [:]
     private var clusterIPPool: SlotPool<ServiceID>
-    private var explicitClusterIPOwners: [IPAddress: Set<ServiceID>] = [:]
+    private var explicitClusterIPOwners: [IPAddress: CompactSet<ServiceID>] = [:]
     private var nodePortPool: SlotPool<NodePortClaim>
     private var nodePortClaims: [ServiceID: [NodePortClaim]] = [:]
-    private var explicitNodePortOwners: [UInt16: Set<ServiceID>] = [:]
-    private var frontendOwners: [FrontendKey: Set<ServiceID>] = [:]
+    private var explicitNodePortOwners: [UInt16: CompactSet<ServiceID>] = [:]
+    private var frontendOwners: [FrontendKey: CompactSet<ServiceID>] = [:]
     private var podAddressPool: SlotPool<PodInstance.Key>
     private var serviceDiagnostics: [ServiceID: [Diagnostic]] = [:]
     private var ingressDiagnostics: [Diagnostic] = []

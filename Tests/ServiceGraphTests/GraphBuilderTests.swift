@@ -322,3 +322,28 @@ enum RandomInput {
             ).isEmpty)
     }
 }
+
+@Suite struct CompactSetTests {
+    /// Any sequence of insertions and removals leaves the same elements as a `Set` given them,
+    /// whether one, none or many are left.
+    @Test func itHoldsWhatASetHolds() async {
+        await propertyCheck(count: 500, input: Gen.int(in: 0...11).array(of: 1...40)) { genes in
+            var compact: CompactSet<Int> = []
+            var reference: Set<Int> = []
+            for gene in genes {
+                let element = gene / 2 % 4  // few elements, so that removals and repeats hit
+                if gene % 2 == 0 {
+                    compact.insert(element)
+                    reference.insert(element)
+                } else {
+                    compact.remove(element)
+                    reference.remove(element)
+                }
+                #expect(Set(compact) == reference)
+                #expect(compact.count == reference.count)
+                #expect(compact.isEmpty == reference.isEmpty)
+                #expect((0..<4).allSatisfy { compact.contains($0) == reference.contains($0) })
+            }
+        }
+    }
+}
