@@ -41,7 +41,8 @@ enum RFC3339 {
             return nil
         }
         guard reader.atEnd else { return nil }
-        let seconds = daysSinceEpoch(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60
+        let seconds =
+            daysSinceEpoch(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60
             + second - offset
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }
