@@ -300,18 +300,20 @@ public struct IncrementalCompiler: Sendable {
 
 /// The services claiming the keys of one set, by number, the first in service order first (the
 /// winner). It holds a claim per element for as long as the agent runs, so it is compact: a key
-/// that fits two words is kept in two, and its claimant, nearly always the only one, is a number
-/// beside it; the rare keys that several services claim keep their lists aside.
+/// is kept in as few words as hold it (one for an address, an address pair or a frontend of an
+/// IPv4 table, two for a bucket's key), and its claimant, nearly always the only one, is a
+/// number beside it; the rare keys that several services claim keep their lists aside.
 private struct ClaimTable: Sendable {
+    private var words: [UInt64: Int32] = [:]
     private var narrow: [PackedKey.Narrow: Int32] = [:]
     private var wide: [PackedKey: Int32] = [:]
     private var contested: [PackedKey: [Int32]] = [:]
     /// Stored for a key whose claimants are in `contested`.
     private static let isContested: Int32 = -1
 
-    var isEmpty: Bool { narrow.isEmpty && wide.isEmpty }
+    var isEmpty: Bool { words.isEmpty && narrow.isEmpty && wide.isEmpty }
     /// Keys claimed: elements of the set.
-    var count: Int { narrow.count + wide.count }
+    var count: Int { words.count + narrow.count + wide.count }
 
     func first(claiming key: PackedKey) -> Int32? {
         guard let number = stored(key) else { return nil }
@@ -322,13 +324,7 @@ private struct ClaimTable: Sendable {
     /// often its fragment has it).
     mutating func add(_ number: Int32, claiming key: PackedKey, by precedes: (Int32, Int32) -> Bool) {
         // One lookup for the usual case, a key nobody claims yet; the rare others put back what was there.
-        let existing: Int32?
-        if let narrowKey = key.narrow {
-            existing = narrow.updateValue(number, forKey: narrowKey)
-        } else {
-            existing = wide.updateValue(number, forKey: key)
-        }
-        guard let existing else { return }
+        guard let existing = store(number, for: key) else { return }
         var numbers = existing == Self.isContested ? contested[key] ?? [] : [existing]
         guard !numbers.contains(number) else {
             store(existing, for: key)
@@ -352,19 +348,33 @@ private struct ClaimTable: Sendable {
         }
     }
 
-    /// Room for `count` keys, split between narrow and wide ones as they are now.
+    /// Room for `count` keys, split between the sizes of keys as they are now.
     mutating func reserve(_ count: Int) {
         guard count > self.count, self.count > 0 else { return }
+        words.reserveCapacity(count * words.count / self.count)
         narrow.reserveCapacity(count * narrow.count / self.count)
         wide.reserveCapacity(count * wide.count / self.count)
     }
 
     private func stored(_ key: PackedKey) -> Int32? {
-        if let narrowKey = key.narrow { narrow[narrowKey] } else { wide[key] }
+        guard let narrowKey = key.narrow else { return wide[key] }
+        if let word = narrowKey.word { return words[word] }
+        return narrow[narrowKey]
     }
 
-    private mutating func store(_ number: Int32?, for key: PackedKey) {
-        if let narrowKey = key.narrow { narrow[narrowKey] = number } else { wide[key] = number }
+    /// Stores `number` for the key (nil removes it); returns what was stored before.
+    @discardableResult
+    private mutating func store(_ number: Int32?, for key: PackedKey) -> Int32? {
+        guard let narrowKey = key.narrow else { return wide.updateOrRemove(number, forKey: key) }
+        if let word = narrowKey.word { return words.updateOrRemove(number, forKey: word) }
+        return narrow.updateOrRemove(number, forKey: narrowKey)
+    }
+}
+
+extension Dictionary {
+    fileprivate mutating func updateOrRemove(_ value: Value?, forKey key: Key) -> Value? {
+        guard let value else { return removeValue(forKey: key) }
+        return updateValue(value, forKey: key)
     }
 }
 

@@ -138,6 +138,10 @@ public struct PackedKey: Hashable, Comparable, Sendable {
         let first: UInt64
         let second: UInt64
 
+        /// The key in one word, when its second is empty (an IPv4 address, address pair or
+        /// frontend). Within one set, keys with one word are told apart by it.
+        public var word: UInt64? { second == 0 ? first : nil }
+
         public static func < (lhs: Narrow, rhs: Narrow) -> Bool { (lhs.first, lhs.second) < (rhs.first, rhs.second) }
     }
 

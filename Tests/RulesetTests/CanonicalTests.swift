@@ -26,4 +26,18 @@ import Testing
         #expect([SetElement]().sortedByKey(unique: true).isEmpty)
         #expect([elements[0]].sortedByKey(unique: true).map(\.comment) == ["a"])
     }
+
+    /// An IPv4 address, address pair or frontend packs into one word, and different keys into
+    /// different words; a bucket's key (a frontend and an index) takes two, and IPv6 more.
+    @Test func shortKeysTakeOneWord() {
+        let address = Value.address(IPAddress("10.0.0.1")!)
+        let other = Value.address(IPAddress("10.0.0.2")!)
+        let keys: [[Value]] = [[address], [other], [address, other], [other, address], [address, .tcp, .port(80)]]
+        let words = keys.map { PackedKey($0).narrow?.word }
+        #expect(words.allSatisfy { $0 != nil })
+        #expect(Set(words.compactMap { $0 }).count == keys.count)
+        #expect(PackedKey([address, .tcp, .port(80), .integer(1)]).narrow?.word == nil)
+        #expect(PackedKey([address, .tcp, .port(80), .integer(1)]).narrow != nil)
+        #expect(PackedKey([.address(IPAddress("fd00::1")!)]).narrow?.word == nil)
+    }
 }
