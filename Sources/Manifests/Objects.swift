@@ -14,6 +14,18 @@ public struct Located<Value: Hashable & Sendable>: Hashable, Sendable {
     }
 }
 
+/// An immutable value behind one reference: for fields few objects set, so that the objects
+/// the agent keeps by the ten thousand stay small.
+final class Boxed<Value: Hashable & Sendable>: Hashable, Sendable {
+    let value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    static func == (a: Boxed, b: Boxed) -> Bool { a === b || a.value == b.value }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
+}
+
 public struct ObjectMeta: Hashable, Sendable {
     public var name: String
     /// `default` when the manifest names none.
@@ -127,27 +139,70 @@ public struct ServiceManifest: Hashable, Sendable {
     /// `status.loadBalancer.ingress[].ip` with `ipMode` VIP (or none): traffic to them arrives
     /// with them as destination (hostname-only entries are skipped).
     public var loadBalancerIngress: [Located<IPAddress>]
-    /// Ingress IPs with `ipMode: Proxy`: the load balancer sends traffic to the node, not to them.
-    public var proxiedLoadBalancerIngress: [Located<IPAddress>] = []
-    /// `spec.loadBalancerIP` (deprecated): the address asked of the load balancer, not one it has.
-    public var requestedLoadBalancerIP: Located<IPAddress>?
     /// `spec.ipFamilies`, in order; empty when not written.
     public var ipFamilies: [Located<IPFamily>] = []
     /// `spec.ipFamilyPolicy`; nil when not written (SingleStack).
     public var ipFamilyPolicy: Located<IPFamilyPolicy>?
     /// `spec.allocateLoadBalancerNodePorts` (default true).
     public var allocateLoadBalancerNodePorts: Bool = true
-    /// `spec.healthCheckNodePort`, for LoadBalancer Services with externalTrafficPolicy Local.
-    public var healthCheckNodePort: Located<UInt16>?
-    /// `spec.trafficDistribution` (PreferClose, PreferSameZone, PreferSameNode), as written.
-    public var trafficDistribution: Located<String>?
-    public var loadBalancerSourceRanges: [Located<IPNetwork>]
     public var externalTrafficPolicy: TrafficPolicy
     public var internalTrafficPolicy: TrafficPolicy
-    /// `spec.sessionAffinity: ClientIP` timeout in seconds (default 10800); nil for None.
-    public var sessionAffinityTimeout: Int?
-    public var externalName: String?
     public var publishNotReadyAddresses: Bool
+
+    // Fields few Services set, behind one reference (nil without any): the graph builder keeps
+    // every Service, and inline they took 160 bytes of each.
+
+    /// Ingress IPs with `ipMode: Proxy`: the load balancer sends traffic to the node, not to them.
+    public var proxiedLoadBalancerIngress: [Located<IPAddress>] {
+        get { rare?.value.proxiedLoadBalancerIngress ?? [] }
+        set { changeRare { $0.proxiedLoadBalancerIngress = newValue } }
+    }
+    /// `spec.loadBalancerIP` (deprecated): the address asked of the load balancer, not one it has.
+    public var requestedLoadBalancerIP: Located<IPAddress>? {
+        get { rare?.value.requestedLoadBalancerIP }
+        set { changeRare { $0.requestedLoadBalancerIP = newValue } }
+    }
+    /// `spec.healthCheckNodePort`, for LoadBalancer Services with externalTrafficPolicy Local.
+    public var healthCheckNodePort: Located<UInt16>? {
+        get { rare?.value.healthCheckNodePort }
+        set { changeRare { $0.healthCheckNodePort = newValue } }
+    }
+    /// `spec.trafficDistribution` (PreferClose, PreferSameZone, PreferSameNode), as written.
+    public var trafficDistribution: Located<String>? {
+        get { rare?.value.trafficDistribution }
+        set { changeRare { $0.trafficDistribution = newValue } }
+    }
+    public var loadBalancerSourceRanges: [Located<IPNetwork>] {
+        get { rare?.value.loadBalancerSourceRanges ?? [] }
+        set { changeRare { $0.loadBalancerSourceRanges = newValue } }
+    }
+    /// `spec.sessionAffinity: ClientIP` timeout in seconds (default 10800); nil for None.
+    public var sessionAffinityTimeout: Int? {
+        get { rare?.value.sessionAffinityTimeout }
+        set { changeRare { $0.sessionAffinityTimeout = newValue } }
+    }
+    public var externalName: String? {
+        get { rare?.value.externalName }
+        set { changeRare { $0.externalName = newValue } }
+    }
+
+    private struct Rare: Hashable, Sendable {
+        var proxiedLoadBalancerIngress: [Located<IPAddress>] = []
+        var requestedLoadBalancerIP: Located<IPAddress>?
+        var healthCheckNodePort: Located<UInt16>?
+        var trafficDistribution: Located<String>?
+        var loadBalancerSourceRanges: [Located<IPNetwork>] = []
+        var sessionAffinityTimeout: Int?
+        var externalName: String?
+    }
+
+    private var rare: Boxed<Rare>?
+
+    private mutating func changeRare(_ change: (inout Rare) -> Void) {
+        var fields = rare?.value ?? Rare()
+        change(&fields)
+        rare = fields == Rare() ? nil : Boxed(fields)
+    }
 
     public init(
         meta: ObjectMeta, type: ServiceType = .clusterIP, selector: [String: String]? = nil, isHeadless: Bool = false,
@@ -164,12 +219,12 @@ public struct ServiceManifest: Hashable, Sendable {
         self.ports = ports
         self.externalIPs = externalIPs
         self.loadBalancerIngress = loadBalancerIngress
-        self.loadBalancerSourceRanges = loadBalancerSourceRanges
         self.externalTrafficPolicy = externalTrafficPolicy
         self.internalTrafficPolicy = internalTrafficPolicy
+        self.publishNotReadyAddresses = publishNotReadyAddresses
+        self.loadBalancerSourceRanges = loadBalancerSourceRanges
         self.sessionAffinityTimeout = sessionAffinityTimeout
         self.externalName = externalName
-        self.publishNotReadyAddresses = publishNotReadyAddresses
     }
 }
 
