@@ -15,7 +15,10 @@ import Testing
         let page = try ListPage(Array(body.utf8), kind: .service)
         #expect(page.resourceVersion == "1042")
         #expect(page.continueToken == "eyJydiI6MTA0Mn0")
-        #expect(page.items.map(\.summary.key) == ["shop/web", "shop/db"])
+        #expect(
+            page.items.map(\.summary.key) == [
+                ObjectKey(namespace: "shop", name: "web"), ObjectKey(namespace: "shop", name: "db"),
+            ])
         #expect(page.items[0].summary.lastChangeTriggerTime == "2026-12-01T10:00:00Z")
         #expect(page.items[1].summary.lastChangeTriggerTime == nil)
         let object = try JSONSerialization.jsonObject(with: Data(page.items[0].bytes)) as? [String: Any]

@@ -61,7 +61,7 @@ struct Informer: Sendable {
 
     /// What the informer has reported: every live object's resourceVersion, by namespace/name.
     struct State {
-        var known: [String: (namespace: String, name: String, resourceVersion: String)] = [:]
+        var known: [ObjectKey: String] = [:]
         /// Where the next WATCH starts; nil when a LIST is needed.
         var resourceVersion: String?
     }
@@ -124,7 +124,7 @@ struct Informer: Sendable {
 
     /// Lists every page, reports what differs from what is known, then what has disappeared.
     private func list(_ state: inout State, _ emit: (InformerOutput) -> Void) async throws(APIError) {
-        var seen: Set<String> = []
+        var seen: Set<ObjectKey> = []
         var continueToken: String?
         var restarted = false
         var resourceVersion = ""
@@ -156,8 +156,8 @@ struct Informer: Sendable {
             for item in page.items {
                 let key = item.summary.key
                 seen.insert(key)
-                if state.known[key]?.resourceVersion != item.summary.resourceVersion {
-                    state.known[key] = (item.summary.namespace, item.summary.name, item.summary.resourceVersion)
+                if state.known[key] != item.summary.resourceVersion {
+                    state.known[key] = item.summary.resourceVersion
                     changes.append(ObjectChange(item, kind: kind))
                 }
             }
@@ -169,12 +169,12 @@ struct Informer: Sendable {
         let gone = state.known.filter { !seen.contains($0.key) }
         if !gone.isEmpty {
             var deletions: [ObjectChange] = []
-            for (key, object) in gone.sorted(by: { $0.key < $1.key }) {
+            for (key, resourceVersion) in gone.sorted(by: { $0.key < $1.key }) {
                 state.known[key] = nil
                 deletions.append(
                     ObjectChange(
-                        kind: kind, namespace: object.namespace, name: object.name,
-                        resourceVersion: object.resourceVersion, object: nil))
+                        kind: kind, namespace: key.namespace, name: key.name, resourceVersion: resourceVersion,
+                        object: nil))
             }
             emit(.changed(deletions))
         }
@@ -217,10 +217,8 @@ struct Informer: Sendable {
                     case .added(let object), .modified(let object):
                         let key = object.summary.key
                         state.resourceVersion = object.summary.resourceVersion
-                        guard state.known[key]?.resourceVersion != object.summary.resourceVersion else { continue }
-                        state.known[key] = (
-                            object.summary.namespace, object.summary.name, object.summary.resourceVersion
-                        )
+                        guard state.known[key] != object.summary.resourceVersion else { continue }
+                        state.known[key] = object.summary.resourceVersion
                         changes.append(ObjectChange(object, kind: kind))
                     case .deleted(let object):
                         state.resourceVersion = object.summary.resourceVersion

@@ -12,7 +12,15 @@ struct ObjectSummary: Hashable {
     /// the whole object again: they are left as bytes).
     var lastChangeTriggerTime: String?
 
-    var key: String { namespace.isEmpty ? name : namespace + "/" + name }
+    var key: ObjectKey { ObjectKey(namespace: namespace, name: name) }
+}
+
+/// An object's identity within its kind.
+struct ObjectKey: Hashable, Comparable {
+    var namespace: String
+    var name: String
+
+    static func < (a: ObjectKey, b: ObjectKey) -> Bool { (a.namespace, a.name) < (b.namespace, b.name) }
 }
 
 /// One object's bytes and what was read of them.
