@@ -94,6 +94,9 @@ public struct Endpoint: Hashable, Sendable {
     public var isReady: Bool
     public var isServing: Bool
     public var isTerminating: Bool
+    /// Beside the flags, in two bytes (weights go to 1,000): eight bytes less for each of the
+    /// cluster's endpoints, which the agent keeps.
+    private var storedWeight: UInt16
     public var nodeName: String?
     public var zone: String?
     /// EndpointSlice topology hints: the zones (`hints.forZones`) and nodes (`hints.forNodes`)
@@ -110,7 +113,10 @@ public struct Endpoint: Hashable, Sendable {
     /// every endpoint of the cluster.
     private var hints: Hints?
     /// Relative share of new connections (buckets in the load-balancing map); at least 1.
-    public var weight: Int
+    public var weight: Int {
+        get { Int(storedWeight) }
+        set { storedWeight = UInt16(clamping: max(1, newValue)) }
+    }
     /// The pod behind the endpoint, for comments and messages.
     public var targetName: String?
 
@@ -127,7 +133,7 @@ public struct Endpoint: Hashable, Sendable {
         self.nodeName = nodeName
         self.zone = zone
         self.hints = Hints(zones: zoneHints, nodes: nodeHints)
-        self.weight = max(1, weight)
+        self.storedWeight = UInt16(clamping: max(1, weight))
         self.targetName = targetName
     }
 
