@@ -1,4 +1,5 @@
 import Addressing
+import Glibc
 import Testing
 
 @Suite struct IPAddressTests {
@@ -11,6 +12,37 @@ import Testing
     @Test(arguments: ["10.96.0", "10.96.0.256", "10.96.0.1/32", "", "fd00:::1", "one", " 10.0.0.1"])
     func rejectsMalformed(_ text: String) {
         #expect(IPAddress(text) == nil)
+    }
+
+    /// IPv4 text is read as inet_pton reads it: every string of up to seven digits and dots, and
+    /// every dotted quad of awkward octets (leading zeros, 256, empty, too long).
+    @Test func readsIPv4AsInetPton() {
+        func pton(_ text: String) -> IPAddress? {
+            var raw = in_addr()
+            guard inet_pton(AF_INET, text, &raw) == 1 else { return nil }
+            return IPAddress(ipv4: UInt32(bigEndian: raw.s_addr))
+        }
+        var texts: [String] = [""]
+        var level = [""]
+        for _ in 1...7 {
+            level = level.flatMap { prefix in ["0", "1", "2", "5", "9", "."].map { prefix + $0 } }
+            texts += level
+        }
+        let octets = ["0", "00", "1", "01", "9", "10", "99", "100", "199", "255", "256", "300", "0255", "1000", ""]
+        for a in octets {
+            for b in octets {
+                for c in octets {
+                    texts += octets.map { "\(a).\(b).\(c).\($0)" }
+                }
+            }
+        }
+        texts += ["1.2.3.4.", ".1.2.3.4", "1..2.3", "1.2.3.4.5", "+1.2.3.4", "1.2.3.-4", "1.2.3.4 "]
+        var mismatches: [String] = []
+        for text in texts where IPAddress(text) != pton(text) { mismatches.append(text) }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(10))")
+        // inet_pton takes no leading zeros, so what it reads prints back as written.
+        let printed = texts.filter { text in IPAddress(text).map { $0.description != text } ?? false }
+        #expect(printed.isEmpty, "\(printed.prefix(10))")
     }
 
     @Test func familiesAndOrder() throws {
