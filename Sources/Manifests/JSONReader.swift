@@ -409,6 +409,19 @@ struct JSONReader {
 
     /// Past printable ASCII other than quotes and backslashes: string text copied as it is.
     private mutating func skipPlainText() {
+        // Eight bytes at a time while none of them ends the run (most of a file's text is names,
+        // addresses and uids): a control byte, a non-ASCII one, a quote or a backslash.
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZeroByte(_ word: UInt64) -> Bool { (word &- ones) & ~word & highs != 0 }
+        while position + 8 <= bytes.count {
+            let word = UnsafeRawPointer(bytes.baseAddress! + position).loadUnaligned(as: UInt64.self)
+            let stops =
+                word & highs != 0 || (word &- ones &* 0x20) & ~word & highs != 0
+                || hasZeroByte(word ^ (ones &* 0x22)) || hasZeroByte(word ^ (ones &* 0x5C))
+            if stops { break }
+            position += 8
+        }
         while position < bytes.count {
             let byte = bytes[position]
             guard byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") else { return }
@@ -601,8 +614,14 @@ struct JSONReader {
     }
 
     /// The column of `offset`, on the current line at or after the last one asked for.
+    @inline(__always)
     private mutating func columnAt(_ offset: Int) -> UInt32 {
-        if lineIsASCII { return UInt32(offset - lineStart + 1) }
+        if lineIsASCII { return UInt32(truncatingIfNeeded: offset - lineStart + 1) }
+        return countedColumn(at: offset)
+    }
+
+    /// The column of `offset` on a line with other text than ASCII, counted in Unicode scalars.
+    private mutating func countedColumn(at offset: Int) -> UInt32 {
         var index = columnOffset
         while index < offset {
             if bytes[index] & 0xC0 != 0x80 { column += 1 }  // continuation bytes do not start a scalar
