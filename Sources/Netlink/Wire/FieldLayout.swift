@@ -159,7 +159,8 @@ enum ValueCoding {
                 buffer[offset + 1] = UInt8(port & 0xff)
                 offset += 2
             case .integer(let integer):
-                buffer.storeBytes(of: integer, toByteOffset: offset, as: UInt32.self)  // host order, as registers hold it
+                // Host order, as registers hold it.
+                buffer.storeBytes(of: integer, toByteOffset: offset, as: UInt32.self)
                 offset += 4
             }
             while (offset - start) % 4 != 0 {
