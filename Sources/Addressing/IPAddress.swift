@@ -114,9 +114,8 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
             return "\(value >> 24).\(value >> 16 & 0xFF).\(value >> 8 & 0xFF).\(value & 0xFF)"
         }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let af = family == .ipv4 ? AF_INET : AF_INET6
         let ok = bytes.withUnsafeBytes { raw in
-            inet_ntop(af, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
+            inet_ntop(AF_INET6, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil
         }
         precondition(ok, "inet_ntop cannot fail for a well-sized address")
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

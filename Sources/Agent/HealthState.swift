@@ -81,9 +81,8 @@ public final class HealthState: Sendable {
     }
 
     private func times(healthy: Bool, now: Date) -> String {
-        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
         let last: Date? = healthy ? now : state.withLock { $0.lastUpdated }
-        let lastUpdated = last.map(style.format) ?? ""
-        return "\"lastUpdated\": \"\(lastUpdated)\",\"currentTime\": \"\(style.format(now))\""
+        let lastUpdated = last.map(RFC3339.string) ?? ""
+        return "\"lastUpdated\": \"\(lastUpdated)\",\"currentTime\": \"\(RFC3339.string(now))\""
     }
 }

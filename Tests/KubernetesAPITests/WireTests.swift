@@ -129,6 +129,16 @@ import Testing
         #expect(RFC3339.date("2024-02-29T23:59:59.999999999+00:00") != nil)
     }
 
+    @Test func timesAreWrittenAsFoundationWritesThem() {
+        let foundation = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+        let fractions = [0, 0.25, 0.5, 0.125, 0.875]
+        for (step, seconds) in stride(from: -2_208_988_800, to: 7_258_118_400, by: 997_331).enumerated() {
+            let date = Date(timeIntervalSince1970: Double(seconds) + fractions[step % fractions.count])
+            #expect(RFC3339.string(date) == foundation.format(date))
+            #expect(RFC3339.date(RFC3339.string(date)) == date)
+        }
+    }
+
     @Test func theSourceNamesTheObject() {
         let slice = ObjectChange(
             kind: .endpointSlice, namespace: "default", name: "web-abc12", resourceVersion: "1", object: [])
