@@ -18,34 +18,45 @@ extension Ruleset {
 extension Table {
     /// `table FAMILY NAME { … }` as nft writes it.
     public func nftText() -> String {
-        var lines = ["table \(family.rawValue) \(name) {"]
-        var blocks: [[String]] = sets.map { $0.nftLines() }
-        blocks += chains.map { $0.nftLines() }
-        for (index, block) in blocks.enumerated() {
-            if index > 0 { lines.append("") }
-            lines += block.map { "\t" + $0 }
+        // Written into one string as it goes: a table has hundreds of thousands of element lines.
+        var output = "table \(family.rawValue) \(name) {\n"
+        for (index, set) in sets.enumerated() {
+            if index > 0 { output += "\n" }
+            set.write(into: &output, indent: "\t")
         }
-        lines.append("}")
-        return lines.joined(separator: "\n") + "\n"
+        for (index, chain) in chains.enumerated() {
+            if index > 0 || !sets.isEmpty { output += "\n" }
+            for line in chain.nftLines() { output += "\t" + line + "\n" }
+        }
+        output += "}\n"
+        return output
     }
 }
 
 extension NamedSet {
-    func nftLines() -> [String] {
-        var lines = ["\(isMap ? "map" : "set") \(name) {", "\t" + typeDeclaration]
-        if let capacity { lines.append("\tsize \(capacity)") }
-        if isDynamic { lines.append("\tflags dynamic,timeout") }
-        if isInterval { lines.append("\tflags interval") }
-        if !elements.isEmpty {
-            lines.append("\telements = {")
-            for (index, element) in elements.enumerated() {
-                let separator = index == elements.count - 1 ? "" : ","
-                lines.append("\t\t" + element.nftText + separator)
-            }
-            lines.append("\t}")
+    /// The set's block, each line after `indent`.
+    func write(into output: inout String, indent: String) {
+        func line(_ text: String) {
+            output += indent
+            output += text
+            output += "\n"
         }
-        lines.append("}")
-        return lines
+        line("\(isMap ? "map" : "set") \(name) {")
+        line("\t" + typeDeclaration)
+        if let capacity { line("\tsize \(capacity)") }
+        if isDynamic { line("\tflags dynamic,timeout") }
+        if isInterval { line("\tflags interval") }
+        if !elements.isEmpty {
+            line("\telements = {")
+            for (index, element) in elements.enumerated() {
+                output += indent
+                output += "\t\t"
+                element.write(into: &output)
+                output += index == elements.count - 1 ? "\n" : ",\n"
+            }
+            line("\t}")
+        }
+        line("}")
     }
 
     /// Always `typeof`: it names the expressions, not just their types, so a set read back from
@@ -63,14 +74,32 @@ extension NamedSet {
 extension SetElement {
     /// `key comment "…" : data`, as inside `elements = { … }`.
     public var nftText: String {
-        var text = key.map(\.nftText).joined(separator: " . ")
-        if let comment { text += " comment \(quoted(comment))" }
+        var text = ""
+        write(into: &text)
+        return text
+    }
+
+    func write(into output: inout String) {
+        func write(_ values: [Value]) {
+            for (index, value) in values.enumerated() {
+                if index > 0 { output += " . " }
+                output += value.nftText
+            }
+        }
+        write(key)
+        if let comment {
+            output += " comment "
+            output += quoted(comment)
+        }
         switch data {
-        case .verdict(let verdict)?: text += " : " + verdict.nftText
-        case .values(let values)?: text += " : " + values.map(\.nftText).joined(separator: " . ")
+        case .verdict(let verdict)?:
+            output += " : "
+            output += verdict.nftText
+        case .values(let values)?:
+            output += " : "
+            write(values)
         case nil: break
         }
-        return text
     }
 }
 
@@ -188,7 +217,8 @@ private func hex(_ value: UInt32) -> String { "0x" + String(value, radix: 16) }
 
 /// A double-quoted nft string; nft has no escapes, so quotes inside are replaced.
 private func quoted(_ text: String) -> String {
-    "\"" + String(text.map { $0 == "\"" ? "'" : $0 }) + "\""
+    guard text.utf8.contains(UInt8(ascii: "\"")) else { return "\"" + text + "\"" }
+    return "\"" + String(text.map { $0 == "\"" ? "'" : $0 }) + "\""
 }
 
 extension Transaction {
