@@ -110,9 +110,25 @@ struct ElementChange {
 
     init(from current: [SetElement], to desired: [SetElement]) {
         guard current != desired else { return }
-        let wanted = Dictionary(desired.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-        let present = Dictionary(current.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-        removed = current.filter { wanted[$0.key] != $0 }
-        added = desired.filter { present[$0.key] != $0 }
+        // Matched by packed key (two words for every key of an IPv4 table), not by the key's
+        // values: hashing and comparing arrays of values was a fifth of applying an unchanged
+        // table of 240,000 elements.
+        if let currentKeys = current.narrowKeys, let desiredKeys = desired.narrowKeys {
+            (removed, added) = Self.change(current, currentKeys, desired, desiredKeys)
+        } else {
+            (removed, added) = Self.change(
+                current, current.map { PackedKey($0.key) }, desired, desired.map { PackedKey($0.key) })
+        }
+    }
+
+    /// Within one set, equal keys pack alike: the first element of each key is the one compared.
+    private static func change<Key: Hashable>(
+        _ current: [SetElement], _ currentKeys: [Key], _ desired: [SetElement], _ desiredKeys: [Key]
+    ) -> (removed: [SetElement], added: [SetElement]) {
+        let wanted = Dictionary(zip(desiredKeys, desired.indices), uniquingKeysWith: { a, _ in a })
+        let present = Dictionary(zip(currentKeys, current.indices), uniquingKeysWith: { a, _ in a })
+        let removed = current.indices.filter { wanted[currentKeys[$0]].map { desired[$0] } != current[$0] }
+        let added = desired.indices.filter { present[desiredKeys[$0]].map { current[$0] } != desired[$0] }
+        return (removed.map { current[$0] }, added.map { desired[$0] })
     }
 }
