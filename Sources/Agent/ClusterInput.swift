@@ -122,13 +122,11 @@ final class ClusterInput: AgentInput {
     /// Decoded on every core, given to the builder in turn.
     private func decodeAndApply(_ changes: [ObjectChange]) {
         // One name per object, shared by the builder's key and the decoded values' locations.
-        let sources = changes.map(\.source)
-        let decoded = zip(changes, sources).map { $0 }.concurrentMap(minimumChunk: 16) { change, source in
-            Result { () throws(InputError) in try change.manifests(named: source) }
+        let decoded = changes.concurrentMap(minimumChunk: 16) { change in
+            let source = change.source
+            return (source, Result { () throws(InputError) in try change.manifests(named: source) })
         }
-        for (index, objects) in decoded.enumerated() {
-            apply(changes[index], source: sources[index], decoded: objects)
-        }
+        for (change, (source, objects)) in zip(changes, decoded) { apply(change, source: source, decoded: objects) }
     }
 
     private func apply(_ change: ObjectChange, source: String, decoded: Result<ManifestSet?, InputError>) {

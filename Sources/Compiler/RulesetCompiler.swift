@@ -28,7 +28,8 @@ extension ServiceGraph {
 }
 
 extension Service {
-    var frontendAddresses: [IPAddress] { clusterIPs + externalIPs + loadBalancerIPs }
+    /// The addresses its frontends listen on, without copying them into one array.
+    var frontendAddresses: FlattenSequence<[[IPAddress]]> { [clusterIPs, externalIPs, loadBalancerIPs].joined() }
 }
 
 /// What one service contributes to one family's table: elements of the shared sets and maps, and
@@ -85,9 +86,7 @@ struct Fragment: Equatable {
     }
 
     private static func reaches(_ family: IPFamily, _ service: Service) -> Bool {
-        let isFamily = { (address: IPAddress) in address.family == family }
-        return service.clusterIPs.contains(where: isFamily) || service.externalIPs.contains(where: isFamily)
-            || service.loadBalancerIPs.contains(where: isFamily)
+        service.frontendAddresses.contains { $0.family == family }
             || service.ports.contains { port in
                 port.nodePort != nil || port.endpoints.contains { $0.address.family == family }
             }

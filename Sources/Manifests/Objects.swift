@@ -21,6 +21,16 @@ final class Boxed<Value: Hashable & Sendable>: Hashable, Sendable {
 
     init(_ value: Value) { self.value = value }
 
+    /// `value` boxed, or nil when it is `empty` (none of its fields set).
+    static func unlessEmpty(_ value: Value, empty: Value) -> Boxed? { value == empty ? nil : Boxed(value) }
+
+    /// The boxed value after `change`, in a new box (the old one may be shared); nil once empty.
+    static func changing(_ box: Boxed?, empty: Value, _ change: (inout Value) -> Void) -> Boxed? {
+        var value = box?.value ?? empty
+        change(&value)
+        return unlessEmpty(value, empty: empty)
+    }
+
     static func == (a: Boxed, b: Boxed) -> Bool { a === b || a.value == b.value }
 
     func hash(into hasher: inout Hasher) { hasher.combine(value) }
@@ -199,9 +209,7 @@ public struct ServiceManifest: Hashable, Sendable {
     private var rare: Boxed<Rare>?
 
     private mutating func changeRare(_ change: (inout Rare) -> Void) {
-        var fields = rare?.value ?? Rare()
-        change(&fields)
-        rare = fields == Rare() ? nil : Boxed(fields)
+        rare = Boxed.changing(rare, empty: Rare(), change)
     }
 
     public init(
@@ -387,8 +395,8 @@ public struct EndpointSliceManifest: Hashable, Sendable {
         /// endpoint: a cluster has hundreds of thousands, and the agent keeps them all.
         public private(set) var address: Located<IPAddress>?
         public private(set) var otherAddresses: [Located<IPAddress>] {
-            get { rare?.otherAddresses ?? [] }
-            set { rare = Rare(otherAddresses: newValue, zoneHints: zoneHints, nodeHints: nodeHints) }
+            get { rare?.value.otherAddresses ?? [] }
+            set { changeRare { $0.otherAddresses = newValue } }
         }
         /// Conditions; nil means "unknown", which Kubernetes treats as true for ready and serving.
         public var ready: Bool?
@@ -400,17 +408,27 @@ public struct EndpointSliceManifest: Hashable, Sendable {
         public var targetName: String?
         /// `hints.forZones[].name`: zones this endpoint should serve (topology-aware routing).
         public var zoneHints: [String]? {
-            get { rare?.zoneHints }
-            set { rare = Rare(otherAddresses: otherAddresses, zoneHints: newValue, nodeHints: nodeHints) }
+            get { rare?.value.zoneHints }
+            set { changeRare { $0.zoneHints = newValue } }
         }
         /// `hints.forNodes[].name`: nodes this endpoint should serve.
         public var nodeHints: [String]? {
-            get { rare?.nodeHints }
-            set { rare = Rare(otherAddresses: otherAddresses, zoneHints: zoneHints, nodeHints: newValue) }
+            get { rare?.value.nodeHints }
+            set { changeRare { $0.nodeHints = newValue } }
         }
         /// What few endpoints have, behind one reference instead of three arrays (16 bytes less for
-        /// each of the cluster's endpoints).
-        private var rare: Rare?
+        /// each of the cluster's endpoints); nil without any.
+        private var rare: Boxed<Rare>?
+
+        private struct Rare: Hashable, Sendable {
+            var otherAddresses: [Located<IPAddress>] = []
+            var zoneHints: [String]?
+            var nodeHints: [String]?
+        }
+
+        private mutating func changeRare(_ change: (inout Rare) -> Void) {
+            rare = Boxed.changing(rare, empty: Rare(), change)
+        }
 
         public init(
             addresses: [Located<IPAddress>], ready: Bool? = nil, serving: Bool? = nil, terminating: Bool? = nil,
@@ -424,32 +442,11 @@ public struct EndpointSliceManifest: Hashable, Sendable {
             self.nodeName = nodeName
             self.zone = zone
             self.targetName = targetName
-            rare = Rare(otherAddresses: Array(addresses.dropFirst()), zoneHints: zoneHints, nodeHints: nodeHints)
+            rare = Boxed.unlessEmpty(
+                Rare(otherAddresses: Array(addresses.dropFirst()), zoneHints: zoneHints, nodeHints: nodeHints),
+                empty: Rare())
         }
 
-        private final class Rare: Hashable, Sendable {
-            let otherAddresses: [Located<IPAddress>]
-            let zoneHints: [String]?
-            let nodeHints: [String]?
-
-            /// nil when the endpoint has none of them.
-            init?(otherAddresses: [Located<IPAddress>], zoneHints: [String]?, nodeHints: [String]?) {
-                guard !otherAddresses.isEmpty || zoneHints != nil || nodeHints != nil else { return nil }
-                self.otherAddresses = otherAddresses
-                self.zoneHints = zoneHints
-                self.nodeHints = nodeHints
-            }
-
-            static func == (a: Rare, b: Rare) -> Bool {
-                (a.otherAddresses, a.zoneHints, a.nodeHints) == (b.otherAddresses, b.zoneHints, b.nodeHints)
-            }
-
-            func hash(into hasher: inout Hasher) {
-                hasher.combine(otherAddresses)
-                hasher.combine(zoneHints)
-                hasher.combine(nodeHints)
-            }
-        }
     }
 
     public var meta: ObjectMeta

@@ -80,13 +80,13 @@ extension SetElement {
     }
 
     func write(into output: inout String) {
-        func write(_ values: [Value]) {
+        func writeValues(_ values: [Value]) {
             for (index, value) in values.enumerated() {
                 if index > 0 { output += " . " }
                 output += value.nftText
             }
         }
-        write(key)
+        writeValues(key)
         if let comment {
             output += " comment "
             output += quoted(comment)
@@ -97,7 +97,7 @@ extension SetElement {
             output += verdict.nftText
         case .values(let values)?:
             output += " : "
-            write(values)
+            writeValues(values)
         case nil: break
         }
     }

@@ -72,7 +72,7 @@ import Testing
         try server.apply(Objects.endpointSlice("c-1", service: "c", triggerTime: "2026-11-30T09:13:02.5Z"))
         try await log.waitForChange("api:EndpointSlice default/c-1")
         let created = try #require(log.changes.last)
-        #expect(created.lastChangeTriggerTime == ObjectChange.parseTime("2026-11-30T09:13:02.5Z"))
+        #expect(created.lastChangeTriggerTime == RFC3339.date("2026-11-30T09:13:02.5Z"))
         #expect(created.resourceVersion == "\(server.revision)")
         let object = try #require(created.object)
         let decoded = try JSONSerialization.jsonObject(with: Data(object)) as? [String: Any]

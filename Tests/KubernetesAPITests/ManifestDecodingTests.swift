@@ -41,7 +41,7 @@ import Testing
         #expect(slice.endpoints.map(\.terminating) == [false, true])
         #expect(
             log.changes.first { $0.kind == .endpointSlice }?.lastChangeTriggerTime
-                == ObjectChange.parseTime("2026-11-30T09:13:02.417355Z"))
+                == RFC3339.date("2026-11-30T09:13:02.417355Z"))
     }
 
     @Test func aDeletionHasNoManifests() throws {

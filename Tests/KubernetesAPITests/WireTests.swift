@@ -97,10 +97,10 @@ import Testing
     }
 
     @Test func triggerTimesParseWithAndWithoutFractions() throws {
-        let whole = try #require(ObjectChange.parseTime("2026-11-30T09:13:02Z"))
-        let nano = try #require(ObjectChange.parseTime("2026-11-30T09:13:02.417355123Z"))
+        let whole = try #require(RFC3339.date("2026-11-30T09:13:02Z"))
+        let nano = try #require(RFC3339.date("2026-11-30T09:13:02.417355123Z"))
         #expect(abs(nano.timeIntervalSince(whole) - 0.417355123) < 1e-6)
-        #expect(ObjectChange.parseTime("yesterday") == nil)
+        #expect(RFC3339.date("yesterday") == nil)
     }
 
     @Test func triggerTimesParseAsFoundationReadsThem() throws {

@@ -170,10 +170,6 @@ extension ObjectChange {
         self.init(
             kind: kind, namespace: object.summary.namespace, name: object.summary.name,
             resourceVersion: object.summary.resourceVersion, object: deleted ? nil : object.bytes,
-            lastChangeTriggerTime: object.summary.lastChangeTriggerTime.flatMap(Self.parseTime))
+            lastChangeTriggerTime: object.summary.lastChangeTriggerTime.flatMap(RFC3339.date))
     }
-
-    /// RFC 3339 with or without fractional seconds (the controller writes Go's RFC3339Nano, up to nine
-    /// digits).
-    static func parseTime(_ text: String) -> Date? { RFC3339.date(text) }
 }
